@@ -1,0 +1,582 @@
+#!/usr/bin/env bash
+# Interop tests: drive a ZooKeeper server with real ZooKeeper clients.
+#
+#   scripts/interop.sh                    build zk-server, start it, run the suites
+#   scripts/interop.sh --apache           run the same suites against Apache
+#                                         ZooKeeper 3.8 (Debian's `zookeeper`)
+#   scripts/interop.sh --server HOST:PORT only run the suites against a running server
+#
+# Suites:
+#   1. zkcli - Apache's Java command-line client (zkCli.sh from Debian's package)
+#   2. kazoo - the Python client (scripts/interop/kazoo_suite.py)
+#
+# The expectations were validated against Apache ZooKeeper 3.8.0 (Debian
+# bookworm) with --apache: they are Apache's real behaviour.
+#
+# Installs what it needs when missing: Debian's `zookeeper` package via apt-get
+# (only as root) and kazoo into a venv under ${XDG_CACHE_HOME:-~/.cache}/zkrs-interop.
+#
+# Environment knobs:
+#   ZKCLI=/path/to/zkCli.sh   use this zkCli instead of searching for one
+#   KAZOO_SPEC=kazoo==X.Y.Z   kazoo requirement to install (default below)
+#   INTEROP_KEEP=1            keep the temp dir (config, data, server log)
+#   INTEROP_VERBOSE=1         print every zkCli transcript, not only failing ones
+#
+# Ends with a line "N passed, M failed" and exits 1 if M > 0.
+
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+INTEROP_DIR="$SCRIPT_DIR/interop"
+CACHE_DIR="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/zkrs-interop"
+VENV_DIR="$CACHE_DIR/venv"
+KAZOO_SPEC="${KAZOO_SPEC:-kazoo==2.11.0}"
+
+START_TIMEOUT=30      # seconds for a server to start accepting clients
+ZKCLI_TIMEOUT=30      # seconds for one zkCli invocation
+KAZOO_TIMEOUT=300     # seconds for the whole kazoo suite
+BUILD_TIMEOUT=1800    # seconds for cargo build
+
+MODE=zkrs
+SERVER=""             # HOST:PORT the suites talk to
+SERVER_PID=""         # set only for a server this script started
+WORK_DIR=""
+ZKCLI="${ZKCLI:-}"
+PYTHON=""
+
+PASSED=0
+FAILED=0
+
+# ----------------------------------------------------------------------------
+# output and assertions
+
+header() { printf '\n=== %s ===\n' "$*"; }
+info() { printf '    %s\n' "$*"; }
+die() { printf 'interop: error: %s\n' "$*" >&2; exit 2; }
+
+pass() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
+fail() {
+    FAILED=$((FAILED + 1))
+    printf 'FAIL - %s\n' "$1"
+    if [[ -n "${2:-}" ]]; then printf '%s\n' "$2" | sed 's/^/      | /'; fi
+}
+
+# expect_line DESC OUTPUT LINE: OUTPUT has a line exactly equal to LINE.
+expect_line() {
+    if grep -Fxq -- "$3" <<<"$2"; then pass "$1"; else fail "$1: no line '$3'" "$2"; fi
+}
+
+# expect_no_line DESC OUTPUT LINE: no line of OUTPUT is exactly LINE.
+expect_no_line() {
+    if grep -Fxq -- "$3" <<<"$2"; then fail "$1: unexpected line '$3'" "$2"; else pass "$1"; fi
+}
+
+# expect_match DESC OUTPUT ERE: some line of OUTPUT matches the extended regex.
+expect_match() {
+    if grep -Eq -- "$3" <<<"$2"; then pass "$1"; else fail "$1: no line matching /$3/" "$2"; fi
+}
+
+# expect_in_order DESC OUTPUT LINE...: the exact LINEs appear in this order.
+expect_in_order() {
+    local desc="$1" out="$2"
+    shift 2
+    local want=("$@") i=0 line
+    while IFS= read -r line; do
+        if (( i < ${#want[@]} )) && [[ "$line" == "${want[$i]}" ]]; then i=$((i + 1)); fi
+    done <<<"$out"
+    if (( i == ${#want[@]} )); then
+        pass "$desc"
+    else
+        fail "$desc: line '${want[$i]}' missing or out of order" "$out"
+    fi
+}
+
+expect_eq() {
+    if [[ "$2" == "$3" ]]; then pass "$1"; else fail "$1: got '$2', want '$3'"; fi
+}
+
+# ----------------------------------------------------------------------------
+# installing the clients
+
+find_zkcli() {
+    local c
+    for c in "$ZKCLI" "$(command -v zkCli.sh || true)" "$(command -v zkCli || true)" \
+        /usr/share/zookeeper/bin/zkCli.sh; do
+        if [[ -n "$c" && -x "$c" ]]; then ZKCLI="$c"; return 0; fi
+    done
+    return 1
+}
+
+ensure_zookeeper_package() {
+    if find_zkcli && { [[ "$MODE" != apache ]] || [[ -f /usr/share/java/zookeeper.jar ]]; }; then
+        return 0
+    fi
+    if [[ "$(id -u)" != 0 ]]; then
+        die "zkCli not found and not root: install Debian's 'zookeeper' package (apt-get install zookeeper)"
+    fi
+    command -v apt-get >/dev/null || die "zkCli not found and no apt-get to install the 'zookeeper' package"
+    header "installing Debian package: zookeeper"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get update -qq </dev/null
+    timeout 1200 apt-get install -y -qq zookeeper </dev/null >/dev/null
+    find_zkcli || die "zookeeper installed but zkCli.sh still not found"
+}
+
+ensure_kazoo() {
+    # reuse the cached venv if it holds exactly $KAZOO_SPEC
+    if [[ -x "$VENV_DIR/bin/python" && "$(cat "$VENV_DIR/.kazoo-spec" 2>/dev/null)" == "$KAZOO_SPEC" ]] \
+        && "$VENV_DIR/bin/python" -c 'import kazoo' 2>/dev/null; then
+        PYTHON="$VENV_DIR/bin/python"
+        return 0
+    fi
+    command -v python3 >/dev/null || die "python3 is required for the kazoo suite"
+    header "installing $KAZOO_SPEC"
+    rm -rf "$VENV_DIR"
+    if mkdir -p "$CACHE_DIR" && timeout 120 python3 -m venv "$VENV_DIR" </dev/null \
+        && timeout 600 "$VENV_DIR/bin/python" -m pip install -q --disable-pip-version-check \
+            "$KAZOO_SPEC" </dev/null; then
+        PYTHON="$VENV_DIR/bin/python"
+        printf '%s\n' "$KAZOO_SPEC" >"$VENV_DIR/.kazoo-spec"
+    else
+        info "venv not usable; falling back to pip install --user"
+        rm -rf "$VENV_DIR" 2>/dev/null || true
+        timeout 600 python3 -m pip install -q --user "$KAZOO_SPEC" </dev/null \
+            || timeout 600 python3 -m pip install -q --user --break-system-packages \
+                "$KAZOO_SPEC" </dev/null \
+            || die "could not install $KAZOO_SPEC"
+        PYTHON="$(command -v python3)"
+    fi
+    "$PYTHON" -c 'import kazoo' || die "kazoo still not importable"
+}
+
+# ----------------------------------------------------------------------------
+# servers
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# four_letter HOST PORT WORD: print the server's answer (empty if none).
+four_letter() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" || exit 1; printf "%s" "$3" >&3; cat <&3' \
+        _ "$1" "$2" "$3" 2>/dev/null || true
+}
+
+tcp_open() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null
+}
+
+write_config() {
+    local port="$1"
+    mkdir -p "$WORK_DIR/data"
+    cat >"$WORK_DIR/zoo.cfg" <<EOF
+tickTime=2000
+dataDir=$WORK_DIR/data
+clientPort=$port
+clientPortAddress=127.0.0.1
+4lw.commands.whitelist=*
+admin.enableServer=false
+EOF
+}
+
+# wait_for_server PORT: until `srvr` answers (or, for a server without 4lw
+# support, until it accepts TCP connections); bounded by START_TIMEOUT.
+wait_for_server() {
+    local port="$1" t0=$SECONDS deadline=$((SECONDS + START_TIMEOUT)) reply
+    while (( SECONDS < deadline )); do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            fail "server process exited during startup" "$(tail -n 40 "$WORK_DIR/server.log" 2>/dev/null)"
+            return 1
+        fi
+        if tcp_open 127.0.0.1 "$port"; then
+            reply="$(four_letter 127.0.0.1 "$port" srvr)"
+            if [[ "$reply" == *"not currently serving"* ]]; then
+                sleep 0.2
+                continue
+            fi
+            info "server is up on 127.0.0.1:$port after $((SECONDS - t0))s"
+            [[ -n "$reply" ]] && printf '%s\n' "$reply" | sed 's/^/      srvr| /'
+            return 0
+        fi
+        sleep 0.2
+    done
+    fail "server did not accept connections within ${START_TIMEOUT}s" \
+        "$(tail -n 40 "$WORK_DIR/server.log" 2>/dev/null)"
+    return 1
+}
+
+start_zkrs() {
+    header "building zk-server"
+    (cd "$REPO_ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release -p zk-server --bin zk-server) \
+        || die "cargo build failed"
+    local bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/zk-server"
+    [[ -x "$bin" ]] || die "built binary not found at $bin"
+    local port
+    port="$(free_port)"
+    write_config "$port"
+    header "starting zk-server on 127.0.0.1:$port"
+    info "$bin $WORK_DIR/zoo.cfg"
+    "$bin" "$WORK_DIR/zoo.cfg" >"$WORK_DIR/server.log" 2>&1 </dev/null &
+    SERVER_PID=$!
+    SERVER="127.0.0.1:$port"
+    wait_for_server "$port"
+}
+
+# Apache ZooKeeper from Debian's package, in the foreground (as Debian's
+# `zkServer.sh start-foreground` does: java -cp /etc/zookeeper/conf:zookeeper.jar
+# QuorumPeerMain CONFIG, the jar's manifest supplying the rest of the classpath),
+# without JMX, logging through slf4j-simple (Debian ships no slf4j binding on the
+# server's classpath, so it would log nothing) into the temp dir.
+start_apache() {
+    command -v java >/dev/null || die "java not found (Debian's zookeeper package depends on a JRE)"
+    [[ -f /usr/share/java/zookeeper.jar ]] || die "/usr/share/java/zookeeper.jar missing"
+    local cp="/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
+    [[ -f /usr/share/java/slf4j-simple.jar ]] && cp="$cp:/usr/share/java/slf4j-simple.jar"
+    local port
+    port="$(free_port)"
+    write_config "$port"
+    local cmd=(java -Xmx512m
+        "-Dzookeeper.log.dir=$WORK_DIR" -Dzookeeper.log.file=zookeeper.log
+        -Dorg.slf4j.simpleLogger.defaultLogLevel=info
+        -cp "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain "$WORK_DIR/zoo.cfg")
+    header "starting Apache ZooKeeper on 127.0.0.1:$port"
+    info "${cmd[*]}"
+    "${cmd[@]}" >"$WORK_DIR/server.log" 2>&1 </dev/null &
+    SERVER_PID=$!
+    SERVER="127.0.0.1:$port"
+    wait_for_server "$port"
+}
+
+# shellcheck disable=SC2317 # reached through the EXIT trap
+stop_server() {
+    [[ -n "$SERVER_PID" ]] || return 0
+    local pid="$SERVER_PID" i
+    SERVER_PID=""
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            info "server $pid ignored SIGTERM for 10s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317 # reached through the EXIT trap
+cleanup() {
+    stop_server
+    if [[ -n "$WORK_DIR" && -d "$WORK_DIR" ]]; then
+        if [[ "${INTEROP_KEEP:-}" == 1 ]]; then
+            printf 'interop: kept %s\n' "$WORK_DIR" >&2
+        else
+            rm -rf "$WORK_DIR"
+        fi
+    fi
+}
+
+# ----------------------------------------------------------------------------
+# Suite 1: zkCli
+
+# zkcli CMD...: one zkCli session that runs each CMD (fed on stdin, so they
+# share one session) and then `quit`s, which closes the session cleanly.  Prints
+# the transcript, stdout and stderr merged (zkCli prints "Created ..." and all
+# error messages on stderr), without slf4j's startup noise.
+zkcli() {
+    local out
+    if [[ -n "$SERVER_PID" ]] && ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        printf '(server process is gone; zkCli not run)\n'
+        return 0
+    fi
+    out="$( { printf '%s\n' "$@"; printf 'quit\n'; } \
+        | timeout "$ZKCLI_TIMEOUT" "$ZKCLI" -server "$SERVER" 2>&1 | grep -v '^SLF4J:' || true)"
+    if [[ "${INTEROP_VERBOSE:-}" == 1 ]]; then printf '%s\n' "$out" | sed 's/^/      zkCli| /' >&2; fi
+    printf '%s\n' "$out"
+}
+
+# zkcli_cmd CMD ARGS...: one command as zkCli's trailing arguments (its
+# non-interactive mode); sets ZKCLI_RC and ZKCLI_OUT.  Note: this mode exits
+# without closing the session, so ephemerals made here linger ~30s.
+zkcli_cmd() {
+    set +e
+    ZKCLI_OUT="$(timeout "$ZKCLI_TIMEOUT" "$ZKCLI" -server "$SERVER" "$@" 2>&1)"
+    ZKCLI_RC=$?
+    set -e
+    ZKCLI_OUT="$(grep -v '^SLF4J:' <<<"$ZKCLI_OUT" || true)"
+}
+
+readonly CLI_ROOT=/interop-cli
+readonly CLI_USER=user1 CLI_PASS=pass1
+# base64(sha1("user1:pass1")), as Apache's DigestAuthenticationProvider makes it
+readonly CLI_DIGEST='user1:+7K83PhyQ3ijGj0ADmljf0quVwQ='
+
+suite_zkcli() {
+    header "Suite 1: Apache zkCli ($ZKCLI) against $SERVER"
+    local out
+
+    # leftovers from an earlier run against the same server (--server mode)
+    zkcli "addauth digest $CLI_USER:$CLI_PASS" "deleteall $CLI_ROOT" >/dev/null
+
+    info "session 1: create / get / set / stat / version errors"
+    out="$(zkcli \
+        "create $CLI_ROOT data1" \
+        "get $CLI_ROOT" \
+        "set $CLI_ROOT data2" \
+        "get $CLI_ROOT" \
+        "stat $CLI_ROOT" \
+        "set -v 0 $CLI_ROOT x" \
+        "create $CLI_ROOT again" \
+        "get $CLI_ROOT/missing" \
+        "sync $CLI_ROOT" \
+        "create -t 1000 $CLI_ROOT/ttl")"
+    if ! grep -Fxq "WatchedEvent state:SyncConnected type:None path:null" <<<"$out"; then
+        fail "zkCli gets a session (SyncConnected event); skipping the rest of the zkCli suite" "$out"
+        return 0
+    fi
+    pass "zkCli connects (SyncConnected event)"
+    expect_line "create prints the path" "$out" "Created $CLI_ROOT"
+    expect_in_order "get shows data1, then data2 after set" "$out" "data1" "data2"
+    expect_line "stat: dataVersion = 1" "$out" "dataVersion = 1"
+    expect_line "stat: cversion = 0" "$out" "cversion = 0"
+    expect_line "stat: aclVersion = 0" "$out" "aclVersion = 0"
+    expect_line "stat: ephemeralOwner = 0x0" "$out" "ephemeralOwner = 0x0"
+    expect_line "stat: dataLength = 5" "$out" "dataLength = 5"
+    expect_line "stat: numChildren = 0" "$out" "numChildren = 0"
+    expect_match "stat: cZxid in hex" "$out" '^cZxid = 0x[0-9a-f]+$'
+    expect_match "stat: mZxid in hex" "$out" '^mZxid = 0x[0-9a-f]+$'
+    expect_match "stat: ctime is a date" "$out" '^ctime = [A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]{2} [0-9:]{8} [A-Z]+ [0-9]{4}$'
+    expect_line "set -v with stale version: BadVersion" "$out" "version No is not valid : $CLI_ROOT"
+    expect_line "create of existing node: NodeExists" "$out" "Node already exists: $CLI_ROOT"
+    expect_line "get of missing node: NoNode" "$out" "Node does not exist: $CLI_ROOT/missing"
+    expect_line "sync" "$out" "Sync is OK"
+    expect_line "TTL node refused (extended types disabled)" "$out" \
+        "KeeperErrorCode = Unimplemented for $CLI_ROOT/ttl"
+    expect_line "quit closes the session" "$out" "WatchedEvent state:Closed type:None path:null"
+
+    info "single-command mode: exit codes"
+    zkcli_cmd get "$CLI_ROOT"
+    expect_eq "zkCli get (argument mode) exits 0" "$ZKCLI_RC" 0
+    expect_line "zkCli get (argument mode) prints the data" "$ZKCLI_OUT" "data2"
+    zkcli_cmd get "$CLI_ROOT/missing"
+    expect_eq "zkCli get of a missing node (argument mode) exits 1" "$ZKCLI_RC" 1
+    expect_line "... and prints NoNode" "$ZKCLI_OUT" "Node does not exist: $CLI_ROOT/missing"
+
+    info "session 2: sequential, ephemeral, children"
+    out="$(zkcli \
+        "create -s $CLI_ROOT/seq-" \
+        "create -s $CLI_ROOT/seq-" \
+        "create -e $CLI_ROOT/eph e" \
+        "stat $CLI_ROOT/eph" \
+        "create $CLI_ROOT/eph/child" \
+        "ls $CLI_ROOT" \
+        "ls -R $CLI_ROOT" \
+        "getEphemerals $CLI_ROOT" \
+        "getAllChildrenNumber $CLI_ROOT" \
+        "delete $CLI_ROOT")"
+    expect_line "first sequential node" "$out" "Created $CLI_ROOT/seq-0000000000"
+    expect_line "second sequential node" "$out" "Created $CLI_ROOT/seq-0000000001"
+    expect_line "ephemeral created" "$out" "Created $CLI_ROOT/eph"
+    expect_match "ephemeral: ephemeralOwner is the session id" "$out" '^ephemeralOwner = 0x[0-9a-f]*[1-9a-f][0-9a-f]*$'
+    expect_line "ephemeral cannot have children" "$out" \
+        "Ephemerals cannot have children: $CLI_ROOT/eph/child"
+    expect_line "ls lists children sorted" "$out" "[eph, seq-0000000000, seq-0000000001]"
+    expect_in_order "ls -R lists the subtree" "$out" \
+        "$CLI_ROOT" "$CLI_ROOT/eph" "$CLI_ROOT/seq-0000000000" "$CLI_ROOT/seq-0000000001"
+    expect_line "getEphemerals lists the session's ephemerals" "$out" "[$CLI_ROOT/eph]"
+    expect_line "getAllChildrenNumber" "$out" "3"
+    expect_line "delete of non-empty node: NotEmpty" "$out" "Node not empty: $CLI_ROOT"
+
+    info "session 3: the ephemeral is gone after session 2 quit"
+    out="$(zkcli "ls $CLI_ROOT" "stat $CLI_ROOT")"
+    expect_line "ls no longer lists eph" "$out" "[seq-0000000000, seq-0000000001]"
+    expect_line "parent stat: numChildren = 2" "$out" "numChildren = 2"
+    expect_line "parent stat: cversion = 4 (3 creates + 1 delete)" "$out" "cversion = 4"
+
+    info "session 4: digest ACLs (authenticated)"
+    out="$(zkcli \
+        "addauth digest $CLI_USER:$CLI_PASS" \
+        "create $CLI_ROOT/secret s digest:$CLI_DIGEST:cdrwa" \
+        "create $CLI_ROOT/mine m auth::cdrwa" \
+        "create $CLI_ROOT/ro r" \
+        "setAcl $CLI_ROOT/ro world:anyone:r" \
+        "get $CLI_ROOT/secret" \
+        "getAcl $CLI_ROOT/secret" \
+        "getAcl $CLI_ROOT/mine" \
+        "getAcl $CLI_ROOT/ro" \
+        "whoami")"
+    expect_line "create with digest ACL" "$out" "Created $CLI_ROOT/secret"
+    expect_line "create with auth:: ACL" "$out" "Created $CLI_ROOT/mine"
+    expect_line "authenticated get reads the data" "$out" "s"
+    expect_line "getAcl shows the digest id" "$out" "'digest,'$CLI_DIGEST"
+    expect_line "getAcl shows the permissions" "$out" ": cdrwa"
+    expect_no_line "auth:: is never stored literally" "$out" "'auth,'"
+    expect_line "setAcl world:anyone:r is shown back" "$out" "'world,'anyone"
+    expect_line "... with perms r" "$out" ": r"
+    expect_line "whoami lists the digest identity" "$out" "digest: $CLI_USER"
+    expect_line "whoami lists the ip identity" "$out" "ip: 127.0.0.1"
+
+    info "session 5: digest ACLs (no auth / wrong password)"
+    out="$(zkcli \
+        "get $CLI_ROOT/secret" \
+        "set $CLI_ROOT/secret x" \
+        "getAcl $CLI_ROOT/secret" \
+        "stat $CLI_ROOT/secret" \
+        "get $CLI_ROOT/ro" \
+        "set $CLI_ROOT/ro x" \
+        "addauth digest $CLI_USER:wrong" \
+        "get $CLI_ROOT/mine")"
+    expect_line "unauthenticated get: NoAuth" "$out" "Insufficient permission : $CLI_ROOT/secret"
+    local noauth_count
+    noauth_count="$(grep -Fxc "Insufficient permission : $CLI_ROOT/secret" <<<"$out" || true)"
+    expect_eq "get, set and getAcl all refused (3x NoAuth)" "$noauth_count" 3
+    expect_line "stat needs no permission" "$out" "dataLength = 1"
+    expect_line "world:anyone:r node is readable" "$out" "r"
+    expect_line "world:anyone:r node is not writable" "$out" "Insufficient permission : $CLI_ROOT/ro"
+    expect_line "wrong password: NoAuth" "$out" "Insufficient permission : $CLI_ROOT/mine"
+
+    info "session 6: watches"
+    out="$(zkcli \
+        "get -w $CLI_ROOT" \
+        "set $CLI_ROOT data3" \
+        "ls -w $CLI_ROOT" \
+        "create $CLI_ROOT/w1" \
+        "stat -w $CLI_ROOT/born" \
+        "create $CLI_ROOT/born" \
+        "get -w $CLI_ROOT/born" \
+        "delete $CLI_ROOT/born" \
+        "sync $CLI_ROOT")"
+    expect_line "get -w then set: NodeDataChanged" "$out" \
+        "WatchedEvent state:SyncConnected type:NodeDataChanged path:$CLI_ROOT"
+    expect_line "ls -w then create: NodeChildrenChanged" "$out" \
+        "WatchedEvent state:SyncConnected type:NodeChildrenChanged path:$CLI_ROOT"
+    expect_line "stat -w on missing node prints NoNode" "$out" "Node does not exist: $CLI_ROOT/born"
+    expect_line "stat -w then create: NodeCreated" "$out" \
+        "WatchedEvent state:SyncConnected type:NodeCreated path:$CLI_ROOT/born"
+    expect_line "get -w then delete: NodeDeleted" "$out" \
+        "WatchedEvent state:SyncConnected type:NodeDeleted path:$CLI_ROOT/born"
+    local changed
+    changed="$(grep -c 'type:NodeDataChanged' <<<"$out" || true)"
+    expect_eq "one-shot: exactly one NodeDataChanged" "$changed" 1
+
+    info "session 7: persistent recursive watch (addWatch)"
+    out="$(zkcli \
+        "addWatch $CLI_ROOT" \
+        "create $CLI_ROOT/pw" \
+        "set $CLI_ROOT/pw 2" \
+        "set $CLI_ROOT/pw 3" \
+        "delete $CLI_ROOT/pw" \
+        "sync $CLI_ROOT")"
+    expect_in_order "addWatch: created, changed x2, deleted, in order" "$out" \
+        "WatchedEvent state:SyncConnected type:NodeCreated path:$CLI_ROOT/pw" \
+        "WatchedEvent state:SyncConnected type:NodeDataChanged path:$CLI_ROOT/pw" \
+        "WatchedEvent state:SyncConnected type:NodeDataChanged path:$CLI_ROOT/pw" \
+        "WatchedEvent state:SyncConnected type:NodeDeleted path:$CLI_ROOT/pw"
+    expect_no_line "persistent recursive watch sends no NodeChildrenChanged" "$out" \
+        "WatchedEvent state:SyncConnected type:NodeChildrenChanged path:$CLI_ROOT"
+
+    info "session 8: deleteall"
+    out="$(zkcli "deleteall $CLI_ROOT" "ls $CLI_ROOT")"
+    # mine/secret lack world read, so deleteall (which first lists the whole
+    # subtree) fails at whichever of them it visits first, deleting nothing
+    expect_match "deleteall without auth stops at a protected node" "$out" \
+        "^Insufficient permission : $CLI_ROOT/(mine|secret)\$"
+    expect_line "... and deletes nothing" "$out" \
+        "[mine, ro, secret, seq-0000000000, seq-0000000001, w1]"
+    out="$(zkcli "addauth digest $CLI_USER:$CLI_PASS" "deleteall $CLI_ROOT" "stat $CLI_ROOT")"
+    expect_line "deleteall with auth removes the whole tree" "$out" "Node does not exist: $CLI_ROOT"
+}
+
+# ----------------------------------------------------------------------------
+# Suite 2: kazoo
+
+suite_kazoo() {
+    header "Suite 2: kazoo ($("$PYTHON" -c 'import importlib.metadata as m; print("kazoo", m.version("kazoo"))')) against $SERVER"
+    local out rc summary n m
+    set +e
+    out="$(timeout "$KAZOO_TIMEOUT" "$PYTHON" "$INTEROP_DIR/kazoo_suite.py" "$SERVER" 2>&1)"
+    rc=$?
+    set -e
+    printf '%s\n' "$out" | grep -v '^kazoo: [0-9]* passed, [0-9]* failed$' || true
+    summary="$(grep -E '^kazoo: [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n 1 || true)"
+    if [[ -z "$summary" ]]; then
+        fail "kazoo suite ended without a summary (exit $rc; 124 = timed out after ${KAZOO_TIMEOUT}s)"
+        return 0
+    fi
+    n="$(sed -E 's/^kazoo: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$summary")"
+    m="$(sed -E 's/^kazoo: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$summary")"
+    info "kazoo: $n passed, $m failed"
+    PASSED=$((PASSED + n))
+    FAILED=$((FAILED + m))
+    if (( m == 0 && rc != 0 )); then fail "kazoo suite exited $rc with no failed checks"; fi
+}
+
+# ----------------------------------------------------------------------------
+
+usage() {
+    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    exit 2
+}
+
+main() {
+    while (($#)); do
+        case "$1" in
+            --apache) MODE=apache ;;
+            --server)
+                [[ $# -ge 2 ]] || usage
+                MODE=server
+                SERVER="$2"
+                shift
+                ;;
+            -h | --help) usage ;;
+            *) usage ;;
+        esac
+        shift
+    done
+
+    local t0=$SECONDS
+    header "zkrs interop tests (mode: $MODE)"
+    ensure_zookeeper_package
+    ensure_kazoo
+    info "zkCli: $ZKCLI"
+    info "python: $PYTHON"
+
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/zkrs-interop.XXXXXX")"
+
+    local up=1
+    case "$MODE" in
+        zkrs) start_zkrs || up=0 ;;
+        apache) start_apache || up=0 ;;
+        server) info "using the running server at $SERVER" ;;
+    esac
+
+    if (( up )) && [[ "$MODE" == server ]] && ! tcp_open "${SERVER%:*}" "${SERVER##*:}"; then
+        fail "server $SERVER is not accepting connections"
+        up=0
+    fi
+    if (( up )); then
+        suite_zkcli
+        suite_kazoo
+        if [[ -n "$SERVER_PID" ]] && ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            fail "server process died during the suites"
+        fi
+    fi
+    if (( FAILED > 0 )) && [[ -f "$WORK_DIR/server.log" ]]; then
+        header "server log (last 40 lines)"
+        tail -n 40 "$WORK_DIR/server.log" || true
+    fi
+
+    header "done in $((SECONDS - t0))s against $MODE"
+    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+    if (( FAILED > 0 )); then exit 1; fi
+    exit 0
+}
+
+main "$@"

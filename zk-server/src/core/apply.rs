@@ -1,0 +1,346 @@
+//! Apply: a committed txn changes the tree (reading time only from its header), fires watches,
+//! and the request that proposed it is answered. Mirrors `DataTree.processTxn` and
+//! `FinalRequestProcessor`.
+
+use std::collections::BTreeSet;
+
+use zk_proto::codec::{Encode, WriteExt};
+use zk_proto::consts::ephemeral_owner;
+use zk_proto::data::Stat;
+use zk_proto::proto::{Create2Response, SetAclResponse, SetDataResponse};
+use zk_proto::request::{encode_multi_results, MultiResult};
+use zk_proto::{path, ErrorCode, EventType, OpCode};
+
+use super::prep::Origin;
+use super::tree::Trigger;
+use super::txn::{Txn, TxnBody};
+use super::{ConnId, Core, Effect, Now};
+
+/// What applying one (sub-)txn produced.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyResult {
+    pub err: i32,
+    pub path: String,
+    pub stat: Option<Stat>,
+    pub multi: Vec<(OpCode, ApplyResult)>,
+}
+
+impl ApplyResult {
+    fn error(err: i32) -> Self {
+        ApplyResult {
+            err,
+            ..Default::default()
+        }
+    }
+}
+
+impl Core {
+    pub(crate) fn apply_txn(&mut self, txn: &Txn, now: Now, fx: &mut Vec<Effect>) -> ApplyResult {
+        let mut triggers = Vec::new();
+        let result = self.apply_body(txn, txn.hdr.txn_type, &txn.body, now, &mut triggers, fx);
+        if txn.hdr.zxid > self.last_applied {
+            self.last_applied = txn.hdr.zxid;
+        }
+        self.fire(triggers, txn.hdr.zxid, fx);
+        result
+    }
+
+    fn apply_body(
+        &mut self,
+        txn: &Txn,
+        txn_type: i32,
+        body: &TxnBody,
+        now: Now,
+        triggers: &mut Vec<Trigger>,
+        fx: &mut Vec<Effect>,
+    ) -> ApplyResult {
+        let zxid = txn.hdr.zxid;
+        let time = txn.hdr.time;
+        let ok = |path: &str, stat: Option<Stat>| ApplyResult {
+            err: 0,
+            path: path.to_owned(),
+            stat,
+            multi: Vec::new(),
+        };
+        let res = match body {
+            TxnBody::Create(t) => {
+                let owner = if t.ephemeral { txn.hdr.client_id } else { 0 };
+                self.tree
+                    .create_node(
+                        &t.path,
+                        t.data.clone(),
+                        &t.acl,
+                        owner,
+                        t.parent_cversion,
+                        zxid,
+                        time,
+                        triggers,
+                    )
+                    .map(|s| ok(&t.path, Some(s)))
+            }
+            TxnBody::CreateContainer(t) => self
+                .tree
+                .create_node(
+                    &t.path,
+                    t.data.clone(),
+                    &t.acl,
+                    ephemeral_owner::CONTAINER,
+                    t.parent_cversion,
+                    zxid,
+                    time,
+                    triggers,
+                )
+                .map(|s| ok(&t.path, Some(s))),
+            TxnBody::CreateTtl(t) => self
+                .tree
+                .create_node(
+                    &t.path,
+                    t.data.clone(),
+                    &t.acl,
+                    ephemeral_owner::ttl(t.ttl),
+                    t.parent_cversion,
+                    zxid,
+                    time,
+                    triggers,
+                )
+                .map(|s| ok(&t.path, Some(s))),
+            TxnBody::Delete(t) => self
+                .tree
+                .delete_node(&t.path, zxid, triggers)
+                .map(|_| ok(&t.path, None)),
+            TxnBody::SetData(t) => self
+                .tree
+                .set_data(&t.path, t.data.clone(), t.version, zxid, time, triggers)
+                .map(|s| ok(&t.path, Some(s))),
+            TxnBody::SetAcl(t) => self
+                .tree
+                .set_acl(&t.path, &t.acl, t.version)
+                .map(|s| ok(&t.path, Some(s))),
+            TxnBody::Check(t) => Ok(ok(&t.path, None)),
+            TxnBody::Error(e) => Ok(ApplyResult::error(e.err)),
+            TxnBody::CreateSession(t) => {
+                self.sessions
+                    .add(txn.hdr.client_id, t.time_out.max(0) as u32, now.mono_ms);
+                Ok(ok("", None))
+            }
+            TxnBody::CloseSession(t) => {
+                for p in &t.paths_to_delete {
+                    // A path may already be gone on replay; that is fine.
+                    let _ = self.tree.delete_node(p, zxid, triggers);
+                }
+                self.sessions.remove(txn.hdr.client_id);
+                if let Some(conn) = self.conn_of_session(txn.hdr.client_id) {
+                    self.session_closing_conn = Some(conn);
+                }
+                Ok(ok("", None))
+            }
+            TxnBody::Multi(ops) => {
+                let failed = ops.iter().any(|(op, _)| *op == OpCode::Error);
+                let mut post_failed = false;
+                let mut res = ApplyResult::default();
+                for (op, sub) in ops {
+                    let r = if failed {
+                        // Earlier ops of a failed multi report 0, the failing op its code,
+                        // later ops RuntimeInconsistency (already in their ErrorTxn).
+                        if *op == OpCode::Error {
+                            post_failed = true;
+                            match sub {
+                                TxnBody::Error(e) => ApplyResult::error(e.err),
+                                _ => ApplyResult::error(ErrorCode::RuntimeInconsistency.code()),
+                            }
+                        } else {
+                            let code = if post_failed {
+                                ErrorCode::RuntimeInconsistency
+                            } else {
+                                ErrorCode::Ok
+                            };
+                            ApplyResult::error(code.code())
+                        }
+                    } else {
+                        self.apply_body(txn, op.code(), sub, now, triggers, fx)
+                    };
+                    if r.err != 0 && res.err == 0 {
+                        res.err = r.err;
+                    }
+                    let op = if failed { OpCode::Error } else { *op };
+                    res.multi.push((op, r));
+                }
+                Ok(res)
+            }
+        };
+        let _ = txn_type;
+        res.unwrap_or_else(|e| ApplyResult::error(e.code()))
+    }
+
+    /// Sends watch events for the changes one txn made, in ZooKeeper's order. A connection
+    /// that watches a deleted node as both data and child watcher hears about it once.
+    fn fire(&mut self, triggers: Vec<Trigger>, zxid: i64, fx: &mut Vec<Effect>) {
+        let none = BTreeSet::new();
+        for t in triggers {
+            match t {
+                Trigger::Created(p) => {
+                    let a = self.data_watches.trigger(&p, EventType::NodeCreated, &none);
+                    self.notify_all(a, EventType::NodeCreated, &p, zxid, fx);
+                    let parent = path::parent(&p).to_owned();
+                    let b =
+                        self.child_watches
+                            .trigger(&parent, EventType::NodeChildrenChanged, &none);
+                    self.notify_all(b, EventType::NodeChildrenChanged, &parent, zxid, fx);
+                }
+                Trigger::Deleted { path: p, parent } => {
+                    let a = self.data_watches.trigger(&p, EventType::NodeDeleted, &none);
+                    self.notify_all(a.clone(), EventType::NodeDeleted, &p, zxid, fx);
+                    let b = self.child_watches.trigger(&p, EventType::NodeDeleted, &a);
+                    self.notify_all(b, EventType::NodeDeleted, &p, zxid, fx);
+                    let c =
+                        self.child_watches
+                            .trigger(&parent, EventType::NodeChildrenChanged, &none);
+                    self.notify_all(c, EventType::NodeChildrenChanged, &parent, zxid, fx);
+                }
+                Trigger::DataChanged(p) => {
+                    let a = self
+                        .data_watches
+                        .trigger(&p, EventType::NodeDataChanged, &none);
+                    self.notify_all(a, EventType::NodeDataChanged, &p, zxid, fx);
+                }
+            }
+        }
+    }
+
+    fn notify_all(
+        &mut self,
+        conns: BTreeSet<ConnId>,
+        ev: EventType,
+        p: &str,
+        zxid: i64,
+        fx: &mut Vec<Effect>,
+    ) {
+        for conn in conns {
+            self.notify(conn, ev, p, zxid, fx);
+        }
+    }
+
+    /// Answers whoever proposed an applied txn.
+    pub(crate) fn answer(
+        &mut self,
+        origin: Origin,
+        txn: &Txn,
+        res: ApplyResult,
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) {
+        let closing = self.session_closing_conn.take();
+        match origin {
+            Origin::Connect { conn, timeout } => {
+                self.send_connect_response(conn, txn.hdr.client_id, timeout, true, fx);
+            }
+            Origin::Request {
+                conn,
+                xid,
+                op,
+                received_mono_ms,
+            } => {
+                self.stats
+                    .record_latency(now.mono_ms.saturating_sub(received_mono_ms));
+                self.answer_request(conn, xid, op, res, fx);
+            }
+            Origin::Internal => {}
+        }
+        if let Some(conn) = closing {
+            fx.push(Effect::Close { conn });
+            self.connection_closed(conn);
+        }
+    }
+
+    fn answer_request(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        op: i32,
+        res: ApplyResult,
+        fx: &mut Vec<Effect>,
+    ) {
+        let op = OpCode::from_i32(op).unwrap_or(OpCode::Error);
+        if op == OpCode::Multi {
+            let results: Vec<MultiResult> = res
+                .multi
+                .into_iter()
+                .map(|(op, r)| multi_result(op, r))
+                .collect();
+            let body = |out: &mut Vec<u8>| encode_multi_results(&results, out);
+            self.reply(conn, xid, ErrorCode::Ok, Some(&body), fx);
+            return;
+        }
+        if res.err != 0 {
+            let code = ErrorCode::from_i32(res.err).unwrap_or(ErrorCode::SystemError);
+            self.reply(conn, xid, code, None, fx);
+            return;
+        }
+        let stat = res.stat.clone().unwrap_or_default();
+        match op {
+            OpCode::Create => {
+                let p = res.path;
+                self.reply(
+                    conn,
+                    xid,
+                    ErrorCode::Ok,
+                    Some(&|out: &mut Vec<u8>| out.put_string(&p)),
+                    fx,
+                )
+            }
+            OpCode::Create2 | OpCode::CreateTtl | OpCode::CreateContainer => {
+                let r = Create2Response {
+                    path: res.path,
+                    stat,
+                };
+                self.reply(
+                    conn,
+                    xid,
+                    ErrorCode::Ok,
+                    Some(&|out: &mut Vec<u8>| r.encode(out)),
+                    fx,
+                )
+            }
+            OpCode::SetData => {
+                let r = SetDataResponse { stat };
+                self.reply(
+                    conn,
+                    xid,
+                    ErrorCode::Ok,
+                    Some(&|out: &mut Vec<u8>| r.encode(out)),
+                    fx,
+                )
+            }
+            OpCode::SetAcl => {
+                let r = SetAclResponse { stat };
+                self.reply(
+                    conn,
+                    xid,
+                    ErrorCode::Ok,
+                    Some(&|out: &mut Vec<u8>| r.encode(out)),
+                    fx,
+                )
+            }
+            _ => self.reply(conn, xid, ErrorCode::Ok, None, fx),
+        }
+    }
+}
+
+fn multi_result(op: OpCode, r: ApplyResult) -> MultiResult {
+    if r.err != 0 || op == OpCode::Error {
+        return MultiResult::Error(r.err);
+    }
+    let stat = r.stat.unwrap_or_default();
+    match op {
+        OpCode::Create => MultiResult::Create(r.path),
+        OpCode::Create2 | OpCode::CreateTtl | OpCode::CreateContainer => MultiResult::Create2 {
+            op,
+            path: r.path,
+            stat,
+        },
+        OpCode::Delete => MultiResult::Delete,
+        OpCode::SetData => MultiResult::SetData(stat),
+        OpCode::Check => MultiResult::Check,
+        _ => MultiResult::Error(ErrorCode::RuntimeInconsistency.code()),
+    }
+}

@@ -1,0 +1,607 @@
+//! The server's pure core: every connection's frames go in, bytes to send and connections to
+//! close come out. No sockets, files, clocks or threads: time arrives as [`Now`].
+//!
+//! Request path (ZooKeeper's processor chain, as plain functions):
+//! 1. [`Core::handle_frame`] decodes a frame; the first on a connection is the handshake.
+//! 2. Reads are answered at once from the tree ([`reads`]).
+//! 3. Writes go through [`prep`]: validated against the tree *plus* changes proposed but not
+//!    yet applied, they become a [`txn::Txn`] stamped with zxid and wall time; a failed write
+//!    becomes an error txn, as in ZooKeeper, and still consumes a zxid.
+//! 4. The txn is handed out as [`Effect::Persist`]; once the runtime has made it durable it calls
+//!    [`Core::commit`], which applies it ([`apply`]), fires watches, and answers the client.
+//!
+//! Modules: [`tree`] (znodes), [`acl`], [`watches`], [`sessions`], [`txn`], [`prep`], [`apply`],
+//! [`reads`], [`stats`] (counters behind the four-letter words).
+
+pub mod acl;
+pub mod apply;
+pub mod prep;
+pub mod reads;
+pub mod sessions;
+pub mod stats;
+pub mod tree;
+pub mod txn;
+pub mod watches;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use zk_proto::codec::Encode;
+use zk_proto::consts::xid;
+use zk_proto::data::Id;
+use zk_proto::proto::{ConnectRequest, ConnectResponse, ReplyHeader, WatcherEvent};
+use zk_proto::request::{decode_request, Request, RequestError};
+use zk_proto::{frame, ErrorCode, EventType, KeeperState, OpCode};
+
+use self::prep::{ChangeRecords, Origin};
+use self::sessions::SessionTracker;
+use self::stats::{ConnStats, ServerStats};
+use self::tree::DataTree;
+use self::txn::Txn;
+use self::watches::WatchManager;
+
+/// A connection, numbered by the runtime.
+pub type ConnId = u64;
+
+/// The time, as the runtime read it: wall clock for txn timestamps, monotonic for expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Now {
+    pub wall_ms: i64,
+    pub mono_ms: u64,
+}
+
+/// What the core asks the runtime to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Queue a complete frame (length prefix included) on a connection.
+    Send { conn: ConnId, frame: Vec<u8> },
+    /// Close a connection after flushing what was queued on it.
+    Close { conn: ConnId },
+    /// Make this txn durable, then call [`Core::commit`] with its zxid. Txns come out in zxid
+    /// order and must be committed in that order.
+    Persist(Box<Txn>),
+}
+
+/// Settings the core needs, taken from zoo.cfg by the runtime.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub server_id: u64,
+    pub tick_time_ms: u32,
+    pub min_session_timeout_ms: u32,
+    pub max_session_timeout_ms: u32,
+    pub max_buffer: usize,
+    pub extended_types_enabled: bool,
+    /// `user:base64(sha1)` whose digest login grants the `super` identity.
+    pub super_digest: Option<String>,
+    pub skip_acl: bool,
+    pub reconfig_enabled: bool,
+    pub container_check_interval_ms: u64,
+    pub container_max_per_minute: u32,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            server_id: 1,
+            tick_time_ms: 2000,
+            min_session_timeout_ms: 4000,
+            max_session_timeout_ms: 40000,
+            max_buffer: zk_proto::DEFAULT_MAX_BUFFER,
+            extended_types_enabled: false,
+            super_digest: None,
+            skip_acl: false,
+            reconfig_enabled: false,
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+        }
+    }
+}
+
+/// A client connection's state in the core.
+#[derive(Debug, Clone)]
+pub struct Conn {
+    /// The client's address; its IP is also the connection's `ip` identity.
+    pub peer: std::net::SocketAddr,
+    pub session: Option<i64>,
+    /// Identities for ACL checks: `ip:<addr>` from the start, more after `auth` packets.
+    pub auth: Vec<Id>,
+    /// True when the client's ConnectRequest carried the `readOnly` flag.
+    pub sent_read_only_flag: bool,
+    pub stats: ConnStats,
+}
+
+/// Why a txn was proposed: who to answer once it is applied.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub origin: Origin,
+    pub zxid: i64,
+}
+
+pub struct Core {
+    pub config: CoreConfig,
+    pub tree: DataTree,
+    pub sessions: SessionTracker,
+    pub data_watches: WatchManager,
+    pub child_watches: WatchManager,
+    pub conns: BTreeMap<ConnId, Conn>,
+    session_conn: HashMap<i64, ConnId>,
+    /// The last zxid handed to a txn, and the last one applied.
+    next_zxid: i64,
+    last_applied: i64,
+    changes: ChangeRecords,
+    pending: VecDeque<Pending>,
+    last_container_check_ms: u64,
+    /// Set by applying a closeSession txn: the session's connection, closed after the answer.
+    session_closing_conn: Option<ConnId>,
+    pub stats: ServerStats,
+}
+
+fn reply_frame(xid: i32, zxid: i64, err: i32, body: Option<&dyn Fn(&mut Vec<u8>)>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    let at = frame::begin(&mut out);
+    ReplyHeader { xid, zxid, err }.encode(&mut out);
+    if let Some(b) = body {
+        b(&mut out);
+    }
+    frame::finish(&mut out, at);
+    out
+}
+
+impl Core {
+    pub fn new(config: CoreConfig, now: Now) -> Self {
+        Core {
+            sessions: SessionTracker::new(config.server_id, config.tick_time_ms, now.mono_ms),
+            config,
+            tree: DataTree::new(),
+            data_watches: WatchManager::default(),
+            child_watches: WatchManager::default(),
+            conns: BTreeMap::new(),
+            session_conn: HashMap::new(),
+            next_zxid: 0,
+            last_applied: 0,
+            changes: ChangeRecords::default(),
+            pending: VecDeque::new(),
+            last_container_check_ms: now.mono_ms,
+            session_closing_conn: None,
+            stats: ServerStats::default(),
+        }
+    }
+
+    /// The zxid of the last txn applied to the tree.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_applied
+    }
+
+    pub fn connection_opened(&mut self, conn: ConnId, peer: std::net::SocketAddr, now: Now) {
+        self.conns.insert(
+            conn,
+            Conn {
+                peer,
+                session: None,
+                auth: vec![Id::new("ip", &peer.ip().to_string())],
+                sent_read_only_flag: false,
+                stats: ConnStats::new(now.mono_ms),
+            },
+        );
+    }
+
+    /// The socket is gone: its watches go with it; its session lives on until it expires.
+    pub fn connection_closed(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            if let Some(s) = c.session {
+                if self.session_conn.get(&s) == Some(&conn) {
+                    self.session_conn.remove(&s);
+                }
+            }
+        }
+        self.data_watches.remove_conn(conn);
+        self.child_watches.remove_conn(conn);
+    }
+
+    /// One frame's payload from a connection.
+    pub fn handle_frame(&mut self, conn: ConnId, payload: &[u8], now: Now) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return fx;
+        };
+        c.stats.packets_received += 1;
+        self.stats.packets_received += 1;
+        match c.session {
+            None => self.handle_connect(conn, payload, now, &mut fx),
+            Some(session) => self.handle_request(conn, session, payload, now, &mut fx),
+        }
+        fx
+    }
+
+    fn handle_connect(&mut self, conn: ConnId, payload: &[u8], now: Now, fx: &mut Vec<Effect>) {
+        let req = match <ConnectRequest as zk_proto::Decode>::decode(
+            &mut zk_proto::Reader::with_max(payload, self.config.max_buffer),
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(conn, error = %e, "closing connection: malformed ConnectRequest");
+                fx.push(Effect::Close { conn });
+                return;
+            }
+        };
+        if req.last_zxid_seen > self.last_applied {
+            tracing::info!(
+                conn,
+                "refusing session: client has seen zxid {:#x}, our last zxid is {:#x}; client must try another server",
+                req.last_zxid_seen,
+                self.last_applied
+            );
+            fx.push(Effect::Close { conn });
+            return;
+        }
+        let timeout = (req.time_out.max(0) as u32).clamp(
+            self.config.min_session_timeout_ms,
+            self.config.max_session_timeout_ms,
+        );
+        let read_only_flag = req.read_only.is_some();
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.sent_read_only_flag = read_only_flag;
+        }
+        if req.session_id == 0 {
+            let id = self.sessions.next_session_id();
+            self.attach(conn, id);
+            let origin = Origin::Connect { conn, timeout };
+            let body = txn::TxnBody::CreateSession(zk_proto::txn::CreateSessionTxn {
+                time_out: timeout as i32,
+            });
+            let zxid = self.reserve_zxid();
+            self.propose(zxid, id, 0, OpCode::CreateSession, body, origin, now, fx);
+            return;
+        }
+        let id = req.session_id;
+        let valid = req.passwd.as_slice() == sessions::password(id).as_slice()
+            && self.sessions.get(id).is_some_and(|s| !s.closing);
+        if !valid {
+            self.send_connect_response(conn, 0, 0, false, fx);
+            fx.push(Effect::Close { conn });
+            return;
+        }
+        // The session moves here; the connection it had (if any) is closed, as ZooKeeper does.
+        if let Some(old) = self.session_conn.get(&id).copied() {
+            if old != conn {
+                fx.push(Effect::Close { conn: old });
+                self.connection_closed(old);
+            }
+        }
+        self.sessions.touch(id, now.mono_ms);
+        self.attach(conn, id);
+        self.send_connect_response(conn, id, timeout, true, fx);
+    }
+
+    fn attach(&mut self, conn: ConnId, session: i64) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.session = Some(session);
+        }
+        self.session_conn.insert(session, conn);
+    }
+
+    pub(crate) fn send_connect_response(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        timeout: u32,
+        valid: bool,
+        fx: &mut Vec<Effect>,
+    ) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            time_out: if valid { timeout as i32 } else { 0 },
+            session_id: if valid { session } else { 0 },
+            passwd: if valid {
+                sessions::password(session).to_vec()
+            } else {
+                vec![0; 16]
+            },
+            read_only: c.sent_read_only_flag.then_some(false),
+        };
+        let mut out = Vec::with_capacity(48);
+        let at = frame::begin(&mut out);
+        resp.encode(&mut out);
+        frame::finish(&mut out, at);
+        self.send(conn, out, fx);
+    }
+
+    pub(crate) fn send(&mut self, conn: ConnId, frame: Vec<u8>, fx: &mut Vec<Effect>) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.packets_sent += 1;
+            self.stats.packets_sent += 1;
+            fx.push(Effect::Send { conn, frame });
+        }
+    }
+
+    pub(crate) fn reply(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        err: ErrorCode,
+        body: Option<&dyn Fn(&mut Vec<u8>)>,
+        fx: &mut Vec<Effect>,
+    ) {
+        let zxid = self.last_applied;
+        let body = if err == ErrorCode::Ok { body } else { None };
+        let f = reply_frame(xid, zxid, err.code(), body);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.last_zxid = zxid;
+        }
+        self.send(conn, f, fx);
+    }
+
+    /// A watch notification (xid -1). `zxid` is the change's zxid (3.9 behaviour), or -1.
+    pub(crate) fn notify(
+        &mut self,
+        conn: ConnId,
+        event: EventType,
+        path: &str,
+        zxid: i64,
+        fx: &mut Vec<Effect>,
+    ) {
+        let ev = WatcherEvent {
+            event_type: event.code(),
+            state: KeeperState::SyncConnected.code(),
+            path: path.to_owned(),
+        };
+        let f = reply_frame(
+            xid::NOTIFICATION,
+            zxid,
+            0,
+            Some(&|out: &mut Vec<u8>| ev.encode(out)),
+        );
+        self.send(conn, f, fx);
+    }
+
+    fn handle_request(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        payload: &[u8],
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) {
+        let (hdr, req) = match decode_request(payload, self.config.max_buffer) {
+            Ok(v) => v,
+            Err(RequestError::Header(e)) => {
+                tracing::warn!(conn, error = %e, "closing connection: unreadable request header");
+                fx.push(Effect::Close { conn });
+                return;
+            }
+            Err(RequestError::Body { xid, op, err }) => {
+                tracing::warn!(conn, op, error = %err, "request body did not decode");
+                self.reply(conn, xid, ErrorCode::MarshallingError, None, fx);
+                return;
+            }
+        };
+        self.sessions.touch(session, now.mono_ms);
+        let op = zk_proto::request::request_op(&req);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.last_op = OpCode::from_i32(op).map_or("UNKN", stats::short_op_name);
+            c.stats.last_cxid = hdr.xid;
+            c.stats.last_op_mono_ms = now.mono_ms;
+        }
+        let xid = hdr.xid;
+        match req {
+            Request::Ping => self.reply(conn, xid, ErrorCode::Ok, None, fx),
+            Request::Auth(p) => self.handle_auth(conn, xid, &p, fx),
+            Request::Create { .. }
+            | Request::CreateTtl(_)
+            | Request::Delete(_)
+            | Request::SetData(_)
+            | Request::SetAcl(_)
+            | Request::Check(_)
+            | Request::Multi(_)
+            | Request::Reconfig(_)
+            | Request::CloseSession => {
+                let origin = Origin::Request {
+                    conn,
+                    xid,
+                    op,
+                    received_mono_ms: now.mono_ms,
+                };
+                let auth = self
+                    .conns
+                    .get(&conn)
+                    .map(|c| c.auth.clone())
+                    .unwrap_or_default();
+                let zxid = self.reserve_zxid();
+                let body = self.prep(zxid, session, &req, &auth, now);
+                let op = if let txn::TxnBody::Error(_) = body {
+                    OpCode::Error
+                } else {
+                    OpCode::from_i32(op).unwrap_or(OpCode::Error)
+                };
+                self.propose(zxid, session, xid, op, body, origin, now, fx);
+            }
+            Request::Unknown(_) | Request::DeleteContainer(_) | Request::Sasl(_) => {
+                self.reply(conn, xid, ErrorCode::Unimplemented, None, fx);
+            }
+            other => self.handle_read(conn, session, xid, other, fx),
+        }
+    }
+
+    fn handle_auth(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        p: &zk_proto::proto::AuthPacket,
+        fx: &mut Vec<Effect>,
+    ) {
+        let ids: Option<Vec<Id>> = match p.scheme.as_str() {
+            "digest" => {
+                let digest = acl::generate_digest(&String::from_utf8_lossy(&p.auth));
+                let mut ids = Vec::new();
+                if self.config.super_digest.as_deref() == Some(digest.as_str()) {
+                    ids.push(Id::new("super", ""));
+                }
+                ids.push(Id::new("digest", &digest));
+                Some(ids)
+            }
+            "ip" => self
+                .conns
+                .get(&conn)
+                .map(|c| vec![Id::new("ip", &c.peer.ip().to_string())]),
+            _ => None,
+        };
+        match ids {
+            Some(ids) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    for id in ids {
+                        if !c.auth.contains(&id) {
+                            c.auth.push(id);
+                        }
+                    }
+                }
+                let f = reply_frame(xid, 0, 0, None);
+                self.send(conn, f, fx);
+            }
+            None => {
+                tracing::warn!(conn, scheme = %p.scheme, "authentication failed: no provider for scheme");
+                let f = reply_frame(xid, 0, ErrorCode::AuthFailed.code(), None);
+                self.send(conn, f, fx);
+                fx.push(Effect::Close { conn });
+            }
+        }
+    }
+
+    /// Stamps a txn and hands it out for persistence.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn propose(
+        &mut self,
+        zxid: i64,
+        session: i64,
+        cxid: i32,
+        op: OpCode,
+        body: txn::TxnBody,
+        origin: Origin,
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) {
+        let hdr = zk_proto::txn::TxnHeader {
+            client_id: session,
+            cxid,
+            zxid,
+            time: now.wall_ms,
+            txn_type: op.code(),
+        };
+        self.pending.push_back(Pending { origin, zxid });
+        fx.push(Effect::Persist(Box::new(Txn { hdr, body })));
+    }
+
+    pub(crate) fn reserve_zxid(&mut self) -> i64 {
+        self.next_zxid += 1;
+        self.next_zxid
+    }
+
+    /// The runtime made the txn with this zxid durable: apply it and answer.
+    pub fn commit(&mut self, txn: &Txn, now: Now) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let origin = match self.pending.front() {
+            Some(p) if p.zxid == txn.hdr.zxid => self.pending.pop_front().map(|p| p.origin),
+            _ => None,
+        };
+        let result = self.apply_txn(txn, now, &mut fx);
+        self.changes.committed(txn.hdr.zxid);
+        self.answer(
+            origin.unwrap_or(Origin::Internal),
+            txn,
+            result,
+            now,
+            &mut fx,
+        );
+        fx
+    }
+
+    /// Periodic work: session expiry and the container/TTL sweep.
+    pub fn tick(&mut self, now: Now) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        for id in self.sessions.expired(now.mono_ms) {
+            tracing::info!("expiring session {id:#x}");
+            self.stats.expired_sessions += 1;
+            self.close_session_txn(id, Origin::Internal, now, &mut fx);
+        }
+        if now.mono_ms.saturating_sub(self.last_container_check_ms)
+            >= self.config.container_check_interval_ms
+        {
+            self.last_container_check_ms = now.mono_ms;
+            self.sweep_containers(now, &mut fx);
+        }
+        fx
+    }
+
+    /// The earliest monotonic time at which [`tick`](Self::tick) has work.
+    pub fn next_deadline(&self) -> u64 {
+        let containers = self.last_container_check_ms + self.config.container_check_interval_ms;
+        self.sessions
+            .next_deadline()
+            .map_or(containers, |s| s.min(containers))
+    }
+
+    pub(crate) fn close_session_txn(
+        &mut self,
+        session: i64,
+        origin: Origin,
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) {
+        let zxid = self.reserve_zxid();
+        let body = self.prep_close_session(zxid, session);
+        self.propose(
+            zxid,
+            session,
+            0,
+            OpCode::CloseSession,
+            body,
+            origin,
+            now,
+            fx,
+        );
+    }
+
+    fn sweep_containers(&mut self, now: Now, fx: &mut Vec<Effect>) {
+        let mut candidates = Vec::new();
+        for p in self.tree.containers() {
+            if let Some(n) = self.tree.get(p) {
+                if n.children.is_empty() && n.stat.cversion > 0 {
+                    candidates.push(p.clone());
+                }
+            }
+        }
+        for p in self.tree.ttls() {
+            if let Some(n) = self.tree.get(p) {
+                if let tree::OwnerKind::Ttl(ttl) = tree::owner_kind(n.stat.ephemeral_owner) {
+                    if n.children.is_empty() && ttl != 0 && now.wall_ms - n.stat.mtime > ttl {
+                        candidates.push(p.clone());
+                    }
+                }
+            }
+        }
+        candidates.truncate(self.config.container_max_per_minute as usize);
+        for p in candidates {
+            let zxid = self.reserve_zxid();
+            let body = self.prep_delete_container(zxid, &p);
+            let op = if let txn::TxnBody::Error(_) = body {
+                OpCode::Error
+            } else {
+                OpCode::DeleteContainer
+            };
+            self.propose(zxid, 0, 0, op, body, Origin::Internal, now, fx);
+        }
+    }
+
+    pub fn session_of(&self, conn: ConnId) -> Option<i64> {
+        self.conns.get(&conn).and_then(|c| c.session)
+    }
+
+    pub fn conn_of_session(&self, session: i64) -> Option<ConnId> {
+        self.session_conn.get(&session).copied()
+    }
+
+    pub fn outstanding_requests(&self) -> usize {
+        self.pending.len()
+    }
+}

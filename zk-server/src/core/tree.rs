@@ -1,0 +1,447 @@
+//! The data tree: znodes by path, with the bookkeeping ZooKeeper's `DataTree` keeps
+//! (ephemerals by session, containers, TTL nodes, the ACL cache), and `apply` for committed txns.
+//!
+//! Stat rules worth knowing: the stored `cversion` counts child *creations* (sequence numbers
+//! come from it), while clients are shown `2 * cversion - numChildren`, i.e. creations plus
+//! deletions, exactly as `DataNode.copyStat` computes it. Containers and TTL nodes show an
+//! `ephemeralOwner` of 0.
+
+use std::collections::{BTreeSet, HashMap};
+
+use zk_proto::consts::ephemeral_owner;
+use zk_proto::data::{Acl, Stat, StatPersisted};
+use zk_proto::path;
+use zk_proto::ErrorCode;
+
+use super::acl::{AclCache, OPEN_ACL_REF};
+
+pub const ZOOKEEPER: &str = "/zookeeper";
+pub const QUOTA: &str = "/zookeeper/quota";
+pub const CONFIG: &str = "/zookeeper/config";
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub data: Option<Vec<u8>>,
+    pub acl_ref: i64,
+    pub stat: StatPersisted,
+    pub children: BTreeSet<String>,
+}
+
+/// What kind of owner an `ephemeralOwner` value denotes (`EphemeralType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerKind {
+    Void,
+    Session(i64),
+    Container,
+    Ttl(i64),
+}
+
+pub fn owner_kind(owner: i64) -> OwnerKind {
+    if owner == 0 {
+        OwnerKind::Void
+    } else if owner == ephemeral_owner::CONTAINER {
+        OwnerKind::Container
+    } else if let Some(ttl) = ephemeral_owner::ttl_of(owner) {
+        OwnerKind::Ttl(ttl)
+    } else {
+        OwnerKind::Session(owner)
+    }
+}
+
+impl Node {
+    fn new(data: Option<Vec<u8>>, acl_ref: i64, stat: StatPersisted) -> Self {
+        Node {
+            data,
+            acl_ref,
+            stat,
+            children: BTreeSet::new(),
+        }
+    }
+
+    /// The stat a client sees.
+    pub fn client_stat(&self) -> Stat {
+        let s = &self.stat;
+        let num_children = self.children.len() as i32;
+        let owner = match owner_kind(s.ephemeral_owner) {
+            OwnerKind::Session(id) => id,
+            _ => 0,
+        };
+        Stat {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            version: s.version,
+            cversion: s.cversion.wrapping_mul(2).wrapping_sub(num_children),
+            aversion: s.aversion,
+            ephemeral_owner: owner,
+            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
+            num_children,
+            pzxid: s.pzxid,
+        }
+    }
+}
+
+/// Watch triggers produced by applying a txn, in the order ZooKeeper fires them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    Created(String),
+    Deleted { path: String, parent: String },
+    DataChanged(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct DataTree {
+    nodes: HashMap<String, Node>,
+    pub acls: AclCache,
+    ephemerals: HashMap<i64, BTreeSet<String>>,
+    containers: BTreeSet<String>,
+    ttls: BTreeSet<String>,
+    /// Sum over nodes of path length + data length (ZooKeeper's `approximateDataSize`).
+    data_size: u64,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataTree {
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, and `/zookeeper/config` (readable by
+    /// anyone, aversion -1, as ZooKeeper's `addConfigNode` leaves it).
+    pub fn new() -> Self {
+        let mut t = DataTree {
+            nodes: HashMap::new(),
+            acls: AclCache::default(),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            data_size: 0,
+        };
+        let empty = || Node::new(Some(Vec::new()), OPEN_ACL_REF, StatPersisted::default());
+        t.insert_raw("/", empty());
+        t.insert_raw(ZOOKEEPER, empty());
+        t.insert_raw(QUOTA, empty());
+        let mut config = empty();
+        config.acl_ref = t.acls.intern(&Acl::read_unsafe());
+        config.stat.aversion = -1;
+        t.insert_raw(CONFIG, config);
+        t
+    }
+
+    fn insert_raw(&mut self, p: &str, node: Node) {
+        if p != "/" {
+            if let Some(parent) = self.nodes.get_mut(path::parent(p)) {
+                parent.children.insert(path::name(p).to_owned());
+            }
+        }
+        self.data_size += (p.len() + node.data.as_ref().map_or(0, Vec::len)) as u64;
+        self.nodes.insert(p.to_owned(), node);
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_size
+    }
+
+    pub fn acl_of(&self, node: &Node) -> Vec<Acl> {
+        self.acls.get(node.acl_ref)
+    }
+
+    pub fn ephemerals_of(&self, session: i64) -> impl Iterator<Item = &String> {
+        self.ephemerals.get(&session).into_iter().flatten()
+    }
+
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(BTreeSet::len).sum()
+    }
+
+    /// Sessions that own ephemerals, with their paths (for `dump`).
+    pub fn ephemerals_by_session(&self) -> impl Iterator<Item = (&i64, &BTreeSet<String>)> {
+        self.ephemerals.iter()
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = &String> {
+        self.containers.iter()
+    }
+
+    pub fn ttls(&self) -> impl Iterator<Item = &String> {
+        self.ttls.iter()
+    }
+
+    /// `getAllChildrenNumber`: ZooKeeper counts every key that starts with `path + "/"`; its map
+    /// also holds the root under "/", so for "/" the count includes the root itself.
+    pub fn all_children_number(&self, p: &str) -> usize {
+        let prefix = if p.ends_with('/') {
+            p.to_owned()
+        } else {
+            format!("{p}/")
+        };
+        self.nodes.keys().filter(|k| k.starts_with(&prefix)).count()
+    }
+
+    /// All paths in pre-order (parents before children, siblings sorted); for dumps and tests.
+    pub fn paths_preorder(&self) -> Vec<String> {
+        let mut out = Vec::with_capacity(self.nodes.len());
+        let mut stack = vec!["/".to_owned()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(&p) {
+                for c in n.children.iter().rev() {
+                    stack.push(if p == "/" {
+                        format!("/{c}")
+                    } else {
+                        format!("{p}/{c}")
+                    });
+                }
+            }
+            out.push(p);
+        }
+        out
+    }
+
+    /// Creates a node as `DataTree.createNode` does. `parent_cversion` of -1 means "current+1".
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_node(
+        &mut self,
+        p: &str,
+        data: Option<Vec<u8>>,
+        acl: &[Acl],
+        owner: i64,
+        parent_cversion: i32,
+        zxid: i64,
+        time: i64,
+        triggers: &mut Vec<Trigger>,
+    ) -> Result<Stat, ErrorCode> {
+        let parent_path = path::parent(p);
+        let child = path::name(p);
+        let Some(parent) = self.nodes.get(parent_path) else {
+            return Err(ErrorCode::NoNode);
+        };
+        if parent.children.contains(child) {
+            return Err(ErrorCode::NodeExists);
+        }
+        let acl_ref = self.acls.intern(acl);
+        let parent = self.nodes.get_mut(parent_path).expect("checked above");
+        let cv = if parent_cversion == -1 {
+            parent.stat.cversion + 1
+        } else {
+            parent_cversion
+        };
+        // Replaying a fuzzy snapshot's tail can re-create a node whose parent already counted it.
+        if cv > parent.stat.cversion {
+            parent.stat.cversion = cv;
+            parent.stat.pzxid = zxid;
+        }
+        parent.children.insert(child.to_owned());
+        let stat = StatPersisted {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            pzxid: zxid,
+        };
+        self.data_size += (p.len() + data.as_ref().map_or(0, Vec::len)) as u64;
+        let node = Node::new(data, acl_ref, stat);
+        let client_stat = node.client_stat();
+        self.nodes.insert(p.to_owned(), node);
+        match owner_kind(owner) {
+            OwnerKind::Container => {
+                self.containers.insert(p.to_owned());
+            }
+            OwnerKind::Ttl(_) => {
+                self.ttls.insert(p.to_owned());
+            }
+            OwnerKind::Session(s) => {
+                self.ephemerals.entry(s).or_default().insert(p.to_owned());
+            }
+            OwnerKind::Void => {}
+        }
+        triggers.push(Trigger::Created(p.to_owned()));
+        Ok(client_stat)
+    }
+
+    pub fn delete_node(
+        &mut self,
+        p: &str,
+        zxid: i64,
+        triggers: &mut Vec<Trigger>,
+    ) -> Result<(), ErrorCode> {
+        if p == "/" {
+            return Err(ErrorCode::BadArguments);
+        }
+        let Some(node) = self.nodes.remove(p) else {
+            return Err(ErrorCode::NoNode);
+        };
+        self.acls.release(node.acl_ref);
+        self.data_size = self
+            .data_size
+            .saturating_sub((p.len() + node.data.as_ref().map_or(0, Vec::len)) as u64);
+        let parent_path = path::parent(p);
+        if let Some(parent) = self.nodes.get_mut(parent_path) {
+            parent.children.remove(path::name(p));
+            if zxid > parent.stat.pzxid {
+                parent.stat.pzxid = zxid;
+            }
+        }
+        match owner_kind(node.stat.ephemeral_owner) {
+            OwnerKind::Container => {
+                self.containers.remove(p);
+            }
+            OwnerKind::Ttl(_) => {
+                self.ttls.remove(p);
+            }
+            OwnerKind::Session(s) => {
+                if let Some(set) = self.ephemerals.get_mut(&s) {
+                    set.remove(p);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&s);
+                    }
+                }
+            }
+            OwnerKind::Void => {}
+        }
+        triggers.push(Trigger::Deleted {
+            path: p.to_owned(),
+            parent: parent_path.to_owned(),
+        });
+        Ok(())
+    }
+
+    pub fn set_data(
+        &mut self,
+        p: &str,
+        data: Option<Vec<u8>>,
+        version: i32,
+        zxid: i64,
+        time: i64,
+        triggers: &mut Vec<Trigger>,
+    ) -> Result<Stat, ErrorCode> {
+        let Some(node) = self.nodes.get_mut(p) else {
+            return Err(ErrorCode::NoNode);
+        };
+        let old = node.data.as_ref().map_or(0, Vec::len) as u64;
+        let new = data.as_ref().map_or(0, Vec::len) as u64;
+        node.data = data;
+        node.stat.version = version;
+        node.stat.mzxid = zxid;
+        node.stat.mtime = time;
+        let stat = node.client_stat();
+        self.data_size = self.data_size.saturating_sub(old) + new;
+        triggers.push(Trigger::DataChanged(p.to_owned()));
+        Ok(stat)
+    }
+
+    pub fn set_acl(&mut self, p: &str, acl: &[Acl], aversion: i32) -> Result<Stat, ErrorCode> {
+        if !self.nodes.contains_key(p) {
+            return Err(ErrorCode::NoNode);
+        }
+        let new_ref = self.acls.intern(acl);
+        let node = self.nodes.get_mut(p).expect("checked above");
+        let old_ref = std::mem::replace(&mut node.acl_ref, new_ref);
+        node.stat.aversion = aversion;
+        let stat = node.client_stat();
+        self.acls.release(old_ref);
+        Ok(stat)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(t: &mut DataTree, p: &str, zxid: i64) -> Stat {
+        t.create_node(
+            p,
+            Some(b"d".to_vec()),
+            &Acl::open_unsafe(),
+            0,
+            -1,
+            zxid,
+            1000 + zxid,
+            &mut Vec::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn fresh_tree_has_zookeeper_nodes() {
+        let t = DataTree::new();
+        assert_eq!(
+            t.paths_preorder(),
+            vec!["/", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]
+        );
+        let config = t.get(CONFIG).unwrap();
+        assert_eq!(config.client_stat().aversion, -1);
+        assert_eq!(t.acl_of(config), Acl::read_unsafe());
+        assert_eq!(t.all_children_number("/"), 4);
+        assert_eq!(t.get("/").unwrap().client_stat().num_children, 1);
+    }
+
+    #[test]
+    fn cversion_counts_creates_and_deletes_for_clients() {
+        let mut t = DataTree::new();
+        create(&mut t, "/a", 1);
+        create(&mut t, "/a/b", 2);
+        create(&mut t, "/a/c", 3);
+        let s = t.get("/a").unwrap().client_stat();
+        assert_eq!((s.cversion, s.num_children, s.pzxid), (2, 2, 3));
+        t.delete_node("/a/b", 4, &mut Vec::new()).unwrap();
+        let n = t.get("/a").unwrap();
+        assert_eq!(n.stat.cversion, 2, "stored cversion counts creates only");
+        let s = n.client_stat();
+        assert_eq!((s.cversion, s.num_children, s.pzxid), (3, 1, 4));
+    }
+
+    #[test]
+    fn ephemerals_and_special_owners() {
+        let mut t = DataTree::new();
+        let mut tr = Vec::new();
+        t.create_node("/e", None, &Acl::open_unsafe(), 0x42, -1, 1, 1, &mut tr)
+            .unwrap();
+        t.create_node(
+            "/c",
+            None,
+            &Acl::open_unsafe(),
+            ephemeral_owner::CONTAINER,
+            -1,
+            2,
+            1,
+            &mut tr,
+        )
+        .unwrap();
+        let ttl = t
+            .create_node(
+                "/t",
+                None,
+                &Acl::open_unsafe(),
+                ephemeral_owner::ttl(500),
+                -1,
+                3,
+                1,
+                &mut tr,
+            )
+            .unwrap();
+        assert_eq!(ttl.ephemeral_owner, 0);
+        assert_eq!(t.get("/e").unwrap().client_stat().ephemeral_owner, 0x42);
+        assert_eq!(
+            t.ephemerals_of(0x42).cloned().collect::<Vec<_>>(),
+            vec!["/e"]
+        );
+        assert_eq!(t.containers().cloned().collect::<Vec<_>>(), vec!["/c"]);
+        assert_eq!(t.ttls().cloned().collect::<Vec<_>>(), vec!["/t"]);
+        t.delete_node("/e", 4, &mut tr).unwrap();
+        assert_eq!(t.ephemeral_count(), 0);
+    }
+}

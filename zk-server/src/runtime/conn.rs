@@ -1,0 +1,151 @@
+//! One client connection: a reader that cuts frames (or answers a four-letter word sent before
+//! the handshake) and a writer that drains the connection's queue.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::four_letter;
+use super::{IpCounts, Outgoing, RuntimeConfig, ToCore};
+use crate::core::ConnId;
+use zk_proto::frame;
+
+pub(crate) async fn serve(
+    conn: ConnId,
+    stream: TcpStream,
+    peer: SocketAddr,
+    cfg: Arc<RuntimeConfig>,
+    to_core: mpsc::UnboundedSender<ToCore>,
+    counts: Arc<IpCounts>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (mut rd, wr) = stream.into_split();
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let mut writer = tokio::spawn(write_loop(wr, out_rx));
+    let mut writer_done = false;
+    if to_core
+        .send(ToCore::Opened {
+            conn,
+            peer,
+            out: out_tx.clone(),
+        })
+        .is_err()
+    {
+        counts.remove(peer.ip());
+        return;
+    }
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut start = 0usize;
+    let mut first = true;
+    let max = cfg.core.max_buffer;
+    'read: loop {
+        let n = tokio::select! {
+            r = rd.read_buf(&mut buf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+            _ = shutdown.changed() => break,
+            // The core closed us (expiry, session moved, bad input): stop reading too.
+            _ = &mut writer => { writer_done = true; break }
+        };
+        let _ = n;
+        if first && buf.len() - start >= 4 {
+            first = false;
+            let word = &buf[start..start + 4];
+            if let Some(cmd) = four_letter::command_name(word) {
+                answer_four_letter(cmd, &cfg, &to_core, &out_tx).await;
+                break 'read;
+            }
+        }
+        loop {
+            match frame::check(&buf[start..], max) {
+                Ok(Some(end)) => {
+                    let payload = buf[start + 4..start + end].to_vec();
+                    start += end;
+                    if to_core.send(ToCore::Frame { conn, payload }).is_err() {
+                        break 'read;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // ZooKeeper's "Len error": the connection is closed.
+                    tracing::warn!(conn, %peer, error = %e, "closing connection");
+                    let _ = out_tx.send(Outgoing::Close);
+                    break 'read;
+                }
+            }
+        }
+        if start > 0 && start == buf.len() {
+            buf.clear();
+            start = 0;
+        } else if start > 64 * 1024 {
+            buf.drain(..start);
+            start = 0;
+        }
+    }
+    let _ = to_core.send(ToCore::Closed { conn });
+    let _ = out_tx.send(Outgoing::Close);
+    drop(out_tx);
+    if !writer_done {
+        let _ = writer.await;
+    }
+    counts.remove(peer.ip());
+}
+
+async fn answer_four_letter(
+    cmd: &'static str,
+    cfg: &RuntimeConfig,
+    to_core: &mpsc::UnboundedSender<ToCore>,
+    out: &mpsc::UnboundedSender<Outgoing>,
+) {
+    let text = if cfg.four_letter_allowed(cmd) {
+        let (tx, rx) = oneshot::channel();
+        if to_core
+            .send(ToCore::FourLetter {
+                cmd: cmd.to_owned(),
+                reply: tx,
+            })
+            .is_err()
+        {
+            return;
+        }
+        rx.await.unwrap_or_default()
+    } else {
+        format!("{cmd} is not executed because it is not in the whitelist.\n")
+    };
+    let _ = out.send(Outgoing::Frame(text.into_bytes()));
+    let _ = out.send(Outgoing::Close);
+}
+
+async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+    let mut batch: Vec<u8> = Vec::with_capacity(16 * 1024);
+    while let Some(first) = rx.recv().await {
+        let mut close = false;
+        match first {
+            Outgoing::Frame(f) => batch.extend_from_slice(&f),
+            Outgoing::Close => close = true,
+        }
+        // Drain whatever else is queued into the same write.
+        while !close && batch.len() < 256 * 1024 {
+            match rx.try_recv() {
+                Ok(Outgoing::Frame(f)) => batch.extend_from_slice(&f),
+                Ok(Outgoing::Close) => close = true,
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            if wr.write_all(&batch).await.is_err() {
+                break;
+            }
+            batch.clear();
+        }
+        if close {
+            break;
+        }
+    }
+    let _ = wr.shutdown().await;
+}

@@ -1,0 +1,420 @@
+//! Four-letter words on the client port (`ruok`, `srvr`, `stat`, `conf`, `cons`, `mntr`, `envi`,
+//! `wchs`, `wchc`, `wchp`, `dump`, `dirs`, `isro`, `crst`, `srst`), in ZooKeeper 3.8's formats.
+//! A word is recognised only as the first four bytes a connection sends; the answer is plain
+//! text and the connection is then closed.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::core::{Core, Now};
+
+use super::RuntimeConfig;
+
+/// The ZooKeeper version we speak, as clients parse it from `srvr` and `envi`.
+pub const ZK_VERSION: &str = concat!("3.9.3-zkrs-", env!("CARGO_PKG_VERSION"));
+
+const COMMANDS: &[&str] = &[
+    "ruok", "srvr", "stat", "conf", "cons", "mntr", "envi", "wchs", "wchc", "wchp", "dump", "dirs",
+    "isro", "crst", "srst", "gtmk", "stmk",
+];
+
+/// The command a connection's first four bytes spell, if they spell one.
+pub fn command_name(first4: &[u8]) -> Option<&'static str> {
+    COMMANDS.iter().copied().find(|c| c.as_bytes() == first4)
+}
+
+/// What the four-letter words need besides the core.
+#[derive(Debug, Clone)]
+pub struct FourLetterContext {
+    client_port: u16,
+    data_dir: PathBuf,
+    data_log_dir: PathBuf,
+    tick_time_ms: u32,
+    max_client_cnxns: u32,
+    min_session_timeout_ms: u32,
+    max_session_timeout_ms: u32,
+    server_id: u64,
+    started_wall_ms: i64,
+}
+
+impl FourLetterContext {
+    pub fn new(cfg: &RuntimeConfig, local: SocketAddr) -> Self {
+        FourLetterContext {
+            client_port: local.port(),
+            data_dir: cfg.data_dir.clone(),
+            data_log_dir: cfg.data_log_dir.clone(),
+            tick_time_ms: cfg.core.tick_time_ms,
+            max_client_cnxns: cfg.max_client_cnxns,
+            min_session_timeout_ms: cfg.core.min_session_timeout_ms,
+            max_session_timeout_ms: cfg.core.max_session_timeout_ms,
+            server_id: 0,
+            started_wall_ms: super::Clock::new().now().wall_ms,
+        }
+    }
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let dir = p.join("version-2");
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn abs(p: &Path) -> String {
+    let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    p.join("version-2").display().to_string()
+}
+
+/// Java's `Double.toString` of a value rounded to 4 places, as ZooKeeper prints avg latency.
+fn java_double(v: f64) -> String {
+    let r = (v * 10_000.0).round() / 10_000.0;
+    if r.fract() == 0.0 {
+        format!("{r:.1}")
+    } else {
+        let s = format!("{r:.4}");
+        s.trim_end_matches('0').to_owned()
+    }
+}
+
+/// `java.util.Date.toString()` for a UTC instant: `Sat Nov 21 23:59:59 UTC 2026`.
+fn java_date(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    format!(
+        "{} {} {:02} {:02}:{:02}:{:02} UTC {}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        d,
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60,
+        y
+    )
+}
+
+fn server_stats(core: &Core, out: &mut String) {
+    let s = &core.stats;
+    let _ = writeln!(
+        out,
+        "Latency min/avg/max: {}/{}/{}",
+        s.latency_min_ms.unwrap_or(0),
+        java_double(s.avg_latency_ms()),
+        s.latency_max_ms
+    );
+    let _ = writeln!(out, "Received: {}", s.packets_received);
+    let _ = writeln!(out, "Sent: {}", s.packets_sent);
+    let _ = writeln!(out, "Connections: {}", core.conns.len());
+    let _ = writeln!(out, "Outstanding: {}", core.outstanding_requests());
+    let _ = writeln!(out, "Zxid: {:#x}", core.last_zxid());
+    let _ = writeln!(out, "Mode: standalone");
+    // ZooKeeper's node map holds the root twice ("" and "/"), and its count shows it.
+    let _ = writeln!(out, "Node count: {}", core.tree.node_count() + 1);
+}
+
+fn conn_line(core: &Core, conn: &crate::core::Conn, brief: bool, now: Now, out: &mut String) {
+    let _ = write!(
+        out,
+        " /{}[{}](queued=0,recved={},sent={}",
+        conn.peer,
+        if conn.session.is_some() { "1" } else { "0" },
+        conn.stats.packets_received,
+        conn.stats.packets_sent
+    );
+    if !brief {
+        if let Some(sid) = conn.session {
+            let st = &conn.stats;
+            let est = now.wall_ms - (now.mono_ms as i64 - st.established_mono_ms as i64);
+            let lresp = now.wall_ms - (now.mono_ms as i64 - st.last_op_mono_ms as i64);
+            let to = core.sessions.get(sid).map_or(0, |s| s.timeout_ms);
+            let _ = write!(out, ",sid={sid:#x},lop={},est={est},to={to}", st.last_op);
+            if st.last_cxid >= 0 {
+                let _ = write!(out, ",lcxid={:#x}", st.last_cxid);
+            }
+            let _ = write!(
+                out,
+                ",lzxid={:#x},lresp={lresp},llat=0,minlat=0,avglat=0,maxlat=0",
+                st.last_zxid
+            );
+        }
+    }
+    out.push(')');
+}
+
+/// Answers a four-letter word that the whitelist allows.
+pub fn answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -> String {
+    let mut out = String::new();
+    match cmd {
+        "ruok" => out.push_str("imok"),
+        "isro" => out.push_str("rw"),
+        "srvr" => {
+            let _ = writeln!(
+                out,
+                "Zookeeper version: {ZK_VERSION}, built on 1970-01-01 00:00 UTC"
+            );
+            server_stats(core, &mut out);
+        }
+        "stat" => {
+            let _ = writeln!(
+                out,
+                "Zookeeper version: {ZK_VERSION}, built on 1970-01-01 00:00 UTC"
+            );
+            out.push_str("Clients:\n");
+            for c in core.conns.values() {
+                conn_line(core, c, true, now, &mut out);
+                out.push('\n');
+            }
+            out.push('\n');
+            server_stats(core, &mut out);
+        }
+        "cons" => {
+            for c in core.conns.values() {
+                conn_line(core, c, false, now, &mut out);
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+        "conf" => {
+            let _ = writeln!(out, "clientPort={}", ctx.client_port);
+            let _ = writeln!(out, "secureClientPort=-1");
+            let _ = writeln!(out, "dataDir={}", abs(&ctx.data_dir));
+            let _ = writeln!(out, "dataDirSize={}", dir_size(&ctx.data_dir));
+            let _ = writeln!(out, "dataLogDir={}", abs(&ctx.data_log_dir));
+            let _ = writeln!(out, "dataLogSize={}", dir_size(&ctx.data_log_dir));
+            let _ = writeln!(out, "tickTime={}", ctx.tick_time_ms);
+            let _ = writeln!(out, "maxClientCnxns={}", ctx.max_client_cnxns);
+            let _ = writeln!(out, "minSessionTimeout={}", ctx.min_session_timeout_ms);
+            let _ = writeln!(out, "maxSessionTimeout={}", ctx.max_session_timeout_ms);
+            let _ = writeln!(out, "clientPortListenBacklog=-1");
+            let _ = writeln!(out, "serverId={}", ctx.server_id);
+        }
+        "dirs" => {
+            let _ = writeln!(out, "datadir_size: {}", dir_size(&ctx.data_dir));
+            let _ = writeln!(out, "logdir_size: {}", dir_size(&ctx.data_log_dir));
+        }
+        "envi" => {
+            out.push_str("Environment:\n");
+            let _ = writeln!(
+                out,
+                "zookeeper.version={ZK_VERSION}, built on 1970-01-01 00:00 UTC"
+            );
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            let _ = writeln!(out, "host.name={}", host.trim());
+            let _ = writeln!(
+                out,
+                "os.name={}",
+                if cfg!(target_os = "linux") {
+                    "Linux"
+                } else {
+                    std::env::consts::OS
+                }
+            );
+            let _ = writeln!(
+                out,
+                "os.arch={}",
+                if cfg!(target_arch = "x86_64") {
+                    "amd64"
+                } else {
+                    std::env::consts::ARCH
+                }
+            );
+            let osver = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+            let _ = writeln!(out, "os.version={}", osver.trim());
+            let _ = writeln!(
+                out,
+                "user.name={}",
+                std::env::var("USER").unwrap_or_default()
+            );
+            let _ = writeln!(
+                out,
+                "user.home={}",
+                std::env::var("HOME").unwrap_or_default()
+            );
+            let cwd = std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let _ = writeln!(out, "user.dir={cwd}");
+        }
+        "wchs" => {
+            let w = &core.data_watches;
+            let _ = write!(
+                out,
+                "{} connections watching {} paths\nTotal watches:{}",
+                w.conn_count(),
+                w.path_count(),
+                w.watch_count()
+            );
+            out.push('\n');
+        }
+        "wchc" => {
+            let w = &core.data_watches;
+            let mut by_session: Vec<(i64, Vec<String>)> = w
+                .conns()
+                .map(|c| {
+                    (
+                        core.session_of(*c).unwrap_or(0),
+                        w.paths_of(*c).cloned().collect(),
+                    )
+                })
+                .collect();
+            by_session.sort();
+            for (sid, paths) in by_session {
+                let _ = writeln!(out, "{sid:#x}");
+                for p in paths {
+                    let _ = writeln!(out, "\t{p}");
+                }
+            }
+            out.push('\n');
+        }
+        "wchp" => {
+            let w = &core.data_watches;
+            let mut paths: Vec<&String> = w.paths().collect();
+            paths.sort();
+            for p in paths {
+                let _ = writeln!(out, "{p}");
+                for c in w.conns_of(p) {
+                    let _ = writeln!(out, "\t{:#x}", core.session_of(*c).unwrap_or(0));
+                }
+            }
+            out.push('\n');
+        }
+        "dump" => {
+            out.push_str("SessionTracker dump:\n");
+            let mut by_bucket: std::collections::BTreeMap<u64, Vec<i64>> = Default::default();
+            for s in core.sessions.iter() {
+                by_bucket.entry(s.expires_at_ms).or_default().push(s.id);
+            }
+            let _ = writeln!(
+                out,
+                "Session Sets ({})/({}):",
+                by_bucket.len(),
+                core.sessions.len()
+            );
+            for (at, mut ids) in by_bucket {
+                ids.sort();
+                let wall = now.wall_ms + (at as i64 - now.mono_ms as i64);
+                let _ = writeln!(out, "{} expire at {}:", ids.len(), java_date(wall));
+                for id in ids {
+                    let _ = writeln!(out, "\t{id:#x}");
+                }
+            }
+            out.push_str("ephemeral nodes dump:\n");
+            let mut eph: Vec<(&i64, &std::collections::BTreeSet<String>)> =
+                core.tree.ephemerals_by_session().collect();
+            eph.sort();
+            let _ = writeln!(out, "Sessions with Ephemerals ({}):", eph.len());
+            for (sid, paths) in eph {
+                let _ = writeln!(out, "{sid:#x}:");
+                for p in paths {
+                    let _ = writeln!(out, "\t{p}");
+                }
+            }
+            out.push_str("Connections dump:\n");
+            let _ = writeln!(out, "Connections Sets (1)/({}):", core.conns.len());
+            let _ = writeln!(
+                out,
+                "{} expire at {}:",
+                core.conns.len(),
+                java_date(now.wall_ms)
+            );
+            for c in core.conns.values() {
+                let _ = write!(
+                    out,
+                    "\tip: /{} sessionId: {:#x}\n",
+                    c.peer,
+                    c.session.unwrap_or(0)
+                );
+            }
+        }
+        "crst" => {
+            for c in core.conns.values_mut() {
+                c.stats.reset();
+            }
+            out.push_str("Connection stats reset.\n");
+        }
+        "srst" => {
+            core.stats.reset();
+            out.push_str("Server stats reset.\n");
+        }
+        "mntr" => {
+            let s = &core.stats;
+            let uptime = now.wall_ms - ctx.started_wall_ms;
+            let rows: Vec<(&str, String)> = vec![
+                (
+                    "version",
+                    format!("{ZK_VERSION}, built on 1970-01-01 00:00 UTC"),
+                ),
+                ("server_state", "standalone".into()),
+                ("avg_latency", java_double(s.avg_latency_ms())),
+                ("max_latency", s.latency_max_ms.to_string()),
+                ("min_latency", s.latency_min_ms.unwrap_or(0).to_string()),
+                ("packets_received", s.packets_received.to_string()),
+                ("packets_sent", s.packets_sent.to_string()),
+                ("num_alive_connections", core.conns.len().to_string()),
+                (
+                    "outstanding_requests",
+                    core.outstanding_requests().to_string(),
+                ),
+                ("znode_count", (core.tree.node_count() + 1).to_string()),
+                (
+                    "watch_count",
+                    (core.data_watches.watch_count() + core.child_watches.watch_count())
+                        .to_string(),
+                ),
+                ("ephemerals_count", core.tree.ephemeral_count().to_string()),
+                (
+                    "approximate_data_size",
+                    core.tree.approximate_data_size().to_string(),
+                ),
+                ("global_sessions", core.sessions.len().to_string()),
+                ("local_sessions", "0".into()),
+                ("uptime", uptime.to_string()),
+                ("expired_sessions", s.expired_sessions.to_string()),
+                ("last_zxid", format!("{:#x}", core.last_zxid())),
+            ];
+            for (k, v) in rows {
+                let _ = writeln!(out, "zk_{k}\t{v}");
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{other} is not supported by this server.");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_java() {
+        assert_eq!(java_double(0.0), "0.0");
+        assert_eq!(java_double(2.0 / 3.0), "0.6667");
+        assert_eq!(java_double(1.5), "1.5");
+        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(java_date(1_795_305_599_000), "Sat Nov 21 23:59:59 UTC 2026");
+        assert_eq!(command_name(b"ruok"), Some("ruok"));
+        assert_eq!(command_name(&[0, 0, 0, 44]), None);
+    }
+}
