@@ -37,8 +37,6 @@ pub struct RuntimeConfig {
     pub four_letter_whitelist: Option<Vec<String>>,
     pub data_dir: PathBuf,
     pub data_log_dir: PathBuf,
-    /// `key=value` lines for the `conf` command.
-    pub conf_lines: Vec<String>,
 }
 
 impl RuntimeConfig {
@@ -51,7 +49,6 @@ impl RuntimeConfig {
             four_letter_whitelist: None,
             data_dir: PathBuf::from("."),
             data_log_dir: PathBuf::from("."),
-            conf_lines: Vec::new(),
         }
     }
 
