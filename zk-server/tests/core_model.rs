@@ -9,9 +9,11 @@ use proptest::prelude::*;
 use zk_proto::codec::{Decode, Reader};
 use zk_proto::data::{Acl, Stat};
 use zk_proto::proto::*;
-use zk_proto::request::{decode_multi_results, encode_request, MultiOp, MultiResult, Request};
-use zk_proto::{frame, ErrorCode, OpCode};
-use zk_server::core::{Core, CoreConfig, Effect, Now};
+use zk_proto::request::{decode_multi_results, MultiOp, MultiResult, Request};
+use zk_proto::{ErrorCode, OpCode};
+
+mod harness;
+use harness::Harness;
 
 const PATHS: &[&str] = &["/a", "/b", "/a/x", "/a/y", "/b/x", "/a/x/q"];
 
@@ -142,92 +144,6 @@ impl Model {
             return Err(ErrorCode::BadVersion);
         }
         Ok(())
-    }
-}
-
-/// Drives a `Core` like the runtime does: effects in order, txns committed at once.
-struct Harness {
-    core: Core,
-    now: Now,
-    inbox: BTreeMap<u64, Vec<Vec<u8>>>,
-    xid: i32,
-    sessions: [u64; 2],
-    next_conn: u64,
-}
-
-impl Harness {
-    fn new() -> Self {
-        let now = Now {
-            wall_ms: 1_700_000_000_000,
-            mono_ms: 0,
-        };
-        let mut h = Harness {
-            core: Core::new(CoreConfig::default(), now),
-            now,
-            inbox: BTreeMap::new(),
-            xid: 0,
-            sessions: [0, 0],
-            next_conn: 1,
-        };
-        h.sessions = [h.connect(), h.connect()];
-        h
-    }
-
-    fn run(&mut self, fx: Vec<Effect>) {
-        let mut q: std::collections::VecDeque<Effect> = fx.into();
-        while let Some(e) = q.pop_front() {
-            match e {
-                Effect::Send { conn, frame } => self.inbox.entry(conn).or_default().push(frame),
-                Effect::Close { conn } => {
-                    self.core.connection_closed(conn);
-                }
-                Effect::Persist(txn) => {
-                    self.now.wall_ms += 1;
-                    for m in self.core.commit(&txn, self.now).into_iter().rev() {
-                        q.push_front(m);
-                    }
-                }
-            }
-        }
-    }
-
-    fn connect(&mut self) -> u64 {
-        let conn = self.next_conn;
-        self.next_conn += 1;
-        self.core
-            .connection_opened(conn, "127.0.0.1:1".parse().unwrap(), self.now);
-        let req = ConnectRequest {
-            time_out: 30_000,
-            passwd: vec![0; 16],
-            ..Default::default()
-        };
-        let mut f = Vec::new();
-        frame::put(&mut f, &zk_proto::Encode::to_bytes(&req));
-        let fx = self.core.handle_frame(conn, &f[4..], self.now);
-        self.run(fx);
-        let resp = self.inbox.get_mut(&conn).unwrap().remove(0);
-        let r = ConnectResponse::from_bytes(&resp[4..]).unwrap();
-        assert!(r.session_id != 0 && r.time_out == 30_000);
-        conn
-    }
-
-    /// Sends one request on `conn` and returns (err, body bytes).
-    fn call(&mut self, conn: u64, req: &Request) -> (i32, Vec<u8>) {
-        self.xid += 1;
-        let mut payload = Vec::new();
-        encode_request(self.xid, req, &mut payload);
-        let fx = self.core.handle_frame(conn, &payload, self.now);
-        self.run(fx);
-        let frames = self.inbox.remove(&conn).unwrap_or_default();
-        // Skip watch notifications (none are set here) and find our reply.
-        for f in frames {
-            let mut r = Reader::new(&f[4..]);
-            let h = ReplyHeader::decode(&mut r).unwrap();
-            if h.xid == self.xid {
-                return (h.err, r.rest().to_vec());
-            }
-        }
-        panic!("no reply for xid {}", self.xid);
     }
 }
 
