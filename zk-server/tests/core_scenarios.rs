@@ -319,3 +319,61 @@ fn resuming_a_session_moves_it_and_closes_the_old_connection() {
     assert!(h.closed.contains(&old));
     assert_eq!(h.core.session_of(conn), Some(sid));
 }
+
+#[test]
+fn a_recursive_watcher_hears_nothing_about_nodes_it_cannot_read() {
+    let mut h = Harness::new();
+    let [writer, watcher] = h.sessions;
+    create(&mut h, writer, "/r", CreateMode::Persistent);
+    let add = Request::AddWatch(AddWatchRequest {
+        path: "/r".into(),
+        mode: 1,
+    });
+    assert_eq!(h.call(watcher, &add).0, 0);
+    let secret = vec![Acl::new(zk_proto::Perms::ALL, "digest", "someone:hash")];
+    let req = |p: &str, acl: Vec<Acl>| Request::Create {
+        op: OpCode::Create,
+        req: CreateRequest {
+            path: p.into(),
+            data: None,
+            acl,
+            flags: 0,
+        },
+    };
+    assert_eq!(h.call(writer, &req("/r/open", Acl::open_unsafe())).0, 0);
+    assert_eq!(h.call(writer, &req("/r/secret", secret)).0, 0);
+    assert_eq!(
+        h.events(watcher),
+        vec![(EventType::NodeCreated, "/r/open".to_owned())]
+    );
+}
+
+#[test]
+fn a_response_over_jute_maxbuffer_closes_the_connection() {
+    let mut h = Harness::with_config(CoreConfig {
+        max_buffer: 200,
+        ..CoreConfig::default()
+    });
+    let c = h.sessions[0];
+    let req = Request::Create {
+        op: OpCode::Create,
+        req: CreateRequest {
+            path: "/big".into(),
+            data: Some(vec![1; 150]),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        },
+    };
+    assert_eq!(h.call(c, &req).0, 0);
+    h.xid += 1;
+    let mut payload = Vec::new();
+    let get = Request::GetData(GetDataRequest {
+        path: "/big".into(),
+        watch: false,
+    });
+    zk_proto::request::encode_request(h.xid, &get, &mut payload);
+    let fx = h.core.handle_frame(c, &payload, h.now);
+    h.run(fx);
+    assert!(h.closed.contains(&c));
+    assert!(h.inbox.get(&c).is_none_or(|f| f.is_empty()));
+}

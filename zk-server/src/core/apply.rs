@@ -176,32 +176,56 @@ impl Core {
     /// that watches a deleted node as both data and child watcher hears about it once.
     fn fire(&mut self, triggers: Vec<Trigger>, zxid: i64, fx: &mut Vec<Effect>) {
         let none = BTreeSet::new();
+        let all = |_: ConnId| true;
         for t in triggers {
             match t {
                 Trigger::Created(p) => {
-                    let a = self.data_watches.trigger(&p, EventType::NodeCreated, &none);
-                    self.notify_all(a, EventType::NodeCreated, &p, zxid, fx);
-                    let parent = path::parent(&p).to_owned();
-                    let b =
-                        self.child_watches
-                            .trigger(&parent, EventType::NodeChildrenChanged, &none);
-                    self.notify_all(b, EventType::NodeChildrenChanged, &parent, zxid, fx);
-                }
-                Trigger::Deleted { path: p, parent } => {
-                    let a = self.data_watches.trigger(&p, EventType::NodeDeleted, &none);
-                    self.notify_all(a.clone(), EventType::NodeDeleted, &p, zxid, fx);
-                    let b = self.child_watches.trigger(&p, EventType::NodeDeleted, &a);
-                    self.notify_all(b, EventType::NodeDeleted, &p, zxid, fx);
-                    let c =
-                        self.child_watches
-                            .trigger(&parent, EventType::NodeChildrenChanged, &none);
-                    self.notify_all(c, EventType::NodeChildrenChanged, &parent, zxid, fx);
-                }
-                Trigger::DataChanged(p) => {
+                    let acl = self
+                        .tree
+                        .get(&p)
+                        .map(|n| self.tree.acl_of(n))
+                        .unwrap_or_default();
+                    let (conns, skip) = (&self.conns, self.config.skip_acl);
+                    let may_read = |c: ConnId| conn_may_read(conns, skip, c, &acl);
                     let a = self
                         .data_watches
-                        .trigger(&p, EventType::NodeDataChanged, &none);
-                    self.notify_all(a, EventType::NodeDataChanged, &p, zxid, fx);
+                        .trigger(&p, EventType::NodeCreated, &none, may_read);
+                    self.notify_all(a, EventType::NodeCreated, &p, zxid, fx);
+                    let parent = path::parent(&p).to_owned();
+                    let ev = EventType::NodeChildrenChanged;
+                    let b = self.child_watches.trigger(&parent, ev, &none, all);
+                    self.notify_all(b, ev, &parent, zxid, fx);
+                }
+                Trigger::Deleted {
+                    path: p,
+                    parent,
+                    acl,
+                } => {
+                    let (conns, skip) = (&self.conns, self.config.skip_acl);
+                    let may_read = |c: ConnId| conn_may_read(conns, skip, c, &acl);
+                    let a = self
+                        .data_watches
+                        .trigger(&p, EventType::NodeDeleted, &none, may_read);
+                    self.notify_all(a.clone(), EventType::NodeDeleted, &p, zxid, fx);
+                    let b = self
+                        .child_watches
+                        .trigger(&p, EventType::NodeDeleted, &a, all);
+                    self.notify_all(b, EventType::NodeDeleted, &p, zxid, fx);
+                    let ev = EventType::NodeChildrenChanged;
+                    let c = self.child_watches.trigger(&parent, ev, &none, all);
+                    self.notify_all(c, ev, &parent, zxid, fx);
+                }
+                Trigger::DataChanged(p) => {
+                    let acl = self
+                        .tree
+                        .get(&p)
+                        .map(|n| self.tree.acl_of(n))
+                        .unwrap_or_default();
+                    let (conns, skip) = (&self.conns, self.config.skip_acl);
+                    let may_read = |c: ConnId| conn_may_read(conns, skip, c, &acl);
+                    let ev = EventType::NodeDataChanged;
+                    let a = self.data_watches.trigger(&p, ev, &none, may_read);
+                    self.notify_all(a, ev, &p, zxid, fx);
                 }
             }
         }
@@ -324,6 +348,16 @@ impl Core {
             _ => self.reply(conn, xid, ErrorCode::Ok, None, fx),
         }
     }
+}
+
+fn conn_may_read(
+    conns: &std::collections::BTreeMap<ConnId, super::Conn>,
+    skip_acl: bool,
+    conn: ConnId,
+    acl: &[zk_proto::data::Acl],
+) -> bool {
+    let auth = conns.get(&conn).map_or(&[][..], |c| c.auth.as_slice());
+    super::acl::check(acl, zk_proto::Perms::READ, auth, skip_acl).is_ok()
 }
 
 fn multi_result(op: OpCode, r: ApplyResult) -> MultiResult {

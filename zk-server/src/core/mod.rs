@@ -309,6 +309,18 @@ impl Core {
     }
 
     pub(crate) fn send(&mut self, conn: ConnId, frame: Vec<u8>, fx: &mut Vec<Effect>) {
+        // A reply over jute.maxbuffer would be rejected by the client ("Packet len is out of
+        // range"); close instead, and say why here, where the operator can see it.
+        if frame.len() - 4 > self.config.max_buffer {
+            tracing::warn!(
+                conn,
+                len = frame.len() - 4,
+                max = self.config.max_buffer,
+                "closing connection: response larger than jute.maxbuffer"
+            );
+            fx.push(Effect::Close { conn });
+            return;
+        }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.packets_sent += 1;
             self.stats.packets_sent += 1;

@@ -203,7 +203,8 @@ mod tests {
     fn standalone_session_ids_start_with_server_byte() {
         let id = initial_session_id(1, 123_456);
         assert_eq!((id as u64) >> 56, 1);
-        assert_eq!(((id as u64) >> 24) & 0xffff_ffff, 123_456);
+        // `(elapsed << 24) >>> 8`: the elapsed millis sit at bit 16, under the server byte.
+        assert_eq!(((id as u64) >> 16) & 0xff_ffff_ffff, 123_456);
     }
 
     #[test]

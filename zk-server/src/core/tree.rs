@@ -86,7 +86,12 @@ impl Node {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
     Created(String),
-    Deleted { path: String, parent: String },
+    /// `acl` is the deleted node's, for recursive watchers' read check.
+    Deleted {
+        path: String,
+        parent: String,
+        acl: Vec<Acl>,
+    },
     DataChanged(String),
 }
 
@@ -284,6 +289,7 @@ impl DataTree {
         let Some(node) = self.nodes.remove(p) else {
             return Err(ErrorCode::NoNode);
         };
+        let acl = self.acls.get(node.acl_ref);
         self.acls.release(node.acl_ref);
         self.data_size = self
             .data_size
@@ -315,6 +321,7 @@ impl DataTree {
         triggers.push(Trigger::Deleted {
             path: p.to_owned(),
             parent: parent_path.to_owned(),
+            acl,
         });
         Ok(())
     }

@@ -97,12 +97,14 @@ impl WatchManager {
 
     /// Fires `event` on `path`: returns the connections to notify (each once), skipping those in
     /// `suppress`, and consumes standard watches. Recursive watches on ancestors fire too, except
-    /// for `NodeChildrenChanged`, which they never receive.
+    /// for `NodeChildrenChanged`, which they never receive; `may_read` filters those, so a
+    /// recursive watcher learns nothing about descendants it cannot read (CVE-2024-23944).
     pub fn trigger(
         &mut self,
         path: &str,
         event: EventType,
         suppress: &BTreeSet<ConnId>,
+        may_read: impl Fn(ConnId) -> bool,
     ) -> BTreeSet<ConnId> {
         let mut fired = BTreeSet::new();
         if let Some(watchers) = self.table.get_mut(path) {
@@ -138,7 +140,11 @@ impl WatchManager {
                 p = zk_proto::path::parent(p);
                 if let Some(watchers) = self.table.get(p) {
                     for (&conn, &bits) in watchers {
-                        if bits & RECURSIVE != 0 && !suppress.contains(&conn) {
+                        if bits & RECURSIVE != 0
+                            && !suppress.contains(&conn)
+                            && !fired.contains(&conn)
+                            && may_read(conn)
+                        {
                             fired.insert(conn);
                         }
                     }
@@ -188,11 +194,11 @@ mod tests {
         w.add("/a", 2, PERSISTENT);
         let none = BTreeSet::new();
         assert_eq!(
-            w.trigger("/a", EventType::NodeDataChanged, &none),
+            w.trigger("/a", EventType::NodeDataChanged, &none, |_| true),
             BTreeSet::from([1, 2])
         );
         assert_eq!(
-            w.trigger("/a", EventType::NodeDataChanged, &none),
+            w.trigger("/a", EventType::NodeDataChanged, &none, |_| true),
             BTreeSet::from([2])
         );
         assert_eq!(w.watch_count(), 1);
@@ -204,15 +210,22 @@ mod tests {
         w.add("/a", 7, RECURSIVE);
         let none = BTreeSet::new();
         assert_eq!(
-            w.trigger("/a/b/c", EventType::NodeCreated, &none),
+            w.trigger("/a/b/c", EventType::NodeCreated, &none, |_| true),
             BTreeSet::from([7])
         );
         assert!(w
-            .trigger("/a/b", EventType::NodeChildrenChanged, &none)
+            .trigger("/a/b", EventType::NodeChildrenChanged, &none, |_| true)
             .is_empty());
-        assert!(w.trigger("/ab", EventType::NodeCreated, &none).is_empty());
+        assert!(w
+            .trigger("/ab", EventType::NodeCreated, &none, |_| true)
+            .is_empty());
+        assert!(w
+            .trigger("/a/b", EventType::NodeDataChanged, &none, |_| false)
+            .is_empty());
         assert!(w.remove("/a", 7, RECURSIVE));
-        assert!(w.trigger("/a/b", EventType::NodeCreated, &none).is_empty());
+        assert!(w
+            .trigger("/a/b", EventType::NodeCreated, &none, |_| true)
+            .is_empty());
     }
 
     #[test]
@@ -222,7 +235,7 @@ mod tests {
         w.add("/y", 1, STANDARD);
         w.add("/x", 2, STANDARD);
         assert_eq!(
-            w.trigger("/x", EventType::NodeDeleted, &BTreeSet::from([1])),
+            w.trigger("/x", EventType::NodeDeleted, &BTreeSet::from([1]), |_| true),
             BTreeSet::from([2])
         );
         w.remove_conn(1);
