@@ -1,0 +1,150 @@
+//! The `zk-server` binary as an operator runs it: a zoo.cfg on the command line, `status`,
+//! config errors that name the file, line and key, and a clean exit on SIGTERM/SIGINT.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zk-server");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_cfg(dir: &Path, body: &str) -> std::path::PathBuf {
+    let p = dir.join("zoo.cfg");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("zkrs-bin-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn four_letter(port: u16, cmd: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(cmd.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn start(cfg: &Path, port: u16) -> Child {
+    let child = Command::new(BIN)
+        .arg(cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if four_letter(port, "ruok").as_deref() == Some("imok") {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("zk-server did not start on port {port}");
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "zk-server did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serves_from_a_zoo_cfg_reports_status_and_stops_on_sigterm_and_sigint() {
+    for signal in ["-TERM", "-INT"] {
+        let dir = temp_dir(&format!("run{signal}"));
+        let port = free_port();
+        let cfg = write_cfg(
+            &dir,
+            &format!(
+                "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=ruok,srvr\n",
+                dir.display()
+            ),
+        );
+        let mut child = start(&cfg, port);
+        let srvr = four_letter(port, "srvr").unwrap();
+        assert!(srvr.contains("Mode: standalone"), "{srvr}");
+        let denied = four_letter(port, "cons").unwrap();
+        assert_eq!(
+            denied,
+            "cons is not executed because it is not in the whitelist.\n"
+        );
+        let status = Command::new(BIN).arg("status").arg(&cfg).output().unwrap();
+        assert!(status.status.success());
+        assert!(String::from_utf8_lossy(&status.stdout).contains("Mode: standalone"));
+        let ok = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let st = wait_exit(&mut child);
+        assert!(st.success(), "exit after {signal}: {st:?}");
+        assert!(
+            four_letter(port, "ruok").is_none(),
+            "the port is closed after shutdown"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn a_bad_config_value_names_the_file_line_and_key() {
+    let dir = temp_dir("badcfg");
+    let cfg = write_cfg(
+        &dir,
+        &format!(
+            "dataDir={}\nclientPort=2181\ntickTime=often\n",
+            dir.display()
+        ),
+    );
+    let out = Command::new(BIN).arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("zoo.cfg"), "{err}");
+    assert!(err.contains(":3"), "line number missing: {err}");
+    assert!(err.contains("tickTime"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn status_of_a_server_that_is_not_running_fails_clearly() {
+    let dir = temp_dir("status");
+    let port = free_port();
+    let cfg = write_cfg(
+        &dir,
+        &format!("dataDir={}\nclientPort={port}\n", dir.display()),
+    );
+    let out = Command::new(BIN).arg("status").arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("probably not running"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_shipped_config_is_accepted() {
+    // `zk-server confs/zoo.cfg` is the README's run command; check the config loads.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../confs/zoo.cfg");
+    let (cfg, warnings) = zk_server::config::load(&shipped).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(cfg.client_address().map(|a| a.1), Some(2181));
+    assert!(cfg.is_standalone());
+}
