@@ -113,6 +113,16 @@ fn validate(p: &str) -> Result<(), ErrorCode> {
     path::validate(p, false).map_err(|_| ErrorCode::BadArguments)
 }
 
+/// Inside a multi, ZooKeeper rebuilds a create from its flags (`Op.create`), whatever opcode
+/// carried it: containers become `createContainer`, everything else plain `create` (so a
+/// create2 op answers with the path only).
+fn multi_create_op(flags: i32) -> OpCode {
+    match CreateMode::from_i32(flags) {
+        Some(m) if m.is_container() => OpCode::CreateContainer,
+        _ => OpCode::Create,
+    }
+}
+
 fn err_body(e: ErrorCode) -> TxnBody {
     TxnBody::Error(ErrorTxn { err: e.code() })
 }
@@ -442,11 +452,11 @@ impl Core {
                 continue;
             }
             let r = match op {
-                MultiOp::Create { op, req } => self.prep_create(
+                MultiOp::Create { req, .. } => self.prep_create(
                     zxid,
                     session,
                     &CreateArgs {
-                        op: *op,
+                        op: multi_create_op(req.flags),
                         path: &req.path,
                         data: &req.data,
                         acl: &req.acl,
@@ -476,7 +486,13 @@ impl Core {
                 MultiOp::GetData(_) | MultiOp::GetChildren(_) => Err(ErrorCode::MarshallingError),
             };
             match r {
-                Ok(body) => out.push((op.op_code(), body)),
+                Ok(body) => {
+                    let code = match op {
+                        MultiOp::Create { req, .. } => multi_create_op(req.flags),
+                        other => other.op_code(),
+                    };
+                    out.push((code, body))
+                }
                 Err(e) => {
                     failed = true;
                     out.push((OpCode::Error, err_body(e)));

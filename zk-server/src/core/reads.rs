@@ -183,9 +183,16 @@ impl Core {
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             let r = match op {
-                MultiOp::GetData(r) => self.read_get_data(conn, r).map(MultiResult::GetData),
+                // ZooKeeper rebuilds these ops without their watch flag: multiRead sets no watches.
+                MultiOp::GetData(r) => {
+                    let r = GetDataRequest {
+                        path: r.path.clone(),
+                        watch: false,
+                    };
+                    self.read_get_data(conn, &r).map(MultiResult::GetData)
+                }
                 MultiOp::GetChildren(r) => self
-                    .read_children(conn, &r.path, r.watch)
+                    .read_children(conn, &r.path, false)
                     .map(|(c, _)| MultiResult::GetChildren(c)),
                 _ => Err(ErrorCode::MarshallingError),
             };
