@@ -37,7 +37,7 @@ impl ApplyResult {
 impl Core {
     pub(crate) fn apply_txn(&mut self, txn: &Txn, now: Now, fx: &mut Vec<Effect>) -> ApplyResult {
         let mut triggers = Vec::new();
-        let result = self.apply_body(txn, txn.hdr.txn_type, &txn.body, now, &mut triggers, fx);
+        let result = self.apply_body(txn, &txn.body, now, &mut triggers);
         if txn.hdr.zxid > self.last_applied {
             self.last_applied = txn.hdr.zxid;
         }
@@ -48,11 +48,9 @@ impl Core {
     fn apply_body(
         &mut self,
         txn: &Txn,
-        txn_type: i32,
         body: &TxnBody,
         now: Now,
         triggers: &mut Vec<Trigger>,
-        fx: &mut Vec<Effect>,
     ) -> ApplyResult {
         let zxid = txn.hdr.zxid;
         let time = txn.hdr.time;
@@ -157,7 +155,7 @@ impl Core {
                             ApplyResult::error(code.code())
                         }
                     } else {
-                        self.apply_body(txn, op.code(), sub, now, triggers, fx)
+                        self.apply_body(txn, sub, now, triggers)
                     };
                     if r.err != 0 && res.err == 0 {
                         res.err = r.err;
@@ -168,7 +166,6 @@ impl Core {
                 Ok(res)
             }
         };
-        let _ = txn_type;
         res.unwrap_or_else(|e| ApplyResult::error(e.code()))
     }
 
@@ -256,6 +253,9 @@ impl Core {
         let closing = self.session_closing_conn.take();
         match origin {
             Origin::Connect { conn, timeout } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.stats.last_zxid = txn.hdr.zxid;
+                }
                 self.send_connect_response(conn, txn.hdr.client_id, timeout, true, fx);
             }
             Origin::Request {
@@ -264,8 +264,7 @@ impl Core {
                 op,
                 received_mono_ms,
             } => {
-                self.stats
-                    .record_latency(now.mono_ms.saturating_sub(received_mono_ms));
+                self.record_latency(conn, now.mono_ms.saturating_sub(received_mono_ms));
                 self.answer_request(conn, xid, op, res, fx);
             }
             Origin::Internal => {}

@@ -132,10 +132,15 @@ pub struct Core {
     last_container_check_ms: u64,
     /// Set by applying a closeSession txn: the session's connection, closed after the answer.
     session_closing_conn: Option<ConnId>,
+    /// The monotonic time of the input being handled, for connection stats.
+    clock_mono_ms: u64,
     pub stats: ServerStats,
 }
 
-fn reply_frame(xid: i32, zxid: i64, err: i32, body: Option<&dyn Fn(&mut Vec<u8>)>) -> Vec<u8> {
+/// Writes a reply body after the header.
+pub(crate) type Body<'a> = Option<&'a dyn Fn(&mut Vec<u8>)>;
+
+fn reply_frame(xid: i32, zxid: i64, err: i32, body: Body<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     let at = frame::begin(&mut out);
     ReplyHeader { xid, zxid, err }.encode(&mut out);
@@ -149,7 +154,13 @@ fn reply_frame(xid: i32, zxid: i64, err: i32, body: Option<&dyn Fn(&mut Vec<u8>)
 impl Core {
     pub fn new(config: CoreConfig, now: Now) -> Self {
         Core {
-            sessions: SessionTracker::new(config.server_id, config.tick_time_ms, now.mono_ms),
+            // Seeded from the wall clock (ZooKeeper uses time since boot): a restarted server must
+            // not hand out ids, and so passwords, that clients of its previous run still hold.
+            sessions: SessionTracker::new(
+                config.server_id,
+                config.tick_time_ms,
+                now.wall_ms.max(0) as u64,
+            ),
             config,
             tree: DataTree::new(),
             data_watches: WatchManager::default(),
@@ -162,6 +173,7 @@ impl Core {
             pending: VecDeque::new(),
             last_container_check_ms: now.mono_ms,
             session_closing_conn: None,
+            clock_mono_ms: now.mono_ms,
             stats: ServerStats::default(),
         }
     }
@@ -200,6 +212,7 @@ impl Core {
     /// One frame's payload from a connection.
     pub fn handle_frame(&mut self, conn: ConnId, payload: &[u8], now: Now) -> Vec<Effect> {
         let mut fx = Vec::new();
+        self.clock_mono_ms = now.mono_ms;
         let Some(c) = self.conns.get_mut(&conn) else {
             return fx;
         };
@@ -287,9 +300,11 @@ impl Core {
         valid: bool,
         fx: &mut Vec<Effect>,
     ) {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        c.stats.last_op = "SESS";
+        c.stats.last_cxid = 0;
         let resp = ConnectResponse {
             protocol_version: 0,
             time_out: if valid { timeout as i32 } else { 0 },
@@ -328,12 +343,35 @@ impl Core {
         }
     }
 
+    /// Request latency, server-wide and per connection (`srvr`, `cons`, `mntr`).
+    pub(crate) fn record_latency(&mut self, conn: ConnId, ms: u64) {
+        self.stats.latency.record(ms);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.latency.record(ms);
+        }
+    }
+
+    /// A four-letter word arrived on `conn`: counted as a packet, and the connection is done.
+    pub fn four_letter_word(&mut self, conn: ConnId) {
+        self.stats.packets_received += 1;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.packets_received += 1;
+            c.stats.four_letter = true;
+        }
+    }
+
+    /// The answer to a four-letter word goes out in `packets` writes; the connection is done.
+    pub fn four_letter_answered(&mut self, conn: ConnId, packets: u64) {
+        self.stats.packets_sent += packets;
+        self.connection_closed(conn);
+    }
+
     pub(crate) fn reply(
         &mut self,
         conn: ConnId,
         xid: i32,
         err: ErrorCode,
-        body: Option<&dyn Fn(&mut Vec<u8>)>,
+        body: Body<'_>,
         fx: &mut Vec<Effect>,
     ) {
         let zxid = self.last_applied;
@@ -341,6 +379,7 @@ impl Core {
         let f = reply_frame(xid, zxid, err.code(), body);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.last_zxid = zxid;
+            c.stats.last_response_mono_ms = self.clock_mono_ms;
         }
         self.send(conn, f, fx);
     }
@@ -398,7 +437,10 @@ impl Core {
         }
         let xid = hdr.xid;
         match req {
-            Request::Ping => self.reply(conn, xid, ErrorCode::Ok, None, fx),
+            Request::Ping => {
+                self.record_latency(conn, 0);
+                self.reply(conn, xid, ErrorCode::Ok, None, fx)
+            }
             Request::Auth(p) => self.handle_auth(conn, xid, &p, fx),
             Request::Create { .. }
             | Request::CreateTtl(_)
@@ -432,7 +474,11 @@ impl Core {
             Request::Unknown(_) | Request::DeleteContainer(_) | Request::Sasl(_) => {
                 self.reply(conn, xid, ErrorCode::Unimplemented, None, fx);
             }
-            other => self.handle_read(conn, session, xid, other, fx),
+            other => {
+                // Answered within this call: zero milliseconds of core time.
+                self.record_latency(conn, 0);
+                self.handle_read(conn, session, xid, other, fx)
+            }
         }
     }
 

@@ -168,7 +168,7 @@ impl Core {
         auth: &[Id],
         now: Now,
     ) -> TxnBody {
-        if !self.sessions.get(session).is_some_and(|s| !s.closing) {
+        if self.sessions.get(session).is_none_or(|s| s.closing) {
             return err_body(ErrorCode::SessionExpired);
         }
         let time = now.wall_ms;

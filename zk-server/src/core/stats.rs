@@ -10,6 +10,39 @@ pub struct ConnStats {
     pub last_cxid: i32,
     pub last_zxid: i64,
     pub last_op_mono_ms: u64,
+    /// When this connection last answered a request (0 before any).
+    pub last_response_mono_ms: u64,
+    pub latency: Latency,
+    /// A four-letter-word connection (shown with interest ops 0 by `cons`).
+    pub four_letter: bool,
+}
+
+/// min/avg/max request latency in ms, as ZooKeeper's `AvgMinMaxCounter`.
+#[derive(Debug, Clone, Default)]
+pub struct Latency {
+    pub count: u64,
+    pub total_ms: u64,
+    pub min_ms: Option<u64>,
+    pub max_ms: u64,
+    pub last_ms: u64,
+}
+
+impl Latency {
+    pub fn record(&mut self, ms: u64) {
+        self.count += 1;
+        self.total_ms += ms;
+        self.min_ms = Some(self.min_ms.map_or(ms, |m| m.min(ms)));
+        self.max_ms = self.max_ms.max(ms);
+        self.last_ms = ms;
+    }
+
+    pub fn avg_ms(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.total_ms as f64 / self.count as f64
+        }
+    }
 }
 
 impl ConnStats {
@@ -22,6 +55,9 @@ impl ConnStats {
             last_cxid: -1,
             last_zxid: -1,
             last_op_mono_ms: now_ms,
+            last_response_mono_ms: 0,
+            latency: Latency::default(),
+            four_letter: false,
         }
     }
 
@@ -31,6 +67,8 @@ impl ConnStats {
         self.last_op = "NA";
         self.last_cxid = -1;
         self.last_zxid = -1;
+        self.last_response_mono_ms = 0;
+        self.latency = Latency::default();
     }
 }
 
@@ -39,29 +77,11 @@ impl ConnStats {
 pub struct ServerStats {
     pub packets_received: u64,
     pub packets_sent: u64,
-    pub latency_count: u64,
-    pub latency_total_ms: u64,
-    pub latency_min_ms: Option<u64>,
-    pub latency_max_ms: u64,
+    pub latency: Latency,
     pub expired_sessions: u64,
 }
 
 impl ServerStats {
-    pub fn record_latency(&mut self, ms: u64) {
-        self.latency_count += 1;
-        self.latency_total_ms += ms;
-        self.latency_min_ms = Some(self.latency_min_ms.map_or(ms, |m| m.min(ms)));
-        self.latency_max_ms = self.latency_max_ms.max(ms);
-    }
-
-    pub fn avg_latency_ms(&self) -> f64 {
-        if self.latency_count == 0 {
-            0.0
-        } else {
-            self.latency_total_ms as f64 / self.latency_count as f64
-        }
-    }
-
     pub fn reset(&mut self) {
         *self = ServerStats::default();
     }

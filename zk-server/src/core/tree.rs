@@ -182,14 +182,12 @@ impl DataTree {
         self.ttls.iter()
     }
 
-    /// `getAllChildrenNumber`: ZooKeeper counts every key that starts with `path + "/"`; its map
-    /// also holds the root under "/", so for "/" the count includes the root itself.
+    /// `getAllChildrenNumber`: every node below `p` (for "/", every node but the root).
     pub fn all_children_number(&self, p: &str) -> usize {
-        let prefix = if p.ends_with('/') {
-            p.to_owned()
-        } else {
-            format!("{p}/")
-        };
+        if p == "/" {
+            return self.nodes.len() - 1;
+        }
+        let prefix = format!("{p}/");
         self.nodes.keys().filter(|k| k.starts_with(&prefix)).count()
     }
 
@@ -392,7 +390,8 @@ mod tests {
         let config = t.get(CONFIG).unwrap();
         assert_eq!(config.client_stat().aversion, -1);
         assert_eq!(t.acl_of(config), Acl::read_unsafe());
-        assert_eq!(t.all_children_number("/"), 4);
+        assert_eq!(t.all_children_number("/"), 3);
+        assert_eq!(t.all_children_number("/zookeeper"), 2);
         assert_eq!(t.get("/").unwrap().client_stat().num_children, 1);
     }
 

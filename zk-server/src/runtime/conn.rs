@@ -14,6 +14,8 @@ use super::{IpCounts, Outgoing, RuntimeConfig, ToCore};
 use crate::core::ConnId;
 use zk_proto::frame;
 
+const SESSIONLESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(crate) async fn serve(
     conn: ConnId,
     stream: TcpStream,
@@ -41,7 +43,12 @@ pub(crate) async fn serve(
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut start = 0usize;
     let mut first = true;
+    let mut framed = false;
     let max = cfg.core.max_buffer;
+    // A connection that never completes a ConnectRequest is dropped, as ZooKeeper's
+    // `zookeeper.nio.sessionlessCnxnTimeout` (10 s) does.
+    let sessionless = tokio::time::sleep(SESSIONLESS_TIMEOUT);
+    tokio::pin!(sessionless);
     'read: loop {
         let n = tokio::select! {
             r = rd.read_buf(&mut buf) => match r {
@@ -49,6 +56,10 @@ pub(crate) async fn serve(
                 Ok(n) => n,
             },
             _ = shutdown.changed() => break,
+            _ = &mut sessionless, if !framed => {
+                tracing::info!(conn, %peer, "closing connection: no ConnectRequest within 10 s");
+                break;
+            }
             // The core closed us (expiry, session moved, bad input): stop reading too.
             _ = &mut writer => { writer_done = true; break }
         };
@@ -57,13 +68,14 @@ pub(crate) async fn serve(
             first = false;
             let word = &buf[start..start + 4];
             if let Some(cmd) = four_letter::command_name(word) {
-                answer_four_letter(cmd, &cfg, &to_core, &out_tx).await;
+                answer_four_letter(conn, cmd, &cfg, &to_core, &out_tx).await;
                 break 'read;
             }
         }
         loop {
             match frame::check(&buf[start..], max) {
                 Ok(Some(end)) => {
+                    framed = true;
                     let payload = buf[start + 4..start + end].to_vec();
                     start += end;
                     if to_core.send(ToCore::Frame { conn, payload }).is_err() {
@@ -97,26 +109,26 @@ pub(crate) async fn serve(
 }
 
 async fn answer_four_letter(
+    conn: ConnId,
     cmd: &'static str,
     cfg: &RuntimeConfig,
     to_core: &mpsc::UnboundedSender<ToCore>,
     out: &mpsc::UnboundedSender<Outgoing>,
 ) {
-    let text = if cfg.four_letter_allowed(cmd) {
-        let (tx, rx) = oneshot::channel();
-        if to_core
-            .send(ToCore::FourLetter {
-                cmd: cmd.to_owned(),
-                reply: tx,
-            })
-            .is_err()
-        {
-            return;
-        }
-        rx.await.unwrap_or_default()
-    } else {
-        format!("{cmd} is not executed because it is not in the whitelist.\n")
-    };
+    let (reply, rx) = oneshot::channel();
+    let allowed = cfg.four_letter_allowed(cmd);
+    if to_core
+        .send(ToCore::FourLetter {
+            conn,
+            cmd,
+            allowed,
+            reply,
+        })
+        .is_err()
+    {
+        return;
+    }
+    let text = rx.await.unwrap_or_default();
     let _ = out.send(Outgoing::Frame(text.into_bytes()));
     let _ = out.send(Outgoing::Close);
 }

@@ -71,6 +71,60 @@ fn abs(p: &Path) -> String {
     p.join("version-2").display().to_string()
 }
 
+/// `/proc/self/fd` entries, less the one the listing itself holds open (as the JDK's
+/// `UnixOperatingSystemMXBean.getOpenFileDescriptorCount` counts them).
+fn open_fd_count() -> Option<u64> {
+    let n = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    Some(n.saturating_sub(1))
+}
+
+/// The soft `RLIMIT_NOFILE`, as the JDK's `getMaxFileDescriptorCount` reports it
+/// (`unlimited` is `RLIM_INFINITY`, which Java prints as -1).
+fn max_fd_count() -> Option<i64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line["Max open files".len()..].split_whitespace().next()?;
+    if soft == "unlimited" {
+        Some(-1)
+    } else {
+        soft.parse().ok()
+    }
+}
+
+/// `user.name` and `user.home` as the JVM sets them: the passwd entry of the (real) uid
+/// (falling back to `$USER`/`$HOME`, then Java's `?`).
+fn user_name_and_home() -> (String, String) {
+    let from_passwd = || -> Option<(String, String)> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))?
+            .split_whitespace()
+            .next()?
+            .to_owned();
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2] == uid).then(|| (f[0].to_owned(), f[5].to_owned()))
+        })
+    };
+    from_passwd().unwrap_or_else(|| {
+        let env = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "?".to_owned())
+        };
+        (env("USER"), env("HOME"))
+    })
+}
+
+/// How many times ZooKeeper's `ServerStats.incrementPacketsSent` runs for a four-letter answer:
+/// once per flush of its 8192-char `BufferedWriter`, never for an empty answer.
+pub fn answer_packets(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(8192)
+}
+
 /// Java's `Double.toString` of a value rounded to 4 places, as ZooKeeper prints avg latency.
 fn java_double(v: f64) -> String {
     let r = (v * 10_000.0).round() / 10_000.0;
@@ -118,9 +172,9 @@ fn server_stats(core: &Core, out: &mut String) {
     let _ = writeln!(
         out,
         "Latency min/avg/max: {}/{}/{}",
-        s.latency_min_ms.unwrap_or(0),
-        java_double(s.avg_latency_ms()),
-        s.latency_max_ms
+        s.latency.min_ms.unwrap_or(0),
+        java_double(s.latency.avg_ms()),
+        s.latency.max_ms
     );
     let _ = writeln!(out, "Received: {}", s.packets_received);
     let _ = writeln!(out, "Sent: {}", s.packets_sent);
@@ -137,7 +191,8 @@ fn conn_line(core: &Core, conn: &crate::core::Conn, brief: bool, now: Now, out: 
         out,
         " /{}[{}](queued=0,recved={},sent={}",
         conn.peer,
-        if conn.session.is_some() { "1" } else { "0" },
+        // Interest ops: a four-letter connection is not reading any more; others are.
+        if conn.stats.four_letter { "0" } else { "1" },
         conn.stats.packets_received,
         conn.stats.packets_sent
     );
@@ -145,16 +200,27 @@ fn conn_line(core: &Core, conn: &crate::core::Conn, brief: bool, now: Now, out: 
         if let Some(sid) = conn.session {
             let st = &conn.stats;
             let est = now.wall_ms - (now.mono_ms as i64 - st.established_mono_ms as i64);
-            let lresp = now.wall_ms - (now.mono_ms as i64 - st.last_op_mono_ms as i64);
+            // ZooKeeper prints 0 until the connection has answered a request (and after `crst`).
+            let lresp = if st.last_response_mono_ms == 0 {
+                0
+            } else {
+                now.wall_ms - (now.mono_ms as i64 - st.last_response_mono_ms as i64)
+            };
             let to = core.sessions.get(sid).map_or(0, |s| s.timeout_ms);
             let _ = write!(out, ",sid={sid:#x},lop={},est={est},to={to}", st.last_op);
             if st.last_cxid >= 0 {
                 let _ = write!(out, ",lcxid={:#x}", st.last_cxid);
             }
+            let l = &st.latency;
+            // ServerCnxn's averages are integer divisions.
+            let avg = l.total_ms.checked_div(l.count).unwrap_or(0);
             let _ = write!(
                 out,
-                ",lzxid={:#x},lresp={lresp},llat=0,minlat=0,avglat=0,maxlat=0",
-                st.last_zxid
+                ",lzxid={:#x},lresp={lresp},llat={},minlat={},avglat={avg},maxlat={}",
+                st.last_zxid,
+                l.last_ms,
+                l.min_ms.unwrap_or(0),
+                l.max_ms
             );
         }
     }
@@ -162,7 +228,14 @@ fn conn_line(core: &Core, conn: &crate::core::Conn, brief: bool, now: Now, out: 
 }
 
 /// Answers a four-letter word that the whitelist allows.
+///
+/// Like ZooKeeper, the word counts as a packet received (before `srst` can reset the count) and
+/// the answer as packets sent (after it is built, so `srvr` does not count its own answer).
 pub fn answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -> String {
+    build_answer(cmd, core, ctx, now)
+}
+
+fn build_answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -> String {
     let mut out = String::new();
     match cmd {
         "ruok" => out.push_str("imok"),
@@ -240,16 +313,9 @@ pub fn answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -> 
             );
             let osver = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
             let _ = writeln!(out, "os.version={}", osver.trim());
-            let _ = writeln!(
-                out,
-                "user.name={}",
-                std::env::var("USER").unwrap_or_default()
-            );
-            let _ = writeln!(
-                out,
-                "user.home={}",
-                std::env::var("HOME").unwrap_or_default()
-            );
+            let (user, home) = user_name_and_home();
+            let _ = writeln!(out, "user.name={user}");
+            let _ = writeln!(out, "user.home={home}");
             let cwd = std::env::current_dir()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
@@ -338,9 +404,9 @@ pub fn answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -> 
                 java_date(now.wall_ms)
             );
             for c in core.conns.values() {
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "\tip: /{} sessionId: {:#x}\n",
+                    "\tip: /{} sessionId: {:#x}",
                     c.peer,
                     c.session.unwrap_or(0)
                 );
@@ -357,41 +423,52 @@ pub fn answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -> 
             out.push_str("Server stats reset.\n");
         }
         "mntr" => {
+            // ZooKeeper 3.8's keys, in the order it prints them, limited to those we have real
+            // values for. Not printed until the core counts them: auth_failed_count,
+            // {last,min,max}_client_response_size, bytes_received_count, watch_bytes,
+            // connection_drop_probability, the (non_)mtls/tls connection counters and the
+            // ServerMetrics counters and summaries (zk_{avg,min,max,cnt,sum,p50..p999}_*).
             let s = &core.stats;
             let uptime = now.wall_ms - ctx.started_wall_ms;
-            let rows: Vec<(&str, String)> = vec![
+            let mut rows: Vec<(&str, String)> = vec![
                 (
                     "version",
                     format!("{ZK_VERSION}, built on 1970-01-01 00:00 UTC"),
                 ),
                 ("server_state", "standalone".into()),
-                ("avg_latency", java_double(s.avg_latency_ms())),
-                ("max_latency", s.latency_max_ms.to_string()),
-                ("min_latency", s.latency_min_ms.unwrap_or(0).to_string()),
-                ("packets_received", s.packets_received.to_string()),
-                ("packets_sent", s.packets_sent.to_string()),
+                ("ephemerals_count", core.tree.ephemeral_count().to_string()),
                 ("num_alive_connections", core.conns.len().to_string()),
+                ("avg_latency", java_double(s.latency.avg_ms())),
                 (
                     "outstanding_requests",
                     core.outstanding_requests().to_string(),
                 ),
                 ("znode_count", (core.tree.node_count() + 1).to_string()),
+                ("global_sessions", core.sessions.len().to_string()),
+                ("packets_sent", s.packets_sent.to_string()),
+                ("packets_received", s.packets_received.to_string()),
                 (
                     "watch_count",
                     (core.data_watches.watch_count() + core.child_watches.watch_count())
                         .to_string(),
                 ),
-                ("ephemerals_count", core.tree.ephemeral_count().to_string()),
-                (
-                    "approximate_data_size",
-                    core.tree.approximate_data_size().to_string(),
-                ),
-                ("global_sessions", core.sessions.len().to_string()),
-                ("local_sessions", "0".into()),
-                ("uptime", uptime.to_string()),
-                ("expired_sessions", s.expired_sessions.to_string()),
-                ("last_zxid", format!("{:#x}", core.last_zxid())),
+                ("min_latency", s.latency.min_ms.unwrap_or(0).to_string()),
             ];
+            if let Some(n) = max_fd_count() {
+                rows.push(("max_file_descriptor_count", n.to_string()));
+            }
+            rows.push((
+                "approximate_data_size",
+                core.tree.approximate_data_size().to_string(),
+            ));
+            if let Some(n) = open_fd_count() {
+                rows.push(("open_file_descriptor_count", n.to_string()));
+            }
+            rows.extend([
+                ("local_sessions", "0".to_owned()),
+                ("uptime", uptime.to_string()),
+                ("max_latency", s.latency.max_ms.to_string()),
+            ]);
             for (k, v) in rows {
                 let _ = writeln!(out, "zk_{k}\t{v}");
             }
@@ -416,5 +493,9 @@ mod tests {
         assert_eq!(java_date(1_795_305_599_000), "Sat Nov 21 23:59:59 UTC 2026");
         assert_eq!(command_name(b"ruok"), Some("ruok"));
         assert_eq!(command_name(&[0, 0, 0, 44]), None);
+        assert_eq!(answer_packets(""), 0);
+        assert_eq!(answer_packets("imok"), 1);
+        assert_eq!(answer_packets(&"x".repeat(8192)), 1);
+        assert_eq!(answer_packets(&"x".repeat(8193)), 2);
     }
 }

@@ -74,8 +74,12 @@ pub(crate) enum ToCore {
     Closed {
         conn: ConnId,
     },
+    /// A four-letter word; `allowed` by the whitelist or not. The core task counts it, answers,
+    /// and forgets the connection before the reader writes the text and closes.
     FourLetter {
-        cmd: String,
+        conn: ConnId,
+        cmd: &'static str,
+        allowed: bool,
         reply: oneshot::Sender<String>,
     },
 }
@@ -258,8 +262,21 @@ async fn core_loop(
                 core.connection_closed(conn);
                 Vec::new()
             }
-            ToCore::FourLetter { cmd, reply } => {
-                let _ = reply.send(four_letter::answer(&cmd, &mut core, &ctx, clock.now()));
+            ToCore::FourLetter {
+                conn,
+                cmd,
+                allowed,
+                reply,
+            } => {
+                core.four_letter_word(conn);
+                let text = if allowed {
+                    four_letter::answer(cmd, &mut core, &ctx, clock.now())
+                } else {
+                    format!("{cmd} is not executed because it is not in the whitelist.\n")
+                };
+                core.four_letter_answered(conn, four_letter::answer_packets(&text));
+                writers.remove(&conn);
+                let _ = reply.send(text);
                 Vec::new()
             }
         };
