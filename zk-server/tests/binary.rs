@@ -40,10 +40,10 @@ fn four_letter(port: u16, cmd: &str) -> Option<String> {
 }
 
 fn start(cfg: &Path, port: u16) -> Child {
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .arg(cfg)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -53,6 +53,8 @@ fn start(cfg: &Path, port: u16) -> Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("zk-server did not start on port {port}");
 }
 

@@ -137,6 +137,24 @@ pub struct Core {
     pub stats: ServerStats,
 }
 
+/// Requests that go through prep and the txn log.
+fn is_write(op: OpCode) -> bool {
+    use OpCode::*;
+    matches!(
+        op,
+        Create
+            | Create2
+            | CreateContainer
+            | CreateTtl
+            | Delete
+            | SetData
+            | SetAcl
+            | Multi
+            | Reconfig
+            | CloseSession
+    )
+}
+
 /// Writes a reply body after the header.
 pub(crate) type Body<'a> = Option<&'a dyn Fn(&mut Vec<u8>)>;
 
@@ -424,7 +442,28 @@ impl Core {
             }
             Err(RequestError::Body { xid, op, err }) => {
                 tracing::warn!(conn, op, error = %err, "request body did not decode");
-                self.reply(conn, xid, ErrorCode::MarshallingError, None, fx);
+                self.sessions.touch(session, now.mono_ms);
+                match OpCode::from_i32(op) {
+                    // ZooKeeper reads auth packets itself and drops the connection on garbage.
+                    Some(OpCode::Auth) => fx.push(Effect::Close { conn }),
+                    // A write is stamped with a zxid before its body is read, so a body that
+                    // does not decode becomes a MarshallingError txn and consumes that zxid.
+                    Some(o) if is_write(o) => {
+                        let op = OpCode::Error.code();
+                        let origin = Origin::Request {
+                            conn,
+                            xid,
+                            op,
+                            received_mono_ms: now.mono_ms,
+                        };
+                        let zxid = self.reserve_zxid();
+                        let body = txn::TxnBody::Error(zk_proto::txn::ErrorTxn {
+                            err: ErrorCode::MarshallingError.code(),
+                        });
+                        self.propose(zxid, session, xid, OpCode::Error, body, origin, now, fx);
+                    }
+                    _ => self.reply(conn, xid, ErrorCode::MarshallingError, None, fx),
+                }
                 return;
             }
         };
@@ -439,7 +478,8 @@ impl Core {
         match req {
             Request::Ping => {
                 self.record_latency(conn, 0);
-                self.reply(conn, xid, ErrorCode::Ok, None, fx)
+                // Whatever xid the client used, the answer says -2.
+                self.reply(conn, xid::PING, ErrorCode::Ok, None, fx)
             }
             Request::Auth(p) => self.handle_auth(conn, xid, &p, fx),
             Request::Create { .. }
@@ -447,7 +487,6 @@ impl Core {
             | Request::Delete(_)
             | Request::SetData(_)
             | Request::SetAcl(_)
-            | Request::Check(_)
             | Request::Multi(_)
             | Request::Reconfig(_)
             | Request::CloseSession => {
@@ -471,8 +510,16 @@ impl Core {
                 };
                 self.propose(zxid, session, xid, op, body, origin, now, fx);
             }
-            Request::Unknown(_) | Request::DeleteContainer(_) | Request::Sasl(_) => {
-                self.reply(conn, xid, ErrorCode::Unimplemented, None, fx);
+            // Types ZooKeeper does not accept from clients (`Request.isValid`): answered with
+            // Unimplemented and zxid -1, then the connection is closed. `check` is valid only
+            // inside a multi; client `deleteContainer` would delete without any ACL check.
+            Request::Unknown(_)
+            | Request::DeleteContainer(_)
+            | Request::Sasl(_)
+            | Request::Check(_) => {
+                let f = reply_frame(xid, -1, ErrorCode::Unimplemented.code(), None);
+                self.send(conn, f, fx);
+                fx.push(Effect::Close { conn });
             }
             other => {
                 // Answered within this call: zero milliseconds of core time.

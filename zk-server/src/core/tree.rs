@@ -145,8 +145,9 @@ impl DataTree {
         self.nodes.insert(p.to_owned(), node);
     }
 
+    /// The node at `path`. ZooKeeper's map also holds the root under "", so "" names it too.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(if path.is_empty() { "/" } else { path })
     }
 
     pub fn node_count(&self) -> usize {
