@@ -583,7 +583,13 @@ async fn reads_of_invalid_paths_are_no_node() {
                     watch: false,
                 }))
                 .await;
-            assert_eq!(r.err, NO_NODE, "exists {path:?}: {r:?}");
+            // Since 3.8.4/3.9.2 exists rejects a NUL in the path before looking it up.
+            let want = if path.contains('\0') {
+                BAD_ARGUMENTS
+            } else {
+                NO_NODE
+            };
+            assert_eq!(r.err, want, "exists {path:?}: {r:?}");
             let r = s
                 .call(&Request::GetChildren(GetChildrenRequest {
                     path: path.into(),

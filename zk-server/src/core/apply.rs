@@ -173,59 +173,59 @@ impl Core {
     /// that watches a deleted node as both data and child watcher hears about it once.
     fn fire(&mut self, triggers: Vec<Trigger>, zxid: i64, fx: &mut Vec<Effect>) {
         let none = BTreeSet::new();
-        let all = |_: ConnId| true;
+        let (created, deleted) = (EventType::NodeCreated, EventType::NodeDeleted);
+        let (changed, children) = (EventType::NodeDataChanged, EventType::NodeChildrenChanged);
         for t in triggers {
+            // Each event goes only to watchers that may READ the node it is about: the node
+            // itself, or the parent for NodeChildrenChanged.
             match t {
                 Trigger::Created(p) => {
-                    let acl = self
-                        .tree
-                        .get(&p)
-                        .map(|n| self.tree.acl_of(n))
-                        .unwrap_or_default();
+                    let parent = path::parent(&p).to_owned();
+                    let (acl, parent_acl) = (self.acl_at(&p), self.acl_at(&parent));
                     let (conns, skip) = (&self.conns, self.config.skip_acl);
-                    let may_read = |c: ConnId| conn_may_read(conns, skip, c, &acl);
                     let a = self
                         .data_watches
-                        .trigger(&p, EventType::NodeCreated, &none, may_read);
-                    self.notify_all(a, EventType::NodeCreated, &p, zxid, fx);
-                    let parent = path::parent(&p).to_owned();
-                    let ev = EventType::NodeChildrenChanged;
-                    let b = self.child_watches.trigger(&parent, ev, &none, all);
-                    self.notify_all(b, ev, &parent, zxid, fx);
+                        .trigger(&p, created, &none, |c| conn_may_read(conns, skip, c, &acl));
+                    let b = self.child_watches.trigger(&parent, children, &none, |c| {
+                        conn_may_read(conns, skip, c, &parent_acl)
+                    });
+                    self.notify_all(a, created, &p, zxid, fx);
+                    self.notify_all(b, children, &parent, zxid, fx);
                 }
                 Trigger::Deleted {
                     path: p,
                     parent,
                     acl,
                 } => {
+                    let parent_acl = self.acl_at(&parent);
                     let (conns, skip) = (&self.conns, self.config.skip_acl);
                     let may_read = |c: ConnId| conn_may_read(conns, skip, c, &acl);
-                    let a = self
-                        .data_watches
-                        .trigger(&p, EventType::NodeDeleted, &none, may_read);
-                    self.notify_all(a.clone(), EventType::NodeDeleted, &p, zxid, fx);
-                    let b = self
-                        .child_watches
-                        .trigger(&p, EventType::NodeDeleted, &a, all);
-                    self.notify_all(b, EventType::NodeDeleted, &p, zxid, fx);
-                    let ev = EventType::NodeChildrenChanged;
-                    let c = self.child_watches.trigger(&parent, ev, &none, all);
-                    self.notify_all(c, ev, &parent, zxid, fx);
+                    let a = self.data_watches.trigger(&p, deleted, &none, may_read);
+                    let b = self.child_watches.trigger(&p, deleted, &a, may_read);
+                    let c = self.child_watches.trigger(&parent, children, &none, |c| {
+                        conn_may_read(conns, skip, c, &parent_acl)
+                    });
+                    self.notify_all(a, deleted, &p, zxid, fx);
+                    self.notify_all(b, deleted, &p, zxid, fx);
+                    self.notify_all(c, children, &parent, zxid, fx);
                 }
                 Trigger::DataChanged(p) => {
-                    let acl = self
-                        .tree
-                        .get(&p)
-                        .map(|n| self.tree.acl_of(n))
-                        .unwrap_or_default();
+                    let acl = self.acl_at(&p);
                     let (conns, skip) = (&self.conns, self.config.skip_acl);
-                    let may_read = |c: ConnId| conn_may_read(conns, skip, c, &acl);
-                    let ev = EventType::NodeDataChanged;
-                    let a = self.data_watches.trigger(&p, ev, &none, may_read);
-                    self.notify_all(a, ev, &p, zxid, fx);
+                    let a = self
+                        .data_watches
+                        .trigger(&p, changed, &none, |c| conn_may_read(conns, skip, c, &acl));
+                    self.notify_all(a, changed, &p, zxid, fx);
                 }
             }
         }
+    }
+
+    fn acl_at(&self, p: &str) -> Vec<zk_proto::data::Acl> {
+        self.tree
+            .get(p)
+            .map(|n| self.tree.acl_of(n))
+            .unwrap_or_default()
     }
 
     fn notify_all(

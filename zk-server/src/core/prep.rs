@@ -113,13 +113,13 @@ fn validate(p: &str) -> Result<(), ErrorCode> {
     path::validate(p, false).map_err(|_| ErrorCode::BadArguments)
 }
 
-/// Inside a multi, ZooKeeper rebuilds a create from its flags (`Op.create`), whatever opcode
-/// carried it: containers become `createContainer`, everything else plain `create` (so a
-/// create2 op answers with the path only).
-fn multi_create_op(flags: i32) -> OpCode {
-    match CreateMode::from_i32(flags) {
-        Some(m) if m.is_container() => OpCode::CreateContainer,
-        _ => OpCode::Create,
+/// A create inside a multi keeps its opcode (ZOOKEEPER-4026, 3.8.2+/3.9: create2 answers
+/// with a stat), except that a plain `create` with container flags is rebuilt as
+/// `createContainer`, as `Op.create` does.
+fn multi_create_op(op: OpCode, flags: i32) -> OpCode {
+    match (op, CreateMode::from_i32(flags)) {
+        (OpCode::Create, Some(m)) if m.is_container() => OpCode::CreateContainer,
+        (op, _) => op,
     }
 }
 
@@ -452,11 +452,11 @@ impl Core {
                 continue;
             }
             let r = match op {
-                MultiOp::Create { req, .. } => self.prep_create(
+                MultiOp::Create { op, req } => self.prep_create(
                     zxid,
                     session,
                     &CreateArgs {
-                        op: multi_create_op(req.flags),
+                        op: multi_create_op(*op, req.flags),
                         path: &req.path,
                         data: &req.data,
                         acl: &req.acl,
@@ -488,7 +488,7 @@ impl Core {
             match r {
                 Ok(body) => {
                     let code = match op {
-                        MultiOp::Create { req, .. } => multi_create_op(req.flags),
+                        MultiOp::Create { op, req } => multi_create_op(*op, req.flags),
                         other => other.op_code(),
                     };
                     out.push((code, body))

@@ -103,7 +103,14 @@ impl Core {
     }
 
     fn read_exists(&mut self, conn: ConnId, r: &ExistsRequest) -> Result<Vec<u8>, ErrorCode> {
-        // exists needs no permission, and arms a watch even on a missing node.
+        // As ZooKeeper 3.8.4/3.9.2+ (ZOOKEEPER-2590): an existing node needs READ, a missing one
+        // needs nothing, and the watch is armed either way once the checks pass.
+        if r.path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        if let Some(n) = self.tree.get(&r.path) {
+            self.check_read_acl(conn, n.acl_ref, Perms::READ)?;
+        }
         if r.watch {
             self.data_watches.add(&r.path, conn, STANDARD);
         }

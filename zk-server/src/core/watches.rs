@@ -97,8 +97,8 @@ impl WatchManager {
 
     /// Fires `event` on `path`: returns the connections to notify (each once), skipping those in
     /// `suppress`, and consumes standard watches. Recursive watches on ancestors fire too, except
-    /// for `NodeChildrenChanged`, which they never receive; `may_read` filters those, so a
-    /// recursive watcher learns nothing about descendants it cannot read (CVE-2024-23944).
+    /// for `NodeChildrenChanged`, which they never receive. `may_read` filters every watcher, so
+    /// nobody learns of a change to a node they cannot read (CVE-2024-23944, 3.8.4/3.9.2+).
     pub fn trigger(
         &mut self,
         path: &str,
@@ -113,7 +113,10 @@ impl WatchManager {
                 if suppress.contains(&conn) {
                     continue;
                 }
-                fired.insert(conn);
+                // A standard watch is used up even when its event is withheld.
+                if may_read(conn) {
+                    fired.insert(conn);
+                }
                 if *bits & STANDARD != 0 {
                     *bits &= !STANDARD;
                     if *bits == 0 {
