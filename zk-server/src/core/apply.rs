@@ -299,52 +299,30 @@ impl Core {
             self.reply(conn, xid, code, None, fx);
             return;
         }
-        let stat = res.stat.clone().unwrap_or_default();
-        match op {
+        let stat = res.stat.unwrap_or_default();
+        let body: Option<Vec<u8>> = match op {
             OpCode::Create => {
-                let p = res.path;
-                self.reply(
-                    conn,
-                    xid,
-                    ErrorCode::Ok,
-                    Some(&|out: &mut Vec<u8>| out.put_string(&p)),
-                    fx,
-                )
+                let mut out = Vec::new();
+                out.put_string(&res.path);
+                Some(out)
             }
-            OpCode::Create2 | OpCode::CreateTtl | OpCode::CreateContainer => {
-                let r = Create2Response {
+            OpCode::Create2 | OpCode::CreateTtl | OpCode::CreateContainer => Some(
+                Create2Response {
                     path: res.path,
                     stat,
-                };
-                self.reply(
-                    conn,
-                    xid,
-                    ErrorCode::Ok,
-                    Some(&|out: &mut Vec<u8>| r.encode(out)),
-                    fx,
-                )
+                }
+                .to_bytes(),
+            ),
+            OpCode::SetData => Some(SetDataResponse { stat }.to_bytes()),
+            OpCode::SetAcl => Some(SetAclResponse { stat }.to_bytes()),
+            _ => None,
+        };
+        match body {
+            Some(b) => {
+                let write = |out: &mut Vec<u8>| out.extend_from_slice(&b);
+                self.reply(conn, xid, ErrorCode::Ok, Some(&write), fx)
             }
-            OpCode::SetData => {
-                let r = SetDataResponse { stat };
-                self.reply(
-                    conn,
-                    xid,
-                    ErrorCode::Ok,
-                    Some(&|out: &mut Vec<u8>| r.encode(out)),
-                    fx,
-                )
-            }
-            OpCode::SetAcl => {
-                let r = SetAclResponse { stat };
-                self.reply(
-                    conn,
-                    xid,
-                    ErrorCode::Ok,
-                    Some(&|out: &mut Vec<u8>| r.encode(out)),
-                    fx,
-                )
-            }
-            _ => self.reply(conn, xid, ErrorCode::Ok, None, fx),
+            None => self.reply(conn, xid, ErrorCode::Ok, None, fx),
         }
     }
 }

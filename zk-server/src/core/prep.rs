@@ -9,12 +9,14 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use zk_proto::consts::ephemeral_owner;
 use zk_proto::data::{Acl, Id, StatPersisted};
-use zk_proto::proto::{CheckVersionRequest, SetAclRequest, SetDataRequest};
+use zk_proto::proto::{
+    CheckVersionRequest, CreateRequest, CreateTtlRequest, SetAclRequest, SetDataRequest,
+};
 use zk_proto::request::{MultiOp, Request};
 use zk_proto::txn::*;
 use zk_proto::{path, CreateMode, ErrorCode, OpCode, Perms};
 
-use super::tree::{owner_kind, OwnerKind, CONFIG, QUOTA, ZOOKEEPER};
+use super::tree::{new_node_stat, owner_kind, OwnerKind, CONFIG, QUOTA, ZOOKEEPER};
 use super::txn::TxnBody;
 use super::{acl, ConnId, Core, Now};
 
@@ -137,6 +139,30 @@ struct CreateArgs<'a> {
     ttl: i64,
 }
 
+impl<'a> CreateArgs<'a> {
+    fn plain(op: OpCode, r: &'a CreateRequest) -> Self {
+        CreateArgs {
+            op,
+            path: &r.path,
+            data: &r.data,
+            acl: &r.acl,
+            flags: r.flags,
+            ttl: -1,
+        }
+    }
+
+    fn with_ttl(r: &'a CreateTtlRequest) -> Self {
+        CreateArgs {
+            op: OpCode::CreateTtl,
+            path: &r.path,
+            data: &r.data,
+            acl: &r.acl,
+            flags: r.flags,
+            ttl: r.ttl,
+        }
+    }
+}
+
 impl Core {
     pub(crate) fn record(&self, p: &str) -> Result<ChangeRecord, ErrorCode> {
         if let Some(r) = self.changes.by_path.get(p) {
@@ -173,34 +199,12 @@ impl Core {
         }
         let time = now.wall_ms;
         let r = match req {
-            Request::Create { op, req } => self.prep_create(
-                zxid,
-                session,
-                &CreateArgs {
-                    op: *op,
-                    path: &req.path,
-                    data: &req.data,
-                    acl: &req.acl,
-                    flags: req.flags,
-                    ttl: -1,
-                },
-                auth,
-                time,
-            ),
-            Request::CreateTtl(r) => self.prep_create(
-                zxid,
-                session,
-                &CreateArgs {
-                    op: OpCode::CreateTtl,
-                    path: &r.path,
-                    data: &r.data,
-                    acl: &r.acl,
-                    flags: r.flags,
-                    ttl: r.ttl,
-                },
-                auth,
-                time,
-            ),
+            Request::Create { op, req } => {
+                self.prep_create(zxid, session, &CreateArgs::plain(*op, req), auth, time)
+            }
+            Request::CreateTtl(r) => {
+                self.prep_create(zxid, session, &CreateArgs::with_ttl(r), auth, time)
+            }
             Request::Delete(r) => self.prep_delete(zxid, &r.path, r.version, auth),
             Request::SetData(r) => self.prep_set_data(zxid, r, auth, time),
             Request::SetAcl(r) => self.prep_set_acl(zxid, r, auth),
@@ -290,17 +294,7 @@ impl Core {
             s.pzxid = zxid;
         }
         self.changes.add(parent_path.to_owned(), p);
-        let stat = StatPersisted {
-            czxid: zxid,
-            mzxid: zxid,
-            ctime: time,
-            mtime: time,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: owner,
-            pzxid: zxid,
-        };
+        let stat = new_node_stat(zxid, time, owner);
         self.changes.add(
             full,
             ChangeRecord {
@@ -452,34 +446,13 @@ impl Core {
                 continue;
             }
             let r = match op {
-                MultiOp::Create { op, req } => self.prep_create(
-                    zxid,
-                    session,
-                    &CreateArgs {
-                        op: multi_create_op(*op, req.flags),
-                        path: &req.path,
-                        data: &req.data,
-                        acl: &req.acl,
-                        flags: req.flags,
-                        ttl: -1,
-                    },
-                    auth,
-                    time,
-                ),
-                MultiOp::CreateTtl(r) => self.prep_create(
-                    zxid,
-                    session,
-                    &CreateArgs {
-                        op: OpCode::CreateTtl,
-                        path: &r.path,
-                        data: &r.data,
-                        acl: &r.acl,
-                        flags: r.flags,
-                        ttl: r.ttl,
-                    },
-                    auth,
-                    time,
-                ),
+                MultiOp::Create { op, req } => {
+                    let args = CreateArgs::plain(multi_create_op(*op, req.flags), req);
+                    self.prep_create(zxid, session, &args, auth, time)
+                }
+                MultiOp::CreateTtl(r) => {
+                    self.prep_create(zxid, session, &CreateArgs::with_ttl(r), auth, time)
+                }
                 MultiOp::Delete(r) => self.prep_delete(zxid, &r.path, r.version, auth),
                 MultiOp::SetData(r) => self.prep_set_data(zxid, r, auth, time),
                 MultiOp::Check(r) => self.prep_check(r, auth),

@@ -27,6 +27,21 @@ pub struct Node {
     pub children: BTreeSet<String>,
 }
 
+/// The stat of a node created by the txn with this zxid and time (`DataTree.createStat`).
+pub fn new_node_stat(zxid: i64, time: i64, owner: i64) -> StatPersisted {
+    StatPersisted {
+        czxid: zxid,
+        mzxid: zxid,
+        ctime: time,
+        mtime: time,
+        version: 0,
+        cversion: 0,
+        aversion: 0,
+        ephemeral_owner: owner,
+        pzxid: zxid,
+    }
+}
+
 /// What kind of owner an `ephemeralOwner` value denotes (`EphemeralType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnerKind {
@@ -245,17 +260,7 @@ impl DataTree {
             parent.stat.pzxid = zxid;
         }
         parent.children.insert(child.to_owned());
-        let stat = StatPersisted {
-            czxid: zxid,
-            mzxid: zxid,
-            ctime: time,
-            mtime: time,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: owner,
-            pzxid: zxid,
-        };
+        let stat = new_node_stat(zxid, time, owner);
         self.data_size += (p.len() + data.as_ref().map_or(0, Vec::len)) as u64;
         let node = Node::new(data, acl_ref, stat);
         let client_stat = node.client_stat();
