@@ -205,6 +205,52 @@ impl AclCache {
         self.by_ref.len()
     }
 
+    /// Every stored list with its ref, in ref order (what a snapshot's ACL section holds).
+    pub fn entries(&self) -> impl Iterator<Item = (i64, &[Acl])> {
+        self.by_ref.iter().map(|(r, (acl, _))| (*r, acl.as_slice()))
+    }
+
+    /// Rebuilds the cache from a snapshot's ACL section; reference counts start at zero and are
+    /// raised by [`add_usage`](Self::add_usage) for every node that uses a ref.
+    pub fn restore(entries: impl IntoIterator<Item = (i64, Vec<Acl>)>) -> Self {
+        let mut c = AclCache::default();
+        for (r, acl) in entries {
+            c.next_ref = c.next_ref.max(r);
+            c.by_acl.insert(acl.clone(), r);
+            c.by_ref.insert(r, (acl, 0));
+        }
+        c
+    }
+
+    /// Counts one more node using `r`; false if the ref is unknown (and not the open ACL).
+    pub fn add_usage(&mut self, r: i64) -> bool {
+        if r == OPEN_ACL_REF {
+            return true;
+        }
+        match self.by_ref.get_mut(&r) {
+            Some(e) => {
+                e.1 += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops lists no node uses (after a restore), as ZooKeeper's `purgeUnused` does.
+    pub fn purge_unused(&mut self) {
+        let unused: Vec<i64> = self
+            .by_ref
+            .iter()
+            .filter(|(_, (_, n))| *n == 0)
+            .map(|(r, _)| *r)
+            .collect();
+        for r in unused {
+            if let Some((acl, _)) = self.by_ref.remove(&r) {
+                self.by_acl.remove(&acl);
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_ref.is_empty()
     }

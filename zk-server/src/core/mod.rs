@@ -594,7 +594,11 @@ impl Core {
             txn_type: op.code(),
         };
         self.pending.push_back(Pending { origin, zxid });
-        fx.push(Effect::Persist(Box::new(Txn { hdr, body })));
+        fx.push(Effect::Persist(Box::new(Txn {
+            hdr,
+            body,
+            digest: None,
+        })));
     }
 
     pub(crate) fn reserve_zxid(&mut self) -> i64 {

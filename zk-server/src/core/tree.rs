@@ -5,8 +5,16 @@
 //! come from it), while clients are shown `2 * cversion - numChildren`, i.e. creations plus
 //! deletions, exactly as `DataNode.copyStat` computes it. Containers and TTL nodes show an
 //! `ephemeralOwner` of 0.
+//!
+//! Nodes live in persistent (structurally shared) maps, so [`DataTree::view`] is an O(1),
+//! consistent image that a snapshot can serialize on another thread while writes go on.
+//!
+//! The tree digest is ZooKeeper's (3.6+): a wrapping 64-bit sum over nodes of CRC32(path, data,
+//! 60 stat bytes), with the root hashed as "" and everything under `/zookeeper/` left out.
 
 use std::collections::{BTreeSet, HashMap};
+
+use imbl::OrdSet;
 
 use zk_proto::consts::ephemeral_owner;
 use zk_proto::data::{Acl, Stat, StatPersisted};
@@ -24,7 +32,7 @@ pub struct Node {
     pub data: Option<Vec<u8>>,
     pub acl_ref: i64,
     pub stat: StatPersisted,
-    pub children: BTreeSet<String>,
+    pub children: OrdSet<String>,
 }
 
 /// The stat of a node created by the txn with this zxid and time (`DataTree.createStat`).
@@ -69,7 +77,7 @@ impl Node {
             data,
             acl_ref,
             stat,
-            children: BTreeSet::new(),
+            children: OrdSet::new(),
         }
     }
 
@@ -112,7 +120,9 @@ pub enum Trigger {
 
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<String, Node>,
+    nodes: imbl::HashMap<String, Node>,
+    /// ZooKeeper's tree digest (AdHash of node digests).
+    digest: u64,
     pub acls: AclCache,
     ephemerals: HashMap<i64, BTreeSet<String>>,
     containers: BTreeSet<String>,
@@ -132,7 +142,8 @@ impl DataTree {
     /// anyone, aversion -1, as ZooKeeper's `addConfigNode` leaves it).
     pub fn new() -> Self {
         let mut t = DataTree {
-            nodes: HashMap::new(),
+            nodes: imbl::HashMap::new(),
+            digest: 0,
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
@@ -157,7 +168,93 @@ impl DataTree {
             }
         }
         self.data_size += (p.len() + node.data.as_ref().map_or(0, Vec::len)) as u64;
+        self.digest = self.digest.wrapping_add(node_digest(p, &node));
         self.nodes.insert(p.to_owned(), node);
+    }
+
+    /// The tree digest, as ZooKeeper reports it (`DataTree.getTreeDigest`).
+    pub fn digest(&self) -> i64 {
+        self.digest as i64
+    }
+
+    /// A consistent image of the nodes and ACLs for a snapshot: O(1), shares structure.
+    pub fn view(&self) -> TreeView {
+        TreeView {
+            nodes: self.nodes.clone(),
+            acls: self.acls.clone(),
+            digest: self.digest,
+        }
+    }
+
+    /// Calls `f` with each node in pre-order (a parent before its children, siblings sorted).
+    pub fn visit_preorder(&self, f: impl FnMut(&str, &Node)) {
+        visit(&self.nodes, f)
+    }
+
+    /// Builds a tree from a snapshot: ACL refs and nodes in pre-order (the root may be named ""
+    /// or "/"; every other node's parent must come before it).
+    pub fn restore(
+        acls: impl IntoIterator<Item = (i64, Vec<Acl>)>,
+        nodes: impl IntoIterator<Item = RestoredNode>,
+    ) -> Result<DataTree, String> {
+        let mut t = DataTree {
+            nodes: imbl::HashMap::new(),
+            digest: 0,
+            acls: AclCache::restore(acls),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            data_size: 0,
+        };
+        for n in nodes {
+            let p = if n.path.is_empty() {
+                "/".to_owned()
+            } else {
+                n.path
+            };
+            if t.nodes.contains_key(&p) {
+                return Err(format!("node {p} appears twice"));
+            }
+            if p != "/" {
+                let parent = t
+                    .nodes
+                    .get_mut(path::parent(&p))
+                    .ok_or_else(|| format!("node {p} comes before its parent"))?;
+                parent.children.insert(path::name(&p).to_owned());
+            } else if !t.nodes.is_empty() {
+                return Err("the root is not the first node".to_owned());
+            }
+            if !t.acls.add_usage(n.acl_ref) {
+                return Err(format!(
+                    "node {p} uses ACL ref {} that the snapshot does not list",
+                    n.acl_ref
+                ));
+            }
+            match owner_kind(n.stat.ephemeral_owner) {
+                OwnerKind::Container => {
+                    t.containers.insert(p.clone());
+                }
+                OwnerKind::Ttl(_) => {
+                    t.ttls.insert(p.clone());
+                }
+                OwnerKind::Session(s) => {
+                    t.ephemerals.entry(s).or_default().insert(p.clone());
+                }
+                OwnerKind::Void => {}
+            }
+            t.data_size += (p.len() + n.data.as_ref().map_or(0, Vec::len)) as u64;
+            t.nodes.insert(p, Node::new(n.data, n.acl_ref, n.stat));
+        }
+        if !t.nodes.contains_key("/") {
+            return Err("the snapshot has no root".to_owned());
+        }
+        t.acls.purge_unused();
+        let mut digest = 0u64;
+        visit(&t.nodes, |p, n| {
+            digest = digest.wrapping_add(node_digest(p, n))
+        });
+        t.digest = digest;
+        Ok(t)
     }
 
     /// The node at `path`. ZooKeeper's map also holds the root under "", so "" names it too.
@@ -210,19 +307,7 @@ impl DataTree {
     /// All paths in pre-order (parents before children, siblings sorted); for dumps and tests.
     pub fn paths_preorder(&self) -> Vec<String> {
         let mut out = Vec::with_capacity(self.nodes.len());
-        let mut stack = vec!["/".to_owned()];
-        while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(&p) {
-                for c in n.children.iter().rev() {
-                    stack.push(if p == "/" {
-                        format!("/{c}")
-                    } else {
-                        format!("{p}/{c}")
-                    });
-                }
-            }
-            out.push(p);
-        }
+        self.visit_preorder(|p, _| out.push(p.to_owned()));
         out
     }
 
@@ -249,6 +334,7 @@ impl DataTree {
         }
         let acl_ref = self.acls.intern(acl);
         let parent = self.nodes.get_mut(parent_path).expect("checked above");
+        let old_parent_digest = node_digest(parent_path, parent);
         let cv = if parent_cversion == -1 {
             parent.stat.cversion + 1
         } else {
@@ -260,10 +346,16 @@ impl DataTree {
             parent.stat.pzxid = zxid;
         }
         parent.children.insert(child.to_owned());
+        let new_parent_digest = node_digest(parent_path, parent);
         let stat = new_node_stat(zxid, time, owner);
         self.data_size += (p.len() + data.as_ref().map_or(0, Vec::len)) as u64;
         let node = Node::new(data, acl_ref, stat);
         let client_stat = node.client_stat();
+        self.digest = self
+            .digest
+            .wrapping_sub(old_parent_digest)
+            .wrapping_add(new_parent_digest)
+            .wrapping_add(node_digest(p, &node));
         self.nodes.insert(p.to_owned(), node);
         match owner_kind(owner) {
             OwnerKind::Container => {
@@ -298,12 +390,19 @@ impl DataTree {
         self.data_size = self
             .data_size
             .saturating_sub((p.len() + node.data.as_ref().map_or(0, Vec::len)) as u64);
+        self.digest = self.digest.wrapping_sub(node_digest(p, &node));
         let parent_path = path::parent(p);
         if let Some(parent) = self.nodes.get_mut(parent_path) {
+            let old = node_digest(parent_path, parent);
             parent.children.remove(path::name(p));
+            // A lower zxid means a replay of an older txn: keep the newer pzxid.
             if zxid > parent.stat.pzxid {
                 parent.stat.pzxid = zxid;
             }
+            self.digest = self
+                .digest
+                .wrapping_sub(old)
+                .wrapping_add(node_digest(parent_path, parent));
         }
         match owner_kind(node.stat.ephemeral_owner) {
             OwnerKind::Container => {
@@ -344,11 +443,17 @@ impl DataTree {
         };
         let old = node.data.as_ref().map_or(0, Vec::len) as u64;
         let new = data.as_ref().map_or(0, Vec::len) as u64;
+        let old_digest = node_digest(p, node);
         node.data = data;
         node.stat.version = version;
         node.stat.mzxid = zxid;
         node.stat.mtime = time;
         let stat = node.client_stat();
+        let new_digest = node_digest(p, node);
+        self.digest = self
+            .digest
+            .wrapping_sub(old_digest)
+            .wrapping_add(new_digest);
         self.data_size = self.data_size.saturating_sub(old) + new;
         triggers.push(Trigger::DataChanged(p.to_owned()));
         Ok(stat)
@@ -360,13 +465,94 @@ impl DataTree {
         }
         let new_ref = self.acls.intern(acl);
         let node = self.nodes.get_mut(p).expect("checked above");
+        let old_digest = node_digest(p, node);
         let old_ref = std::mem::replace(&mut node.acl_ref, new_ref);
         node.stat.aversion = aversion;
         let stat = node.client_stat();
+        let new_digest = node_digest(p, node);
+        self.digest = self
+            .digest
+            .wrapping_sub(old_digest)
+            .wrapping_add(new_digest);
         self.acls.release(old_ref);
         Ok(stat)
     }
 }
+
+/// A node as a snapshot stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredNode {
+    pub path: String,
+    pub data: Option<Vec<u8>>,
+    pub acl_ref: i64,
+    pub stat: StatPersisted,
+}
+
+/// A frozen, consistent image of a tree's nodes and ACLs (see [`DataTree::view`]).
+#[derive(Debug, Clone)]
+pub struct TreeView {
+    nodes: imbl::HashMap<String, Node>,
+    pub acls: AclCache,
+    digest: u64,
+}
+
+impl TreeView {
+    pub fn visit_preorder(&self, f: impl FnMut(&str, &Node)) {
+        visit(&self.nodes, f)
+    }
+
+    pub fn digest(&self) -> i64 {
+        self.digest as i64
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+fn visit(nodes: &imbl::HashMap<String, Node>, mut f: impl FnMut(&str, &Node)) {
+    let mut stack = vec!["/".to_owned()];
+    while let Some(p) = stack.pop() {
+        let Some(n) = nodes.get(&p) else { continue };
+        for c in n.children.iter().rev() {
+            stack.push(if p == "/" {
+                format!("/{c}")
+            } else {
+                format!("{p}/{c}")
+            });
+        }
+        f(&p, n);
+    }
+}
+
+/// A node's digest (`DigestCalculator.calculateDigest`, digest version 2).
+pub fn node_digest(p: &str, node: &Node) -> u64 {
+    if p.starts_with("/zookeeper/") {
+        return 0;
+    }
+    let p = if p == "/" { "" } else { p };
+    let s = &node.stat;
+    let mut stat = [0u8; 60];
+    stat[0..8].copy_from_slice(&s.czxid.to_be_bytes());
+    stat[8..16].copy_from_slice(&s.mzxid.to_be_bytes());
+    stat[16..24].copy_from_slice(&s.pzxid.to_be_bytes());
+    stat[24..32].copy_from_slice(&s.ctime.to_be_bytes());
+    stat[32..40].copy_from_slice(&s.mtime.to_be_bytes());
+    stat[40..44].copy_from_slice(&s.version.to_be_bytes());
+    stat[44..48].copy_from_slice(&s.cversion.to_be_bytes());
+    stat[48..52].copy_from_slice(&s.aversion.to_be_bytes());
+    stat[52..60].copy_from_slice(&s.ephemeral_owner.to_be_bytes());
+    let mut h = crc32fast::Hasher::new();
+    h.update(p.as_bytes());
+    if let Some(d) = &node.data {
+        h.update(d);
+    }
+    h.update(&stat);
+    u64::from(h.finalize())
+}
+
+/// The digest version ZooKeeper 3.6+ writes in `TxnDigest` and snapshots.
+pub const DIGEST_VERSION: i32 = 2;
 
 #[cfg(test)]
 mod tests {
@@ -384,6 +570,68 @@ mod tests {
             &mut Vec::new(),
         )
         .unwrap()
+    }
+
+    /// The digest kept up to date change by change equals one computed from scratch.
+    fn full_digest(t: &DataTree) -> i64 {
+        let mut d = 0u64;
+        t.visit_preorder(|p, n| d = d.wrapping_add(node_digest(p, n)));
+        d as i64
+    }
+
+    #[test]
+    fn incremental_digest_matches_a_full_recount() {
+        let mut t = DataTree::new();
+        assert_eq!(t.digest(), full_digest(&t));
+        create(&mut t, "/a", 1);
+        create(&mut t, "/a/b", 2);
+        let mut tr = Vec::new();
+        t.set_data("/a/b", Some(b"xyz".to_vec()), 1, 3, 5, &mut tr)
+            .unwrap();
+        t.set_acl("/a", &Acl::read_unsafe(), 1).unwrap();
+        assert_eq!(t.digest(), full_digest(&t));
+        t.delete_node("/a/b", 4, &mut tr).unwrap();
+        assert_eq!(t.digest(), full_digest(&t));
+        let view = t.view();
+        create(&mut t, "/later", 5);
+        assert_ne!(view.digest(), t.digest(), "a view is frozen");
+        assert_eq!(view.node_count() + 1, t.node_count());
+    }
+
+    #[test]
+    fn restore_rebuilds_the_same_tree() {
+        let mut t = DataTree::new();
+        create(&mut t, "/a", 1);
+        let mut tr = Vec::new();
+        t.create_node("/a/e", None, &Acl::read_unsafe(), 0x77, -1, 2, 3, &mut tr)
+            .unwrap();
+        let mut nodes = Vec::new();
+        t.visit_preorder(|p, n| {
+            nodes.push(RestoredNode {
+                path: if p == "/" {
+                    String::new()
+                } else {
+                    p.to_owned()
+                },
+                data: n.data.clone(),
+                acl_ref: n.acl_ref,
+                stat: n.stat.clone(),
+            })
+        });
+        let acls: Vec<(i64, Vec<Acl>)> = t.acls.entries().map(|(r, a)| (r, a.to_vec())).collect();
+        let back = DataTree::restore(acls, nodes.clone()).unwrap();
+        assert_eq!(back.paths_preorder(), t.paths_preorder());
+        assert_eq!(back.digest(), t.digest());
+        assert_eq!(back.approximate_data_size(), t.approximate_data_size());
+        assert_eq!(
+            back.ephemerals_of(0x77).cloned().collect::<Vec<_>>(),
+            vec!["/a/e"]
+        );
+        assert_eq!(back.acl_of(back.get("/a/e").unwrap()), Acl::read_unsafe());
+        // A node before its parent, or an unknown ACL ref, is corruption.
+        let mut bad = nodes.clone();
+        bad.swap(1, 2);
+        assert!(DataTree::restore(Vec::new(), bad).is_err());
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub enum TxnBody {
 pub struct Txn {
     pub hdr: TxnHeader,
     pub body: TxnBody,
+    /// The tree digest after this txn is applied (ZooKeeper 3.6+ `TxnDigest`), when known.
+    pub digest: Option<TxnDigest>,
 }
 
 impl TxnBody {
