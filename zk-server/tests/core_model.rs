@@ -305,6 +305,8 @@ proptest! {
                 }
             }
         }
+        // Every txn's precomputed digest matched the tree after applying it.
+        prop_assert_eq!(h.core.stats.digest_mismatches, 0);
         // The tree's view of every path agrees with the model at the end.
         for p in PATHS {
             let (err, _) = h.call(h.sessions[0], &Request::Exists(ExistsRequest { path: (*p).into(), watch: false }));

@@ -377,3 +377,128 @@ fn a_response_over_jute_maxbuffer_closes_the_connection() {
     assert!(h.closed.contains(&c));
     assert!(h.inbox.get(&c).is_none_or(|f| f.is_empty()));
 }
+
+#[test]
+fn pipelined_writes_are_prepped_against_changes_not_yet_applied() {
+    // The storage layer makes txns durable before they are applied, so prep must see the
+    // effects of earlier, still-pending txns: versions, parents, sequence numbers, digests.
+    let mut h = Harness::new();
+    let c = h.sessions[0];
+    let reqs = vec![
+        Request::Create {
+            op: OpCode::Create,
+            req: CreateRequest {
+                path: "/p".into(),
+                data: Some(b"0".to_vec()),
+                acl: Acl::open_unsafe(),
+                flags: 0,
+            },
+        },
+        Request::Create {
+            op: OpCode::Create,
+            req: CreateRequest {
+                path: "/p/s-".into(),
+                data: None,
+                acl: Acl::open_unsafe(),
+                flags: 2,
+            },
+        },
+        Request::Create {
+            op: OpCode::Create,
+            req: CreateRequest {
+                path: "/p/s-".into(),
+                data: None,
+                acl: Acl::open_unsafe(),
+                flags: 2,
+            },
+        },
+        Request::SetData(SetDataRequest {
+            path: "/p".into(),
+            data: Some(b"1".to_vec()),
+            version: 0,
+        }),
+        Request::SetData(SetDataRequest {
+            path: "/p".into(),
+            data: Some(b"2".to_vec()),
+            version: 1,
+        }),
+        Request::SetData(SetDataRequest {
+            path: "/p".into(),
+            data: Some(b"x".to_vec()),
+            version: 1,
+        }),
+        Request::Delete(DeleteRequest {
+            path: "/p/s-0000000000".into(),
+            version: -1,
+        }),
+        Request::Delete(DeleteRequest {
+            path: "/p".into(),
+            version: -1,
+        }),
+    ];
+    let mut persisted = Vec::new();
+    let mut xids = Vec::new();
+    for req in &reqs {
+        h.xid += 1;
+        xids.push(h.xid);
+        let mut payload = Vec::new();
+        zk_proto::request::encode_request(h.xid, req, &mut payload);
+        for e in h.core.handle_frame(c, &payload, h.now) {
+            match e {
+                zk_server::core::Effect::Persist(t) => persisted.push(t),
+                other => panic!("nothing but txns before commit: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(persisted.len(), reqs.len());
+    for t in persisted {
+        let fx = h.core.commit(&t, h.now);
+        h.run(fx);
+    }
+    let frames = h.inbox.remove(&c).unwrap();
+    let replies: Vec<(i32, i32)> = frames
+        .iter()
+        .map(|f| {
+            let r = ReplyHeader::decode(&mut Reader::new(&f[4..])).unwrap();
+            (r.xid, r.err)
+        })
+        .collect();
+    let expect_err = [
+        0,
+        0,
+        0,
+        0,
+        0,
+        ErrorCode::BadVersion.code(),
+        0,
+        ErrorCode::NotEmpty.code(),
+    ];
+    let want: Vec<(i32, i32)> = xids.iter().copied().zip(expect_err).collect();
+    assert_eq!(replies, want);
+    let (err, body) = h.call(
+        c,
+        &Request::GetData(GetDataRequest {
+            path: "/p".into(),
+            watch: false,
+        }),
+    );
+    assert_eq!(err, 0);
+    let got = GetDataResponse::from_bytes(&body).unwrap();
+    assert_eq!(
+        (got.data.as_deref(), got.stat.version),
+        (Some(&b"2"[..]), 2)
+    );
+    let (err, body) = h.call(
+        c,
+        &Request::GetChildren(GetChildrenRequest {
+            path: "/p".into(),
+            watch: false,
+        }),
+    );
+    assert_eq!(err, 0);
+    assert_eq!(
+        GetChildrenResponse::from_bytes(&body).unwrap().children,
+        vec!["s-0000000001"]
+    );
+    assert_eq!(h.core.stats.digest_mismatches, 0);
+}

@@ -41,6 +41,19 @@ impl Core {
         if txn.hdr.zxid > self.last_applied {
             self.last_applied = txn.hdr.zxid;
         }
+        if let Some(d) = &txn.digest {
+            if self.config.digest_enabled && d.tree_digest != self.tree.digest() {
+                // ZooKeeper logs and counts this (digest_mismatches_count); it is a bug signal,
+                // not a reason to stop serving.
+                self.stats.digest_mismatches += 1;
+                tracing::error!(
+                    zxid = format_args!("{:#x}", txn.hdr.zxid),
+                    expected = d.tree_digest,
+                    actual = self.tree.digest(),
+                    "tree digest mismatch after applying a txn"
+                );
+            }
+        }
         self.fire(triggers, txn.hdr.zxid, fx);
         result
     }

@@ -76,6 +76,8 @@ pub struct CoreConfig {
     pub reconfig_enabled: bool,
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: u32,
+    /// `zookeeper.digest.enabled`: stamp txns with the tree digest and check it on apply.
+    pub digest_enabled: bool,
 }
 
 impl Default for CoreConfig {
@@ -92,6 +94,7 @@ impl Default for CoreConfig {
             reconfig_enabled: false,
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
+            digest_enabled: true,
         }
     }
 }
@@ -171,6 +174,8 @@ fn reply_frame(xid: i32, zxid: i64, err: i32, body: Body<'_>) -> Vec<u8> {
 
 impl Core {
     pub fn new(config: CoreConfig, now: Now) -> Self {
+        let tree = DataTree::new();
+        let prep_digest = tree.digest() as u64;
         Core {
             // Seeded from the wall clock (ZooKeeper uses time since boot): a restarted server must
             // not hand out ids, and so passwords, that clients of its previous run still hold.
@@ -180,14 +185,14 @@ impl Core {
                 now.wall_ms.max(0) as u64,
             ),
             config,
-            tree: DataTree::new(),
+            tree,
             data_watches: WatchManager::default(),
             child_watches: WatchManager::default(),
             conns: BTreeMap::new(),
             session_conn: HashMap::new(),
             next_zxid: 0,
             last_applied: 0,
-            changes: ChangeRecords::default(),
+            changes: ChangeRecords::new(prep_digest),
             pending: VecDeque::new(),
             last_container_check_ms: now.mono_ms,
             session_closing_conn: None,
@@ -594,11 +599,15 @@ impl Core {
             txn_type: op.code(),
         };
         self.pending.push_back(Pending { origin, zxid });
-        fx.push(Effect::Persist(Box::new(Txn {
-            hdr,
-            body,
-            digest: None,
-        })));
+        // The tree digest once this txn is applied, precomputed by prep (`TxnDigest`).
+        let digest = self
+            .config
+            .digest_enabled
+            .then(|| zk_proto::txn::TxnDigest {
+                version: tree::DIGEST_VERSION,
+                tree_digest: self.changes.prep_digest as i64,
+            });
+        fx.push(Effect::Persist(Box::new(Txn { hdr, body, digest })));
     }
 
     pub(crate) fn reserve_zxid(&mut self) -> i64 {
@@ -614,7 +623,8 @@ impl Core {
             _ => None,
         };
         let result = self.apply_txn(txn, now, &mut fx);
-        self.changes.committed(txn.hdr.zxid);
+        self.changes
+            .committed(txn.hdr.zxid, self.tree.digest() as u64);
         self.answer(
             origin.unwrap_or(Origin::Internal),
             txn,

@@ -16,7 +16,9 @@ use zk_proto::request::{MultiOp, Request};
 use zk_proto::txn::*;
 use zk_proto::{path, CreateMode, ErrorCode, OpCode, Perms};
 
-use super::tree::{new_node_stat, owner_kind, OwnerKind, CONFIG, QUOTA, ZOOKEEPER};
+use super::tree::{
+    digest_prefix, finish_digest, new_node_stat, owner_kind, OwnerKind, CONFIG, QUOTA, ZOOKEEPER,
+};
 use super::txn::TxnBody;
 use super::{acl, ConnId, Core, Now};
 
@@ -42,22 +44,61 @@ pub struct ChangeRecord {
     pub stat: Option<StatPersisted>,
     pub child_count: i32,
     pub acl: Vec<Acl>,
+    /// CRC32 over path and data (see `tree::digest_prefix`): with the stat, the node's digest.
+    pub digest_prefix: Option<crc32fast::Hasher>,
+}
+
+impl ChangeRecord {
+    fn deleted(zxid: i64) -> Self {
+        ChangeRecord {
+            zxid,
+            stat: None,
+            child_count: 0,
+            acl: Vec::new(),
+            digest_prefix: None,
+        }
+    }
+
+    /// This record's contribution to the tree digest.
+    fn digest(&self) -> u64 {
+        match (&self.stat, &self.digest_prefix) {
+            (Some(s), Some(h)) => finish_digest(h.clone(), s),
+            _ => 0,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct ChangeRecords {
     by_path: HashMap<String, ChangeRecord>,
     order: VecDeque<(i64, String)>,
+    /// The tree digest once every prepped txn is applied: what each txn's `TxnDigest` says.
+    pub prep_digest: u64,
 }
 
 impl ChangeRecords {
+    pub fn new(tree_digest: u64) -> Self {
+        ChangeRecords {
+            prep_digest: tree_digest,
+            ..Default::default()
+        }
+    }
+
     fn add(&mut self, path: String, rec: ChangeRecord) {
         self.order.push_back((rec.zxid, path.clone()));
         self.by_path.insert(path, rec);
     }
 
-    /// Txns up to `zxid` are applied: their records now live in the tree.
-    pub fn committed(&mut self, zxid: i64) {
+    /// Txns up to `zxid` are applied: their records now live in the tree. `tree_digest` is the
+    /// tree's digest now; with nothing outstanding it must be the prepped digest too.
+    pub fn committed(&mut self, zxid: i64, tree_digest: u64) {
+        self.retire(zxid);
+        if self.by_path.is_empty() {
+            self.prep_digest = tree_digest;
+        }
+    }
+
+    fn retire(&mut self, zxid: i64) {
         while let Some((z, _)) = self.order.front() {
             if *z > zxid {
                 break;
@@ -71,7 +112,8 @@ impl ChangeRecords {
     }
 
     /// Undoes a failed multi's records and restores what they replaced.
-    fn rollback(&mut self, zxid: i64, saved: &[(String, Option<ChangeRecord>)]) {
+    fn rollback(&mut self, zxid: i64, saved: &[(String, Option<ChangeRecord>)], digest: u64) {
+        self.prep_digest = digest;
         self.order.retain(|(z, _)| *z != zxid);
         self.by_path.retain(|_, r| r.zxid != zxid);
         for (p, rec) in saved {
@@ -178,7 +220,19 @@ impl Core {
             stat: Some(n.stat.clone()),
             child_count: n.children.len() as i32,
             acl: self.tree.acl_of(n),
+            digest_prefix: digest_prefix(p, n.data.as_deref()),
         })
+    }
+
+    /// Records a pending change to `p` and moves the prepped digest by its effect.
+    fn put_record(&mut self, p: String, rec: ChangeRecord) {
+        let old = self.record(&p).map_or(0, |r| r.digest());
+        self.changes.prep_digest = self
+            .changes
+            .prep_digest
+            .wrapping_sub(old)
+            .wrapping_add(rec.digest());
+        self.changes.add(p, rec);
     }
 
     fn check_acl(&self, acl: &[Acl], perm: i32, auth: &[Id]) -> Result<(), ErrorCode> {
@@ -293,17 +347,17 @@ impl Core {
             s.cversion = new_cversion;
             s.pzxid = zxid;
         }
-        self.changes.add(parent_path.to_owned(), p);
+        self.put_record(parent_path.to_owned(), p);
         let stat = new_node_stat(zxid, time, owner);
-        self.changes.add(
-            full,
-            ChangeRecord {
-                zxid,
-                stat: Some(stat),
-                child_count: 0,
-                acl,
-            },
-        );
+        let digest_prefix = digest_prefix(&full, data.as_deref());
+        let rec = ChangeRecord {
+            zxid,
+            stat: Some(stat),
+            child_count: 0,
+            acl,
+            digest_prefix,
+        };
+        self.put_record(full, rec);
         Ok(body)
     }
 
@@ -337,14 +391,12 @@ impl Core {
         if let Some(s) = pr.stat.as_mut() {
             s.pzxid = zxid;
         }
-        self.changes.add(parent_path.to_owned(), pr);
-        self.changes.add(
+        self.put_record(parent_path.to_owned(), pr);
+        self.put_record(
             p.to_owned(),
             ChangeRecord {
-                zxid,
-                stat: None,
                 child_count: -1,
-                acl: Vec::new(),
+                ..ChangeRecord::deleted(zxid)
             },
         );
     }
@@ -365,7 +417,8 @@ impl Core {
         stat.mtime = time;
         stat.mzxid = zxid;
         node.zxid = zxid;
-        self.changes.add(r.path.clone(), node);
+        node.digest_prefix = digest_prefix(&r.path, r.data.as_deref());
+        self.put_record(r.path.clone(), node);
         Ok(TxnBody::SetData(SetDataTxn {
             path: r.path.clone(),
             data: r.data.clone(),
@@ -388,7 +441,7 @@ impl Core {
         stat.aversion = new_version;
         node.zxid = zxid;
         node.acl = acl.clone();
-        self.changes.add(r.path.clone(), node);
+        self.put_record(r.path.clone(), node);
         Ok(TxnBody::SetAcl(SetAclTxn {
             path: r.path.clone(),
             acl,
@@ -430,6 +483,7 @@ impl Core {
         time: i64,
     ) -> TxnBody {
         let mut saved: Vec<(String, Option<ChangeRecord>)> = Vec::new();
+        let saved_digest = self.changes.prep_digest;
         for op in ops {
             let p = op.path();
             for q in [p, path::parent(p)] {
@@ -469,7 +523,7 @@ impl Core {
                 Err(e) => {
                     failed = true;
                     out.push((OpCode::Error, err_body(e)));
-                    self.changes.rollback(zxid, &saved);
+                    self.changes.rollback(zxid, &saved, saved_digest);
                 }
             }
         }
@@ -492,15 +546,13 @@ impl Core {
             }
         }
         for p in &es {
-            self.changes.add(
-                p.clone(),
-                ChangeRecord {
-                    zxid,
-                    stat: None,
-                    child_count: 0,
-                    acl: Vec::new(),
-                },
-            );
+            // Deleting an ephemeral also moves its parent's pzxid: record both, so the
+            // prepped digest matches what apply will do.
+            let parent_path = path::parent(p);
+            match self.record(parent_path) {
+                Ok(parent) => self.record_delete(zxid, p, parent_path, parent),
+                Err(_) => self.put_record(p.clone(), ChangeRecord::deleted(zxid)),
+            }
         }
         TxnBody::CloseSession(CloseSessionTxn {
             paths_to_delete: es.into_iter().collect(),

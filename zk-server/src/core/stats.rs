@@ -79,6 +79,8 @@ pub struct ServerStats {
     pub packets_sent: u64,
     pub latency: Latency,
     pub expired_sessions: u64,
+    /// Txns whose recorded tree digest differed from ours after applying them.
+    pub digest_mismatches: u64,
 }
 
 impl ServerStats {

@@ -527,11 +527,26 @@ fn visit(nodes: &imbl::HashMap<String, Node>, mut f: impl FnMut(&str, &Node)) {
 
 /// A node's digest (`DigestCalculator.calculateDigest`, digest version 2).
 pub fn node_digest(p: &str, node: &Node) -> u64 {
+    digest_prefix(p, node.data.as_deref()).map_or(0, |h| finish_digest(h, &node.stat))
+}
+
+/// CRC32 state over a node's path and data: the part of its digest that a stat change leaves
+/// alone. `None` for nodes ZooKeeper leaves out of the digest (everything under /zookeeper/).
+pub fn digest_prefix(p: &str, data: Option<&[u8]>) -> Option<crc32fast::Hasher> {
     if p.starts_with("/zookeeper/") {
-        return 0;
+        return None;
     }
     let p = if p == "/" { "" } else { p };
-    let s = &node.stat;
+    let mut h = crc32fast::Hasher::new();
+    h.update(p.as_bytes());
+    if let Some(d) = data {
+        h.update(d);
+    }
+    Some(h)
+}
+
+/// Completes a digest from its prefix and the 60 stat bytes ZooKeeper hashes.
+pub fn finish_digest(mut h: crc32fast::Hasher, s: &StatPersisted) -> u64 {
     let mut stat = [0u8; 60];
     stat[0..8].copy_from_slice(&s.czxid.to_be_bytes());
     stat[8..16].copy_from_slice(&s.mzxid.to_be_bytes());
@@ -542,11 +557,6 @@ pub fn node_digest(p: &str, node: &Node) -> u64 {
     stat[44..48].copy_from_slice(&s.cversion.to_be_bytes());
     stat[48..52].copy_from_slice(&s.aversion.to_be_bytes());
     stat[52..60].copy_from_slice(&s.ephemeral_owner.to_be_bytes());
-    let mut h = crc32fast::Hasher::new();
-    h.update(p.as_bytes());
-    if let Some(d) = &node.data {
-        h.update(d);
-    }
     h.update(&stat);
     u64::from(h.finalize())
 }
