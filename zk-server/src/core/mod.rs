@@ -712,6 +712,42 @@ impl Core {
         }
     }
 
+    /// Replaces the state with a snapshot's: the tree, its sessions (each expiring normally from
+    /// `now` if its client does not come back) and the zxid it was taken at.
+    pub fn restore(&mut self, tree: DataTree, sessions: &[(i64, i32)], zxid: i64, now: Now) {
+        self.changes = ChangeRecords::new(tree.digest() as u64);
+        self.tree = tree;
+        for &(id, timeout) in sessions {
+            self.sessions.add(id, timeout.max(0) as u32, now.mono_ms);
+        }
+        self.last_applied = zxid;
+        self.next_zxid = zxid;
+    }
+
+    /// Applies a txn read back from the log during recovery: nobody is answered. Txns at or
+    /// below the last applied zxid are skipped.
+    pub fn replay(&mut self, txn: &Txn, now: Now) {
+        if txn.hdr.zxid <= self.last_applied {
+            return;
+        }
+        let mut fx = Vec::new();
+        self.apply_txn(txn, now, &mut fx);
+        self.next_zxid = self.next_zxid.max(txn.hdr.zxid);
+        self.changes
+            .committed(txn.hdr.zxid, self.tree.digest() as u64);
+    }
+
+    /// The live sessions and their timeouts, as a snapshot stores them.
+    pub fn sessions_for_snapshot(&self) -> Vec<(i64, i32)> {
+        let mut v: Vec<(i64, i32)> = self
+            .sessions
+            .iter()
+            .map(|s| (s.id, s.timeout_ms as i32))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     pub fn session_of(&self, conn: ConnId) -> Option<i64> {
         self.conns.get(&conn).and_then(|c| c.session)
     }
