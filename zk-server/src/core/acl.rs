@@ -186,18 +186,19 @@ impl AclCache {
         }
     }
 
+    /// The list behind a ref. -1 is the open ACL; a ref the cache does not know (a dangling ref
+    /// from a fuzzy Apache snapshot, until replay recreates it) grants nothing: it must never
+    /// fail open.
     pub fn get(&self, r: i64) -> Vec<Acl> {
-        match self.by_ref.get(&r) {
-            Some((acl, _)) => acl.clone(),
-            None => Acl::open_unsafe(),
-        }
+        self.with(r, <[Acl]>::to_vec)
     }
 
     /// Like [`get`](Self::get) without cloning, for checks on the hot path.
     pub fn with<T>(&self, r: i64, f: impl FnOnce(&[Acl]) -> T) -> T {
         match self.by_ref.get(&r) {
             Some((acl, _)) => f(acl),
-            None => f(&Acl::open_unsafe()),
+            None if r == OPEN_ACL_REF => f(&Acl::open_unsafe()),
+            None => f(&[Acl::new(0, "world", "anyone")]),
         }
     }
 
@@ -340,5 +341,15 @@ mod tests {
         assert_eq!(c.get(r), acl);
         c.release(r);
         assert!(c.is_empty());
+        // An unknown ref denies everything rather than failing open.
+        assert_eq!(
+            check(
+                &c.get(42),
+                Perms::READ,
+                &[Id::new("ip", "127.0.0.1")],
+                false
+            ),
+            Err(ErrorCode::NoAuth)
+        );
     }
 }

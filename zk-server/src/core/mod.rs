@@ -603,7 +603,7 @@ impl Core {
         let digest = self
             .config
             .digest_enabled
-            .then(|| zk_proto::txn::TxnDigest {
+            .then_some(zk_proto::txn::TxnDigest {
                 version: tree::DIGEST_VERSION,
                 tree_digest: self.changes.prep_digest as i64,
             });
