@@ -4,6 +4,8 @@
 //! Usage:
 //!   zk-server [start-foreground] CONFIG   serve until SIGTERM/SIGINT
 //!   zk-server status CONFIG               ask the running server for its mode (zkServer.sh status)
+//!   zk-server purge CONFIG [-n COUNT]     keep the newest COUNT (>= 3) snapshots and the logs
+//!                                         they need (zkCleanup.sh)
 //!   zk-server version
 
 use std::path::{Path, PathBuf};
@@ -13,12 +15,13 @@ use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zk_server::config::{self, FourLetterWhitelist, ServerConfig};
 use zk_server::core::CoreConfig;
-use zk_server::runtime::{four_letter::ZK_VERSION, RuntimeConfig, Server};
+use zk_server::runtime::{four_letter::ZK_VERSION, RuntimeConfig, Server, StorageConfig};
 
-const USAGE: &str = "usage: zk-server [start-foreground|status|version] CONFIG";
+const USAGE: &str = "usage: zk-server [start-foreground|status] CONFIG | zk-server purge CONFIG [-n COUNT] | zk-server version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut purge_count: Option<usize> = None;
     let (cmd, cfg_path) = match args.as_slice() {
         [v] if v == "version" || v == "--version" => {
             println!(
@@ -32,9 +35,19 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         [c] => ("start-foreground", PathBuf::from(c)),
-        [cmd, c] if cmd == "start-foreground" || cmd == "status" => {
+        [cmd, c] if cmd == "start-foreground" || cmd == "status" || cmd == "purge" => {
             (cmd.as_str(), PathBuf::from(c))
         }
+        [cmd, c, n, count] if cmd == "purge" && n == "-n" => match count.parse::<usize>() {
+            Ok(k) => {
+                purge_count = Some(k);
+                ("purge", PathBuf::from(c))
+            }
+            Err(_) => {
+                eprintln!("zk-server: purge -n needs a number, got '{count}'");
+                return ExitCode::from(2);
+            }
+        },
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -61,6 +74,7 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cmd {
             "status" => status(&cfg_path).await,
+            "purge" => purge(&cfg_path, purge_count),
             _ => serve(&cfg_path).await,
         }
     });
@@ -111,6 +125,16 @@ fn runtime_config(cfg: &ServerConfig, addr: std::net::SocketAddr) -> RuntimeConf
         },
         data_dir: cfg.data_dir.clone(),
         data_log_dir: cfg.data_log_dir.clone(),
+        storage: Some(StorageConfig {
+            snap_dir: cfg.data_dir.join("version-2"),
+            log_dir: cfg.data_log_dir.join("version-2"),
+            prealloc_bytes: cfg.pre_alloc_size_kb * 1024,
+            force_sync: cfg.force_sync,
+            snap_count: cfg.snap_count,
+            digest_enabled: cfg.digest_enabled,
+            snap_retain_count: cfg.autopurge_snap_retain_count,
+            purge_interval_hours: cfg.autopurge_purge_interval_hours,
+        }),
     }
 }
 
@@ -149,12 +173,42 @@ async fn serve(path: &Path) -> Result<()> {
     }
     let addr = client_addr(&cfg, path).await?;
     tracing::info!(config = %path.display(), "starting zk-server {} (standalone)", env!("CARGO_PKG_VERSION"));
-    let server = Server::start(runtime_config(&cfg, addr))
+    let mut server = Server::start(runtime_config(&cfg, addr))
         .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    server.shutdown().await;
+        .with_context(|| {
+            format!(
+                "cannot start on {addr} with data in {}",
+                cfg.data_dir.display()
+            )
+        })?;
+    tokio::select! {
+        _ = wait_for_signal() => {
+            tracing::info!("shutting down");
+            server.shutdown().await;
+            Ok(())
+        }
+        reason = server.failure() => {
+            server.shutdown().await;
+            bail!("fatal: {reason}")
+        }
+    }
+}
+
+/// `zkCleanup.sh -n COUNT`: keeps the newest COUNT snapshots (at least 3) and the logs they need.
+fn purge(path: &Path, count: Option<usize>) -> Result<()> {
+    let cfg = load_config(path)?;
+    let retain = count.unwrap_or(cfg.autopurge_snap_retain_count as usize);
+    let snap = cfg.data_dir.join("version-2");
+    let log = cfg.data_log_dir.join("version-2");
+    let p = zk_server::storage::purge::purge(&snap, &log, retain)
+        .with_context(|| format!("purging {}", snap.display()))?;
+    for f in p.snapshots.iter().chain(&p.logs) {
+        println!("Removing file: {}", f.display());
+    }
+    println!(
+        "Kept the newest {} snapshots",
+        retain.max(zk_server::storage::purge::MIN_RETAIN)
+    );
     Ok(())
 }
 

@@ -6,10 +6,12 @@
 //!   handshake, `jute.maxbuffer` enforced) and a writer (batches queued frames into one write).
 //! - The listener enforces `maxClientCnxns` per client IP.
 //!
-//! Storage seam: [`Effect::Persist`] is where the txn log's append + group fsync goes (#3).
-//! Until then a txn counts as durable as soon as it is handed out, and is committed at once.
+//! - A *disk thread* appends txns and group-commits them (one fdatasync per batch); only then
+//!   does the core task apply them and answer (persist before acknowledging).
+//! - Snapshots are written from an O(1) frozen view on a blocking thread while writes go on.
 
 pub mod conn;
+mod disk;
 pub mod four_letter;
 
 use std::collections::HashMap;
@@ -23,8 +25,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use self::disk::{Disk, DiskCmd};
 use self::four_letter::FourLetterContext;
+use crate::core::txn::Txn;
 use crate::core::{ConnId, Core, CoreConfig, Effect, Now};
+use crate::storage::{self, snapshot, txnlog};
 
 /// What the runtime needs to serve; built from zoo.cfg by the binary, or directly by tests.
 #[derive(Debug, Clone)]
@@ -37,6 +42,8 @@ pub struct RuntimeConfig {
     pub four_letter_whitelist: Option<Vec<String>>,
     pub data_dir: PathBuf,
     pub data_log_dir: PathBuf,
+    /// Where and how txns and snapshots are kept; `None` keeps everything in memory.
+    pub storage: Option<StorageConfig>,
 }
 
 impl RuntimeConfig {
@@ -49,6 +56,7 @@ impl RuntimeConfig {
             four_letter_whitelist: None,
             data_dir: PathBuf::from("."),
             data_log_dir: PathBuf::from("."),
+            storage: None,
         }
     }
 
@@ -74,6 +82,11 @@ pub(crate) enum ToCore {
     Closed {
         conn: ConnId,
     },
+    /// Txns the disk thread made durable, in zxid order: apply and answer them.
+    Durable(Vec<Box<Txn>>),
+    /// The txn log could not be written or synced: fatal.
+    DiskFailed(String),
+    SnapshotDone(Result<PathBuf, String>),
     /// A four-letter word; `allowed` by the whitelist or not. The core task counts it, answers,
     /// and forgets the connection before the reader writes the text and closes.
     FourLetter {
@@ -145,35 +158,369 @@ impl IpCounts {
 pub struct Server {
     pub local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
+    failed: watch::Receiver<Option<String>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Binds the client port and starts serving.
+    /// Recovers the data directory (if storage is configured), binds the client port and starts
+    /// serving.
     pub async fn start(cfg: RuntimeConfig) -> std::io::Result<Server> {
+        let clock = Clock::new();
+        let mut core = Core::new(cfg.core.clone(), clock.now());
+        let (to_core, core_rx) = mpsc::unbounded_channel();
+        let disk = match &cfg.storage {
+            Some(st) => Some(open_storage(st, &mut core, &clock, to_core.clone())?),
+            None => None,
+        };
         let listener = TcpListener::bind(cfg.client_addr).await?;
         let local_addr = listener.local_addr()?;
-        let clock = Clock::new();
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (to_core, core_rx) = mpsc::unbounded_channel();
-        let core = Core::new(cfg.core.clone(), clock.now());
+        let (failed_tx, failed) = watch::channel(None);
         let ctx = FourLetterContext::new(&cfg, local_addr);
+        let snap = SnapState::new(cfg.storage.as_ref().map_or(0, |s| s.snap_count));
+        let task = CoreTask {
+            core,
+            writers: HashMap::new(),
+            clock,
+            ctx,
+            disk,
+            storage: cfg.storage.clone(),
+            snap,
+            to_core: to_core.clone(),
+            failed: failed_tx,
+        };
         let cfg = Arc::new(cfg);
-        let core_task = tokio::spawn(core_loop(core, core_rx, clock, ctx, shutdown_rx.clone()));
-        let accept_task = tokio::spawn(accept_loop(listener, cfg, to_core, shutdown_rx));
+        let mut tasks = vec![tokio::spawn(task.run(core_rx, shutdown_rx.clone()))];
+        if let Some(st) = cfg.storage.clone().filter(|s| s.purge_interval_hours > 0) {
+            tasks.push(tokio::spawn(purge_loop(st, shutdown_rx.clone())));
+        }
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            cfg,
+            to_core,
+            shutdown_rx,
+        )));
         tracing::info!(%local_addr, "serving clients");
         Ok(Server {
             local_addr,
             shutdown,
-            tasks: vec![accept_task, core_task],
+            failed,
+            tasks,
         })
     }
 
-    /// Stops accepting, closes every connection and waits for the tasks to end.
+    /// Resolves with the reason once the server has stopped on a fatal error (a failed txn
+    /// log write or fsync). Never resolves while it is healthy.
+    pub async fn failure(&mut self) -> String {
+        loop {
+            if let Some(reason) = self.failed.borrow().clone() {
+                return reason;
+            }
+            if self.failed.changed().await.is_err() {
+                return "the server stopped".to_owned();
+            }
+        }
+    }
+
+    /// Stops accepting, closes every connection, makes queued txns durable and waits for the
+    /// tasks to end.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+    }
+}
+
+/// Storage settings (absent: an in-memory server, used by protocol tests).
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// `dataDir/version-2`: snapshots.
+    pub snap_dir: PathBuf,
+    /// `dataLogDir/version-2`: txn logs.
+    pub log_dir: PathBuf,
+    pub prealloc_bytes: u64,
+    pub force_sync: bool,
+    /// Snapshot after about this many txns (ZooKeeper's `snapCount`, randomised).
+    pub snap_count: u32,
+    pub digest_enabled: bool,
+    pub snap_retain_count: u32,
+    pub purge_interval_hours: u32,
+}
+
+impl StorageConfig {
+    /// ZooKeeper's defaults for a data directory (`dataLogDir` = `dataDir`).
+    pub fn new(data_dir: &std::path::Path) -> Self {
+        let v2 = data_dir.join("version-2");
+        StorageConfig {
+            snap_dir: v2.clone(),
+            log_dir: v2,
+            prealloc_bytes: 64 * 1024 * 1024,
+            force_sync: true,
+            snap_count: 100_000,
+            digest_enabled: true,
+            snap_retain_count: 3,
+            purge_interval_hours: 0,
+        }
+    }
+}
+
+/// Recovery, the start-up snapshot ZooKeeper always takes, and the log writer's thread.
+fn open_storage(
+    st: &StorageConfig,
+    core: &mut Core,
+    clock: &Clock,
+    to_core: mpsc::UnboundedSender<ToCore>,
+) -> std::io::Result<Disk> {
+    std::fs::create_dir_all(&st.snap_dir)?;
+    std::fs::create_dir_all(&st.log_dir)?;
+    let rec = storage::recovery::recover(core, &st.snap_dir, &st.log_dir, clock.now())
+        .map_err(std::io::Error::other)?;
+    if rec.snapshot.as_ref().map(|(z, _)| *z) != Some(core.last_zxid()) {
+        let opts = snapshot::SnapshotWriteOptions {
+            digest_enabled: st.digest_enabled,
+        };
+        let view = core.tree.view();
+        snapshot::save(
+            &st.snap_dir,
+            &view,
+            &core.sessions_for_snapshot(),
+            core.last_zxid(),
+            &opts,
+        )?;
+    }
+    let opts = txnlog::LogOptions {
+        prealloc_bytes: st.prealloc_bytes,
+        force_sync: st.force_sync,
+        dbid: 0,
+    };
+    let log = txnlog::TxnLog::open(&st.log_dir, opts).map_err(std::io::Error::other)?;
+    Disk::spawn(log, to_core)
+}
+
+async fn purge_loop(st: StorageConfig, mut shutdown: watch::Receiver<bool>) {
+    let every = Duration::from_secs(u64::from(st.purge_interval_hours) * 3600);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let (snap, log, retain) = (
+            st.snap_dir.clone(),
+            st.log_dir.clone(),
+            st.snap_retain_count as usize,
+        );
+        match tokio::task::spawn_blocking(move || storage::purge::purge(&snap, &log, retain)).await
+        {
+            Ok(Ok(p)) => tracing::info!(
+                snapshots = p.snapshots.len(),
+                logs = p.logs.len(),
+                "autopurge done"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "autopurge failed"),
+            Err(e) => tracing::warn!(error = %e, "autopurge task failed"),
+        }
+    }
+}
+
+/// When to snapshot: after a random count between snapCount/2 and snapCount txns, as
+/// ZooKeeper's SyncRequestProcessor does, so an ensemble's servers do not snapshot together.
+struct SnapState {
+    snap_count: u32,
+    since: u64,
+    roll_at: u64,
+    in_flight: bool,
+    rng: u64,
+}
+
+impl SnapState {
+    fn new(snap_count: u32) -> Self {
+        let seed = Clock::new().now().wall_ms as u64 | 1;
+        let mut s = SnapState {
+            snap_count,
+            since: 0,
+            roll_at: 0,
+            in_flight: false,
+            rng: seed,
+        };
+        s.reset();
+        s
+    }
+
+    fn reset(&mut self) {
+        // xorshift64: spreading snapshot points needs no quality randomness.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let half = u64::from(self.snap_count / 2).max(1);
+        self.roll_at = half + self.rng % half;
+        self.since = 0;
+    }
+}
+
+/// The task that owns the core.
+struct CoreTask {
+    core: Core,
+    writers: HashMap<ConnId, mpsc::UnboundedSender<Outgoing>>,
+    clock: Clock,
+    ctx: FourLetterContext,
+    disk: Option<Disk>,
+    storage: Option<StorageConfig>,
+    snap: SnapState,
+    to_core: mpsc::UnboundedSender<ToCore>,
+    failed: watch::Sender<Option<String>>,
+}
+
+impl CoreTask {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<ToCore>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            let deadline = self.core.next_deadline();
+            let sleep_ms = deadline.saturating_sub(self.clock.now().mono_ms).max(1);
+            let msg = tokio::select! {
+                m = rx.recv() => m,
+                _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {
+                    let fx = self.core.tick(self.clock.now());
+                    self.run_effects(fx);
+                    continue;
+                }
+                _ = shutdown.changed() => None,
+            };
+            let Some(msg) = msg else { break };
+            if let Err(reason) = self.handle(msg) {
+                let _ = self.failed.send(Some(reason));
+                break;
+            }
+        }
+        for (_, w) in self.writers.drain() {
+            let _ = w.send(Outgoing::Close);
+        }
+        if let Some(mut d) = self.disk.take() {
+            tokio::task::block_in_place(|| d.shutdown());
+        }
+    }
+
+    fn handle(&mut self, msg: ToCore) -> Result<(), String> {
+        let now = self.clock.now();
+        let fx = match msg {
+            ToCore::Opened { conn, peer, out } => {
+                self.writers.insert(conn, out);
+                self.core.connection_opened(conn, peer, now);
+                Vec::new()
+            }
+            ToCore::Frame { conn, payload } => self.core.handle_frame(conn, &payload, now),
+            ToCore::Closed { conn } => {
+                self.writers.remove(&conn);
+                self.core.connection_closed(conn);
+                Vec::new()
+            }
+            ToCore::FourLetter {
+                conn,
+                cmd,
+                allowed,
+                reply,
+            } => {
+                self.core.four_letter_word(conn);
+                let text = if allowed {
+                    four_letter::answer(cmd, &mut self.core, &self.ctx, now)
+                } else {
+                    format!("{cmd} is not executed because it is not in the whitelist.\n")
+                };
+                self.core
+                    .four_letter_answered(conn, four_letter::answer_packets(&text));
+                self.writers.remove(&conn);
+                let _ = reply.send(text);
+                Vec::new()
+            }
+            ToCore::Durable(txns) => {
+                for t in txns {
+                    let fx = self.core.commit(&t, self.clock.now());
+                    self.run_effects(fx);
+                    self.snap.since += 1;
+                }
+                self.maybe_snapshot();
+                Vec::new()
+            }
+            ToCore::SnapshotDone(result) => {
+                self.snap.in_flight = false;
+                match result {
+                    Ok(path) => tracing::info!(snapshot = %path.display(), "snapshot written"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "snapshot failed; the txn log still holds everything")
+                    }
+                }
+                Vec::new()
+            }
+            ToCore::DiskFailed(reason) => return Err(reason),
+        };
+        self.run_effects(fx);
+        Ok(())
+    }
+
+    /// Rolls the log and writes a snapshot of a frozen view on a blocking thread, while writes
+    /// go on. Only one snapshot at a time, as ZooKeeper ("Too busy to snap, skipping").
+    fn maybe_snapshot(&mut self) {
+        let (Some(st), Some(disk)) = (&self.storage, &self.disk) else {
+            return;
+        };
+        if self.snap.since < self.snap.roll_at {
+            return;
+        }
+        if self.snap.in_flight {
+            tracing::warn!("too busy to snapshot, skipping");
+            self.snap.reset();
+            return;
+        }
+        self.snap.reset();
+        self.snap.in_flight = true;
+        let _ = disk.tx.send(DiskCmd::Roll);
+        let view = self.core.tree.view();
+        let sessions = self.core.sessions_for_snapshot();
+        let zxid = self.core.last_zxid();
+        let dir = st.snap_dir.clone();
+        let opts = snapshot::SnapshotWriteOptions {
+            digest_enabled: st.digest_enabled,
+        };
+        let to_core = self.to_core.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = snapshot::save(&dir, &view, &sessions, zxid, &opts).map_err(|e| e.to_string());
+            let _ = to_core.send(ToCore::SnapshotDone(r));
+        });
+    }
+
+    /// Carries out effects in order; a committed txn's own effects run before later ones.
+    fn run_effects(&mut self, fx: Vec<Effect>) {
+        let mut queue: std::collections::VecDeque<Effect> = fx.into();
+        while let Some(e) = queue.pop_front() {
+            match e {
+                Effect::Send { conn, frame } => {
+                    if let Some(w) = self.writers.get(&conn) {
+                        let _ = w.send(Outgoing::Frame(frame));
+                    }
+                }
+                Effect::Close { conn } => {
+                    if let Some(w) = self.writers.remove(&conn) {
+                        let _ = w.send(Outgoing::Close);
+                    }
+                }
+                Effect::Persist(txn) => match &self.disk {
+                    // Durable first: the disk thread answers with `Durable` after its fsync.
+                    Some(d) => {
+                        let _ = d.tx.send(DiskCmd::Append(txn));
+                    }
+                    // In-memory server: committed at once.
+                    None => {
+                        let more = self.core.commit(&txn, self.clock.now());
+                        for m in more.into_iter().rev() {
+                            queue.push_front(m);
+                        }
+                    }
+                },
+            }
         }
     }
 }
@@ -220,97 +567,5 @@ async fn accept_loop(
             counts.clone(),
             shutdown.clone(),
         ));
-    }
-}
-
-async fn core_loop(
-    mut core: Core,
-    mut rx: mpsc::UnboundedReceiver<ToCore>,
-    clock: Clock,
-    ctx: FourLetterContext,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut writers: HashMap<ConnId, mpsc::UnboundedSender<Outgoing>> = HashMap::new();
-    loop {
-        let deadline = core.next_deadline();
-        let now_mono = clock.now().mono_ms;
-        let sleep_ms = deadline.saturating_sub(now_mono).max(1);
-        let msg = tokio::select! {
-            m = rx.recv() => m,
-            _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {
-                let fx = core.tick(clock.now());
-                run_effects(&mut core, fx, &mut writers, &clock);
-                continue;
-            }
-            _ = shutdown.changed() => None,
-        };
-        let Some(msg) = msg else {
-            for (_, w) in writers.drain() {
-                let _ = w.send(Outgoing::Close);
-            }
-            return;
-        };
-        let fx = match msg {
-            ToCore::Opened { conn, peer, out } => {
-                writers.insert(conn, out);
-                core.connection_opened(conn, peer, clock.now());
-                Vec::new()
-            }
-            ToCore::Frame { conn, payload } => core.handle_frame(conn, &payload, clock.now()),
-            ToCore::Closed { conn } => {
-                writers.remove(&conn);
-                core.connection_closed(conn);
-                Vec::new()
-            }
-            ToCore::FourLetter {
-                conn,
-                cmd,
-                allowed,
-                reply,
-            } => {
-                core.four_letter_word(conn);
-                let text = if allowed {
-                    four_letter::answer(cmd, &mut core, &ctx, clock.now())
-                } else {
-                    format!("{cmd} is not executed because it is not in the whitelist.\n")
-                };
-                core.four_letter_answered(conn, four_letter::answer_packets(&text));
-                writers.remove(&conn);
-                let _ = reply.send(text);
-                Vec::new()
-            }
-        };
-        run_effects(&mut core, fx, &mut writers, &clock);
-    }
-}
-
-/// Carries out effects in order; a committed txn's own effects run before later ones.
-fn run_effects(
-    core: &mut Core,
-    fx: Vec<Effect>,
-    writers: &mut HashMap<ConnId, mpsc::UnboundedSender<Outgoing>>,
-    clock: &Clock,
-) {
-    let mut queue: std::collections::VecDeque<Effect> = fx.into();
-    while let Some(e) = queue.pop_front() {
-        match e {
-            Effect::Send { conn, frame } => {
-                if let Some(w) = writers.get(&conn) {
-                    let _ = w.send(Outgoing::Frame(frame));
-                }
-            }
-            Effect::Close { conn } => {
-                if let Some(w) = writers.remove(&conn) {
-                    let _ = w.send(Outgoing::Close);
-                }
-            }
-            Effect::Persist(txn) => {
-                // Storage seam (#3): append to the txn log and group-fsync before committing.
-                let more = core.commit(&txn, clock.now());
-                for m in more.into_iter().rev() {
-                    queue.push_front(m);
-                }
-            }
-        }
     }
 }

@@ -1,0 +1,99 @@
+//! The disk thread: appends txns to the log and makes each batch durable with one fdatasync
+//! (group commit), then hands the batch back to the core task, which applies and answers.
+//! A write or sync failure is fatal: the server stops (an fsync is never retried: after a
+//! failed fsync the kernel may have dropped the dirty pages, so a retry can "succeed" on lost
+//! data).
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::ToCore;
+use crate::core::txn::Txn;
+use crate::storage::txnlog::TxnLog;
+
+/// Txns per group commit at most; bounds the latency of the first txn in a large burst.
+const MAX_BATCH: usize = 4096;
+
+pub(crate) enum DiskCmd {
+    Append(Box<Txn>),
+    /// Start a new log file with the next txn (after a snapshot, as ZooKeeper rolls).
+    Roll,
+    Shutdown,
+}
+
+pub(crate) struct Disk {
+    pub tx: mpsc::Sender<DiskCmd>,
+    pub thread: Option<JoinHandle<()>>,
+}
+
+impl Disk {
+    pub fn spawn(log: TxnLog, to_core: UnboundedSender<ToCore>) -> std::io::Result<Disk> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("zk-disk".into())
+            .spawn(move || run(log, rx, to_core))?;
+        Ok(Disk {
+            tx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Commits what is queued and waits for the thread to finish.
+    pub fn shutdown(&mut self) {
+        let _ = self.tx.send(DiskCmd::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<ToCore>) {
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        let msg = format!("txn log {what} failed: {e}");
+        tracing::error!("{msg}; stopping the server");
+        let _ = to_core.send(ToCore::DiskFailed(msg));
+    };
+    let mut batch: Vec<Box<Txn>> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        let mut stop = false;
+        while let Some(cmd) = next.take() {
+            match cmd {
+                DiskCmd::Append(t) => {
+                    if let Err(e) = log.append(&t) {
+                        return fail("write", &e);
+                    }
+                    batch.push(t);
+                }
+                DiskCmd::Roll => {
+                    if let Err(e) = log.roll() {
+                        return fail("roll", &e);
+                    }
+                }
+                DiskCmd::Shutdown => stop = true,
+            }
+            if !stop && batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            if let Err(e) = log.commit() {
+                return fail("sync", &e);
+            }
+            if to_core
+                .send(ToCore::Durable(std::mem::take(&mut batch)))
+                .is_err()
+            {
+                stop = true;
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    if let Err(e) = log.close() {
+        tracing::error!("closing the txn log: {e}");
+    }
+}

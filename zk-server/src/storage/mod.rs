@@ -1,0 +1,12 @@
+//! Durable storage in Apache ZooKeeper's own on-disk format (`dataDir/version-2`), so a data
+//! directory moves between Apache ZooKeeper and zkrs in both directions.
+//!
+//! - [`txnlog`]: `log.<zxid>` files: append, group commit, scan, torn-tail truncation.
+//! - [`snapshot`]: `snapshot.<zxid>` files: write a consistent tree image, read one back.
+//! - [`recovery`]: the newest valid snapshot plus the log after it, refusing gaps.
+//! - [`purge`]: old snapshots and the logs only they need.
+
+pub mod purge;
+pub mod recovery;
+pub mod snapshot;
+pub mod txnlog;

@@ -1,0 +1,132 @@
+//! Recovery at start: the newest valid snapshot, then every logged txn after it.
+//!
+//! Refuses to start, deleting nothing, when what is on disk cannot be the whole acknowledged
+//! history: a log that does not continue where the snapshot ends, or a log with no snapshot
+//! that does not start at the first zxid. A torn tail of the last log file (a crash mid-write:
+//! nothing there was acknowledged) is cut off.
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use super::{snapshot, txnlog};
+use crate::core::{Core, Now};
+
+#[derive(Debug, Error)]
+pub enum RecoveryError {
+    #[error("snapshot: {0}")]
+    Snapshot(String),
+    #[error("txn log: {0}")]
+    Log(String),
+    #[error(
+        "the txn log does not continue the {from}: the next txn is {next:#x} but {expected:#x} was expected; \
+         txns are missing (deleted or lost log files?). Refusing to start; nothing was deleted"
+    )]
+    Gap {
+        from: String,
+        next: i64,
+        expected: i64,
+    },
+}
+
+/// What recovery found.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    /// The snapshot loaded, if any: its zxid and file.
+    pub snapshot: Option<(i64, PathBuf)>,
+    pub replayed: u64,
+    pub last_zxid: i64,
+    /// Where a torn log tail was cut, if one was.
+    pub truncated: Option<String>,
+}
+
+/// The zxid that must follow `prev` in a history: the next counter, or the first txn of a
+/// later epoch (which Zab numbers from 1).
+fn follows(prev: i64, next: i64) -> bool {
+    next == prev + 1 || ((next >> 32) > (prev >> 32) && (next & 0xffff_ffff) == 1)
+}
+
+/// Loads `snap_dir` and `log_dir` (both the `version-2` directories) into `core`.
+pub fn recover(
+    core: &mut Core,
+    snap_dir: &Path,
+    log_dir: &Path,
+    now: Now,
+) -> Result<Recovered, RecoveryError> {
+    let mut out = Recovered {
+        snapshot: None,
+        replayed: 0,
+        last_zxid: 0,
+        truncated: None,
+    };
+    let snap_zxid = match snapshot::load_newest_valid(snap_dir)
+        .map_err(|e| RecoveryError::Snapshot(e.to_string()))?
+    {
+        Some((zxid, path, loaded)) => {
+            tracing::info!(snapshot = %path.display(), zxid = format_args!("{zxid:#x}"), "loaded snapshot");
+            core.restore(loaded.tree, &loaded.sessions, zxid, now);
+            out.snapshot = Some((zxid, path));
+            zxid
+        }
+        None => 0,
+    };
+    out.last_zxid = snap_zxid;
+    let from = match &out.snapshot {
+        Some((z, p)) => format!("snapshot {} (zxid {z:#x})", p.display()),
+        None => "empty tree (there is no snapshot)".to_owned(),
+    };
+    let mut prev = snap_zxid;
+    let mut replayed = 0u64;
+    let mut gap: Option<RecoveryError> = None;
+    let report = txnlog::scan(log_dir, snap_zxid, |txn| {
+        let z = txn.hdr.zxid;
+        if replayed == 0 && !follows(prev, z) {
+            gap = Some(RecoveryError::Gap {
+                from: from.clone(),
+                next: z,
+                expected: prev + 1,
+            });
+            return Err("gap after the snapshot".to_owned());
+        }
+        core.replay(&txn, now);
+        prev = z;
+        replayed += 1;
+        Ok(())
+    });
+    if let Some(g) = gap {
+        return Err(g);
+    }
+    let report = report.map_err(|e| RecoveryError::Log(e.to_string()))?;
+    if let Some(torn) = &report.torn_tail {
+        tracing::warn!(
+            ?torn,
+            "txn log ends in a torn record (a crash mid-write); cutting it off"
+        );
+        txnlog::truncate_torn_tail(torn).map_err(|e| RecoveryError::Log(e.to_string()))?;
+        out.truncated = Some(format!("{torn:?}"));
+    }
+    out.replayed = replayed;
+    out.last_zxid = prev;
+    tracing::info!(
+        replayed,
+        last_zxid = format_args!("{prev:#x}"),
+        digest_mismatches = core.stats.digest_mismatches,
+        "recovered"
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::follows;
+
+    #[test]
+    fn zxid_succession() {
+        assert!(follows(0, 1));
+        assert!(follows(0x1_0000_0005, 0x1_0000_0006));
+        assert!(follows(0x1_0000_0005, 0x2_0000_0001));
+        assert!(!follows(0x1_0000_0005, 0x1_0000_0007));
+        assert!(!follows(5, 5));
+        assert!(!follows(0x2_0000_0005, 0x1_0000_0006));
+    }
+}
