@@ -55,7 +55,7 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
         tracing::error!("{msg}; stopping the server");
         let _ = to_core.send(ToCore::DiskFailed(msg));
     };
-    let mut batch: Vec<Box<Txn>> = Vec::new();
+    let mut batch: Vec<Txn> = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         let mut stop = false;
@@ -65,7 +65,7 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                     if let Err(e) = log.append(&t) {
                         return fail("write", &e);
                     }
-                    batch.push(t);
+                    batch.push(*t);
                 }
                 DiskCmd::Roll => {
                     if let Err(e) = log.roll() {

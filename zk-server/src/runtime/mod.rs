@@ -83,7 +83,7 @@ pub(crate) enum ToCore {
         conn: ConnId,
     },
     /// Txns the disk thread made durable, in zxid order: apply and answer them.
-    Durable(Vec<Box<Txn>>),
+    Durable(Vec<Txn>),
     /// The txn log could not be written or synced: fatal.
     DiskFailed(String),
     SnapshotDone(Result<PathBuf, String>),
