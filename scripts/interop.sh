@@ -173,11 +173,11 @@ tcp_open() {
 }
 
 write_config() {
-    local port="$1"
-    mkdir -p "$WORK_DIR/data"
+    local port="$1" data="${2:-$WORK_DIR/data}"
+    mkdir -p "$data"
     cat >"$WORK_DIR/zoo.cfg" <<EOF
 tickTime=2000
-dataDir=$WORK_DIR/data
+dataDir=$data
 clientPort=$port
 clientPortAddress=127.0.0.1
 4lw.commands.whitelist=*
@@ -219,7 +219,7 @@ start_zkrs() {
     [[ -x "$bin" ]] || die "built binary not found at $bin"
     local port
     port="$(free_port)"
-    write_config "$port"
+    write_config "$port" "${1:-}"
     header "starting zk-server on 127.0.0.1:$port"
     info "$bin $WORK_DIR/zoo.cfg"
     "$bin" "$WORK_DIR/zoo.cfg" >"$WORK_DIR/server.log" 2>&1 </dev/null &
@@ -240,7 +240,7 @@ start_apache() {
     [[ -f /usr/share/java/slf4j-simple.jar ]] && cp="$cp:/usr/share/java/slf4j-simple.jar"
     local port
     port="$(free_port)"
-    write_config "$port"
+    write_config "$port" "${1:-}"
     local cmd=(java -Xmx512m
         "-Dzookeeper.log.dir=$WORK_DIR" -Dzookeeper.log.file=zookeeper.log
         -Dorg.slf4j.simpleLogger.defaultLogLevel=info
@@ -526,6 +526,47 @@ suite_kazoo() {
 
 # ----------------------------------------------------------------------------
 
+# ----------------------------------------------------------------------------
+# suite 3: one data directory, both servers
+
+datadir_phase() {
+    local phase="$1" out
+    out="$(DD_STATE="$WORK_DIR/dd-state" timeout 120 "$PYTHON" "$INTEROP_DIR/datadir_suite.py" "$phase" "$SERVER" 2>&1)" || true
+    while IFS= read -r line; do
+        case "$line" in
+            "ok - "*) pass "${line#ok - }" ;;
+            "FAIL - "*) fail "${line#FAIL - }" ;;
+        esac
+    done <<<"$out"
+    grep -qE '^(ok|FAIL) - ' <<<"$out" || fail "datadir $phase produced no checks" "$out"
+}
+
+suite_datadir() {
+    header "Suite 3: a dataDir written by zkrs, served by Apache ZooKeeper, and back"
+    local dd="$WORK_DIR/shared-data" snaps logs f out
+    start_zkrs "$dd" || return 0
+    datadir_phase write1
+    stop_server
+    # Apache's own tools read what we wrote.
+    for f in "$dd"/version-2/log.*; do
+        out="$(timeout 60 java -cp /usr/share/java/zookeeper.jar \
+            org.apache.zookeeper.server.persistence.TxnLogToolkit "$f" 2>&1 | tr -d '\000')"
+        if grep -aq "CRC ERROR" <<<"$out"; then fail "TxnLogToolkit reads $(basename "$f")" "$out"
+        else expect_match "TxnLogToolkit reads $(basename "$f")" "$out" '^EOF reached after [0-9]+ txns'; fi
+    done
+    for f in "$dd"/version-2/snapshot.*; do
+        out="$(timeout 60 java -cp '/usr/share/java/*:/etc/zookeeper/conf' \
+            org.apache.zookeeper.server.SnapshotFormatter "$f" 2>&1)"
+        expect_match "SnapshotFormatter reads $(basename "$f")" "$out" '^Last zxid: 0x'
+    done
+    start_apache "$dd" || return 0
+    datadir_phase check1
+    stop_server
+    start_zkrs "$dd" || return 0
+    datadir_phase check2
+    stop_server
+}
+
 usage() {
     sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 2
@@ -575,6 +616,10 @@ main() {
         if [[ -n "$SERVER_PID" ]] && ! kill -0 "$SERVER_PID" 2>/dev/null; then
             fail "server process died during the suites"
         fi
+    fi
+    if [[ "$MODE" == zkrs ]]; then
+        stop_server
+        suite_datadir
     fi
     if (( FAILED > 0 )) && [[ -f "$WORK_DIR/server.log" ]]; then
         header "server log (last 40 lines)"

@@ -502,3 +502,66 @@ fn pipelined_writes_are_prepped_against_changes_not_yet_applied() {
     );
     assert_eq!(h.core.stats.digest_mismatches, 0);
 }
+
+#[test]
+fn a_read_after_a_pending_write_waits_for_it_and_replies_stay_in_order() {
+    // Writes are answered only once durable; a read the same session sent afterwards must not
+    // overtake them (clients match replies to requests by order), and must see its own write.
+    let mut h = Harness::new();
+    let [c, other] = h.sessions;
+    create(&mut h, c, "/o", CreateMode::Persistent);
+    let w1 = Request::SetData(SetDataRequest {
+        path: "/o".into(),
+        data: Some(b"1".to_vec()),
+        version: -1,
+    });
+    let r1 = Request::GetData(GetDataRequest {
+        path: "/o".into(),
+        watch: false,
+    });
+    let w2 = Request::SetData(SetDataRequest {
+        path: "/o".into(),
+        data: Some(b"2".to_vec()),
+        version: -1,
+    });
+    let mut persisted = Vec::new();
+    let mut xids = Vec::new();
+    for req in [&w1, &r1, &Request::Ping, &w2] {
+        h.xid += 1;
+        xids.push(if matches!(req, Request::Ping) {
+            -2
+        } else {
+            h.xid
+        });
+        let mut payload = Vec::new();
+        zk_proto::request::encode_request(h.xid, req, &mut payload);
+        for e in h.core.handle_frame(c, &payload, h.now) {
+            match e {
+                zk_server::core::Effect::Persist(t) => persisted.push(t),
+                other => panic!("the read and ping must wait, got {other:?}"),
+            }
+        }
+    }
+    // Another session is not held up by c's pending writes.
+    let (err, _) = h.call(other, &r1);
+    assert_eq!(err, 0);
+    assert_eq!(persisted.len(), 2);
+    for t in persisted {
+        let fx = h.core.commit(&t, h.now);
+        h.run(fx);
+    }
+    let frames = h.inbox.remove(&c).unwrap();
+    let got: Vec<i32> = frames
+        .iter()
+        .map(|f| ReplyHeader::decode(&mut Reader::new(&f[4..])).unwrap().xid)
+        .collect();
+    assert_eq!(got, xids);
+    let mut r = Reader::new(&frames[1][4..]);
+    ReplyHeader::decode(&mut r).unwrap();
+    let read = GetDataResponse::decode(&mut r).unwrap();
+    assert_eq!(
+        (read.data.as_deref(), read.stat.version),
+        (Some(&b"1"[..]), 1),
+        "the read sees w1, not w2"
+    );
+}

@@ -112,6 +112,14 @@ pub struct Conn {
     pub stats: ConnStats,
 }
 
+/// A request that waits for its session's earlier writes to be applied.
+#[derive(Debug, Clone)]
+struct Held {
+    conn: ConnId,
+    payload: Vec<u8>,
+    wait_zxid: i64,
+}
+
 /// Why a txn was proposed: who to answer once it is applied.
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
@@ -137,6 +145,9 @@ pub struct Core {
     session_closing_conn: Option<ConnId>,
     /// The monotonic time of the input being handled, for connection stats.
     clock_mono_ms: u64,
+    /// Per session: the zxid of its last proposed write, and requests waiting for it.
+    session_last_write: HashMap<i64, i64>,
+    held: HashMap<i64, VecDeque<Held>>,
     pub stats: ServerStats,
 }
 
@@ -197,6 +208,8 @@ impl Core {
             last_container_check_ms: now.mono_ms,
             session_closing_conn: None,
             clock_mono_ms: now.mono_ms,
+            session_last_write: HashMap::new(),
+            held: HashMap::new(),
             stats: ServerStats::default(),
         }
     }
@@ -230,6 +243,10 @@ impl Core {
         }
         self.data_watches.remove_conn(conn);
         self.child_watches.remove_conn(conn);
+        self.held.retain(|_, q| {
+            q.retain(|h| h.conn != conn);
+            !q.is_empty()
+        });
     }
 
     /// One frame's payload from a connection.
@@ -438,6 +455,63 @@ impl Core {
         now: Now,
         fx: &mut Vec<Effect>,
     ) {
+        // A session's requests are answered in the order they were sent. Writes wait for the
+        // disk before they are answered, so anything else the session sends after a write it
+        // has pending waits too, in order. Writes themselves are prepped at once (pipelining);
+        // auth is handled at once, as ZooKeeper does, so later writes see the new identity.
+        let op = (payload.len() >= 8)
+            .then(|| i32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]));
+        let op = op.and_then(OpCode::from_i32);
+        if !op.is_some_and(|o| is_write(o) || o == OpCode::Auth) {
+            let wait_zxid = self.session_last_write.get(&session).copied().unwrap_or(0);
+            let queued = self.held.get(&session).is_some_and(|q| !q.is_empty());
+            if queued || wait_zxid > self.last_applied {
+                let h = Held {
+                    conn,
+                    payload: payload.to_vec(),
+                    wait_zxid,
+                };
+                self.held.entry(session).or_default().push_back(h);
+                return;
+            }
+        }
+        self.process_request(conn, session, payload, now, fx);
+    }
+
+    /// Answers held requests of `session` whose writes have now been applied, in order.
+    fn release_held(&mut self, session: i64, now: Now, fx: &mut Vec<Effect>) {
+        loop {
+            let Some(q) = self.held.get_mut(&session) else {
+                break;
+            };
+            if !q.front().is_some_and(|h| h.wait_zxid <= self.last_applied) {
+                break;
+            }
+            let Some(h) = q.pop_front() else { break };
+            if q.is_empty() {
+                self.held.remove(&session);
+            }
+            if self.conns.get(&h.conn).and_then(|c| c.session) == Some(session) {
+                self.process_request(h.conn, session, &h.payload, now, fx);
+            }
+        }
+        if self
+            .session_last_write
+            .get(&session)
+            .is_some_and(|&z| z <= self.last_applied)
+        {
+            self.session_last_write.remove(&session);
+        }
+    }
+
+    fn process_request(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        payload: &[u8],
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) {
         let (hdr, req) = match decode_request(payload, self.config.max_buffer) {
             Ok(v) => v,
             Err(RequestError::Header(e)) => {
@@ -598,6 +672,9 @@ impl Core {
             time: now.wall_ms,
             txn_type: op.code(),
         };
+        if session != 0 {
+            self.session_last_write.insert(session, zxid);
+        }
         self.pending.push_back(Pending { origin, zxid });
         // The tree digest once this txn is applied, precomputed by prep (`TxnDigest`).
         let digest = self
@@ -632,6 +709,7 @@ impl Core {
             now,
             &mut fx,
         );
+        self.release_held(txn.hdr.client_id, now, &mut fx);
         fx
     }
 

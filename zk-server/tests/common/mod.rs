@@ -101,6 +101,13 @@ impl TestServer {
         std::fs::create_dir_all(&dir).unwrap();
         cfg.data_dir = dir.clone();
         cfg.data_log_dir = dir.clone();
+        // The real write path: txn log on a disk thread, answers after the log write. (No
+        // fsync: durability has its own tests; these are about protocol behaviour.)
+        cfg.storage = Some(zk_server::runtime::StorageConfig {
+            force_sync: false,
+            prealloc_bytes: 64 * 1024,
+            ..zk_server::runtime::StorageConfig::new(&dir)
+        });
         let server = Server::start(cfg).await.expect("server starts");
         TestServer {
             addr: server.local_addr,
