@@ -6,6 +6,8 @@
 //!   zk-server status CONFIG               ask the running server for its mode (zkServer.sh status)
 //!   zk-server purge CONFIG [-n COUNT]     keep the newest COUNT (>= 3) snapshots and the logs
 //!                                         they need (zkCleanup.sh)
+//!   zk-server txnlog PATH [--check]       print (or check) a txn log file or version-2 dir
+//!   zk-server snapshot FILE [-d] [--check] print (or check) a snapshot; -d prints node data
 //!   zk-server version
 
 use std::path::{Path, PathBuf};
@@ -17,11 +19,18 @@ use zk_server::config::{self, FourLetterWhitelist, ServerConfig};
 use zk_server::core::CoreConfig;
 use zk_server::runtime::{four_letter::ZK_VERSION, RuntimeConfig, Server, StorageConfig};
 
-const USAGE: &str = "usage: zk-server [start-foreground|status] CONFIG | zk-server purge CONFIG [-n COUNT] | zk-server version";
+const USAGE: &str = "usage: zk-server [start-foreground|status] CONFIG
+       zk-server purge CONFIG [-n COUNT]
+       zk-server txnlog LOG_FILE_OR_DIR [--check]
+       zk-server snapshot SNAPSHOT_FILE [-d] [--check]
+       zk-server version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut purge_count: Option<usize> = None;
+    if let Some(code) = run_tool(&args) {
+        return code;
+    }
     let (cmd, cfg_path) = match args.as_slice() {
         [v] if v == "version" || v == "--version" => {
             println!(
@@ -85,6 +94,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `txnlog` and `snapshot`: offline tools that need no runtime.
+fn run_tool(args: &[String]) -> Option<ExitCode> {
+    let (tool, rest) = args.split_first()?;
+    if tool != "txnlog" && tool != "snapshot" {
+        return None;
+    }
+    let check = rest.iter().any(|a| a == "--check");
+    let data = rest.iter().any(|a| a == "-d");
+    let paths: Vec<&String> = rest.iter().filter(|a| !a.starts_with('-')).collect();
+    let [path] = paths.as_slice() else {
+        eprintln!("{USAGE}");
+        return Some(ExitCode::from(2));
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let r = if tool == "txnlog" {
+        zk_server::tools::dump_log(Path::new(path), check, &mut out).map(|_| ())
+    } else {
+        zk_server::tools::dump_snapshot(Path::new(path), data, check, &mut out).map(|_| ())
+    };
+    let _ = std::io::Write::flush(&mut out);
+    Some(match r {
+        Ok(()) => ExitCode::SUCCESS,
+        // `zk-server txnlog ... | head` is normal use, not an error.
+        Err(e) if e.contains("Broken pipe") => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zk-server {tool}: {e}");
+            ExitCode::FAILURE
+        }
+    })
 }
 
 /// zoo.cfg, then `-D` settings from SERVER_JVMFLAGS and JVMFLAGS (as zkServer.sh passes them).

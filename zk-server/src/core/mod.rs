@@ -480,11 +480,8 @@ impl Core {
 
     /// Answers held requests of `session` whose writes have now been applied, in order.
     fn release_held(&mut self, session: i64, now: Now, fx: &mut Vec<Effect>) {
-        loop {
-            let Some(q) = self.held.get_mut(&session) else {
-                break;
-            };
-            if !q.front().is_some_and(|h| h.wait_zxid <= self.last_applied) {
+        while let Some(q) = self.held.get_mut(&session) {
+            if q.front().is_none_or(|h| h.wait_zxid > self.last_applied) {
                 break;
             }
             let Some(h) = q.pop_front() else { break };
