@@ -92,8 +92,13 @@ impl SessionTracker {
         (t / self.tick_ms + 1) * self.tick_ms
     }
 
-    /// Adds (or re-adds, on replay) a session and schedules its expiry.
+    /// Adds (or re-adds, on replay) a session and schedules its expiry. A known id (restored or
+    /// replayed) pushes the next id above it, so a restart with a clock that did not move on
+    /// can never hand out a live session's id (and with it its password).
     pub fn add(&mut self, id: i64, timeout_ms: u32, now_ms: u64) {
+        if id >> 56 == self.next_id >> 56 && id >= self.next_id {
+            self.next_id = id + 1;
+        }
         let at = self.bucket_of(now_ms + u64::from(timeout_ms));
         if let Some(old) = self.sessions.insert(
             id,
@@ -205,6 +210,17 @@ mod tests {
         assert_eq!((id as u64) >> 56, 1);
         // `(elapsed << 24) >>> 8`: the elapsed millis sit at bit 16, under the server byte.
         assert_eq!(((id as u64) >> 16) & 0xff_ffff_ffff, 123_456);
+    }
+
+    #[test]
+    fn restored_sessions_push_the_next_id_past_them() {
+        let mut t = SessionTracker::new(1, 2000, 5);
+        let first = t.next_session_id();
+        t.add(first + 10, 4000, 0);
+        assert_eq!(t.next_session_id(), first + 11);
+        // Another server's ids (other high byte) do not move ours.
+        t.add(0x0200_0000_0000_0000, 4000, 0);
+        assert_eq!(t.next_session_id(), first + 12);
     }
 
     #[test]
