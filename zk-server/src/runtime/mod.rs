@@ -301,11 +301,16 @@ fn open_storage(
 
 async fn purge_loop(st: StorageConfig, mut shutdown: watch::Receiver<bool>) {
     let every = Duration::from_secs(u64::from(st.purge_interval_hours) * 3600);
+    // As ZooKeeper's DatadirCleanupManager: once at start, then every interval.
+    let mut first = true;
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
+        if !first {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
         }
+        first = false;
         let (snap, log, retain) = (
             st.snap_dir.clone(),
             st.log_dir.clone(),

@@ -17,16 +17,34 @@ pub struct Purged {
     pub logs: Vec<PathBuf>,
 }
 
-/// Deletes what the newest `retain` snapshots do not need. Does nothing when fewer snapshots
-/// exist than `retain`.
+/// ZooKeeper's quick validity test (`isValidSnapshot`): a complete snapshot ends with its last
+/// seal's `ustring "/"`. Damaged or half-written files do not count towards `retain`.
+fn looks_complete(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut tail = [0u8; 5];
+    f.seek(SeekFrom::End(-5)).is_ok()
+        && f.read_exact(&mut tail).is_ok()
+        && tail == [0, 0, 0, 1, b'/']
+}
+
+/// Deletes what the newest `retain` complete snapshots do not need: older snapshots (complete
+/// or not) and the logs only they need. Does nothing when fewer complete snapshots exist.
 pub fn purge(snap_dir: &Path, log_dir: &Path, retain: usize) -> std::io::Result<Purged> {
     let retain = retain.max(MIN_RETAIN);
     let snaps = snapshot::list(snap_dir)?; // newest first
     let mut out = Purged::default();
-    if snaps.len() <= retain {
+    let complete: Vec<i64> = snaps
+        .iter()
+        .filter(|(_, p)| looks_complete(p))
+        .map(|(z, _)| *z)
+        .collect();
+    if complete.len() < retain {
         return Ok(out);
     }
-    let oldest_kept = snaps[retain - 1].0;
+    let oldest_kept = complete[retain - 1];
     let logs = txnlog::log_files(log_dir).map_err(std::io::Error::other)?; // by first zxid
     for (i, (_, path)) in logs.iter().enumerate() {
         match logs.get(i + 1) {
@@ -34,7 +52,11 @@ pub fn purge(snap_dir: &Path, log_dir: &Path, retain: usize) -> std::io::Result<
             _ => break,
         }
     }
-    out.snapshots = snaps[retain..].iter().map(|(_, p)| p.clone()).collect();
+    out.snapshots = snaps
+        .iter()
+        .filter(|(z, _)| *z < oldest_kept)
+        .map(|(_, p)| p.clone())
+        .collect();
     for p in out.snapshots.iter().chain(&out.logs) {
         std::fs::remove_file(p)?;
         tracing::info!(file = %p.display(), "purged");
