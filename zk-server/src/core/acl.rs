@@ -172,6 +172,11 @@ impl AclCache {
         r
     }
 
+    /// Whether `acl` is interned already (or is the open ACL, which always is).
+    pub fn contains(&self, acl: &[Acl]) -> bool {
+        acl == Acl::open_unsafe().as_slice() || self.by_acl.contains_key(acl)
+    }
+
     pub fn release(&mut self, r: i64) {
         if r == OPEN_ACL_REF {
             return;

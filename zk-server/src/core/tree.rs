@@ -332,8 +332,15 @@ impl DataTree {
         // The ACL is interned before the existence check, as ZooKeeper does: replaying the
         // create of a node a fuzzy snapshot already holds then recreates an ACL entry the
         // snapshot missed, at the same ref. (Prep rules out NodeExists outside replay.)
+        let fresh = !self.acls.contains(acl);
         let acl_ref = self.acls.intern(acl);
         if parent.children.contains(child) {
+            // Keep the count only when this intern recreated the entry that the existing node
+            // dangles on: that count is the node's. Otherwise it was counted already.
+            let repaired = fresh && self.nodes.get(p).is_some_and(|n| n.acl_ref == acl_ref);
+            if !repaired {
+                self.acls.release(acl_ref);
+            }
             return Err(ErrorCode::NodeExists);
         }
         let parent = self.nodes.get_mut(parent_path).expect("checked above");
@@ -651,6 +658,43 @@ mod tests {
         assert_eq!(
             t2.acl_of(t2.get("/a/e").unwrap()),
             vec![Acl::new(0, "world", "anyone")]
+        );
+    }
+
+    #[test]
+    fn replaying_a_create_repairs_a_dangling_acl_ref_without_leaking_counts() {
+        // A fuzzy snapshot: node /d uses ref 2, which its ACL section (ref 1 only) missed.
+        let acls = vec![(1, Acl::read_unsafe())];
+        let mut stat = StatPersisted::default();
+        stat.czxid = 5;
+        let nodes = vec![
+            RestoredNode {
+                path: String::new(),
+                data: None,
+                acl_ref: -1,
+                stat: StatPersisted::default(),
+            },
+            RestoredNode {
+                path: "/d".into(),
+                data: None,
+                acl_ref: 2,
+                stat,
+            },
+        ];
+        let mut t = DataTree::restore(acls, nodes).unwrap();
+        let digest_acl = vec![Acl::new(31, "digest", "u:h")];
+        let mut tr = Vec::new();
+        // Replaying /d's create: NodeExists, but the missing entry comes back at ref 2.
+        let r = t.create_node("/d", None, &digest_acl, 0, -1, 5, 1, &mut tr);
+        assert_eq!(r, Err(ErrorCode::NodeExists));
+        assert_eq!(t.acl_of(t.get("/d").unwrap()), digest_acl);
+        // A duplicate create of a node that already uses the list leaks no count.
+        let r = t.create_node("/d", None, &digest_acl, 0, -1, 6, 1, &mut tr);
+        assert_eq!(r, Err(ErrorCode::NodeExists));
+        t.delete_node("/d", 7, &mut tr).unwrap();
+        assert!(
+            !t.acls.contains(&digest_acl),
+            "the entry goes with its last user"
         );
     }
 
