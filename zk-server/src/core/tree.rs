@@ -665,8 +665,7 @@ mod tests {
     fn replaying_a_create_repairs_a_dangling_acl_ref_without_leaking_counts() {
         // A fuzzy snapshot: node /d uses ref 2, which its ACL section (ref 1 only) missed.
         let acls = vec![(1, Acl::read_unsafe())];
-        let mut stat = StatPersisted::default();
-        stat.czxid = 5;
+        let stat = StatPersisted { czxid: 5, ..Default::default() };
         let nodes = vec![
             RestoredNode {
                 path: String::new(),
