@@ -172,6 +172,22 @@ impl DataTree {
         self.nodes.insert(p.to_owned(), node);
     }
 
+    /// Files a node under its owner kind: a session's ephemerals, containers or TTL nodes.
+    fn index_owner(&mut self, p: &str, owner: i64) {
+        match owner_kind(owner) {
+            OwnerKind::Container => {
+                self.containers.insert(p.to_owned());
+            }
+            OwnerKind::Ttl(_) => {
+                self.ttls.insert(p.to_owned());
+            }
+            OwnerKind::Session(s) => {
+                self.ephemerals.entry(s).or_default().insert(p.to_owned());
+            }
+            OwnerKind::Void => {}
+        }
+    }
+
     /// The tree digest, as ZooKeeper reports it (`DataTree.getTreeDigest`).
     pub fn digest(&self) -> i64 {
         self.digest as i64
@@ -230,18 +246,7 @@ impl DataTree {
                 // same ref. Until then the unknown ref grants nothing.
                 tracing::warn!(path = %p, acl_ref = n.acl_ref, "snapshot node uses an ACL ref it does not list");
             }
-            match owner_kind(n.stat.ephemeral_owner) {
-                OwnerKind::Container => {
-                    t.containers.insert(p.clone());
-                }
-                OwnerKind::Ttl(_) => {
-                    t.ttls.insert(p.clone());
-                }
-                OwnerKind::Session(s) => {
-                    t.ephemerals.entry(s).or_default().insert(p.clone());
-                }
-                OwnerKind::Void => {}
-            }
+            t.index_owner(&p, n.stat.ephemeral_owner);
             t.data_size += (p.len() + n.data.as_ref().map_or(0, Vec::len)) as u64;
             t.nodes.insert(p, Node::new(n.data, n.acl_ref, n.stat));
         }
@@ -367,18 +372,7 @@ impl DataTree {
             .wrapping_add(new_parent_digest)
             .wrapping_add(node_digest(p, &node));
         self.nodes.insert(p.to_owned(), node);
-        match owner_kind(owner) {
-            OwnerKind::Container => {
-                self.containers.insert(p.to_owned());
-            }
-            OwnerKind::Ttl(_) => {
-                self.ttls.insert(p.to_owned());
-            }
-            OwnerKind::Session(s) => {
-                self.ephemerals.entry(s).or_default().insert(p.to_owned());
-            }
-            OwnerKind::Void => {}
-        }
+        self.index_owner(p, owner);
         triggers.push(Trigger::Created(p.to_owned()));
         Ok(client_stat)
     }
@@ -665,7 +659,10 @@ mod tests {
     fn replaying_a_create_repairs_a_dangling_acl_ref_without_leaking_counts() {
         // A fuzzy snapshot: node /d uses ref 2, which its ACL section (ref 1 only) missed.
         let acls = vec![(1, Acl::read_unsafe())];
-        let stat = StatPersisted { czxid: 5, ..Default::default() };
+        let stat = StatPersisted {
+            czxid: 5,
+            ..Default::default()
+        };
         let nodes = vec![
             RestoredNode {
                 path: String::new(),
