@@ -228,15 +228,15 @@ impl DataTree {
             } else {
                 n.path
             };
-            if t.nodes.contains_key(&p) {
-                return Err(format!("node {p} appears twice"));
-            }
             if p != "/" {
                 let parent = t
                     .nodes
                     .get_mut(path::parent(&p))
                     .ok_or_else(|| format!("node {p} comes before its parent"))?;
-                parent.children.insert(path::name(&p).to_owned());
+                // Every node is listed in its parent: a name already there is a duplicate.
+                if parent.children.insert(path::name(&p).to_owned()).is_some() {
+                    return Err(format!("node {p} appears twice"));
+                }
             } else if !t.nodes.is_empty() {
                 return Err("the root is not the first node".to_owned());
             }
@@ -248,17 +248,14 @@ impl DataTree {
             }
             t.index_owner(&p, n.stat.ephemeral_owner);
             t.data_size += (p.len() + n.data.as_ref().map_or(0, Vec::len)) as u64;
-            t.nodes.insert(p, Node::new(n.data, n.acl_ref, n.stat));
+            let node = Node::new(n.data, n.acl_ref, n.stat);
+            t.digest = t.digest.wrapping_add(node_digest(&p, &node));
+            t.nodes.insert(p, node);
         }
         if !t.nodes.contains_key("/") {
             return Err("the snapshot has no root".to_owned());
         }
         t.acls.purge_unused();
-        let mut digest = 0u64;
-        visit(&t.nodes, |p, n| {
-            digest = digest.wrapping_add(node_digest(p, n))
-        });
-        t.digest = digest;
         Ok(t)
     }
 
