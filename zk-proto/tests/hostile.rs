@@ -559,14 +559,25 @@ fn fuzz_targets_on_mutated_corpus() {
     }
 }
 
-/// Writes the seed corpus for `cargo fuzz run` into `fuzz/corpus/<target>/`. Run on demand:
-/// `cargo test -p zk-proto --test hostile -- --ignored write_fuzz_seed_corpus`.
+/// The fuzz targets' seed corpus is made of valid encodings: every request seed decodes. With
+/// `ZKRS_WRITE_FUZZ_CORPUS=1` the seeds are also written into `fuzz/corpus/<target>/` for
+/// `cargo fuzz run` (`ZKRS_WRITE_FUZZ_CORPUS=1 cargo test -p zk-proto --test hostile seed_corpus`).
 #[test]
-#[ignore = "writes files into fuzz/corpus; run on demand"]
-fn write_fuzz_seed_corpus() {
+fn seed_corpus_is_valid_and_can_be_written() {
+    let requests = request_seeds();
+    assert!(!requests.is_empty());
+    for seed in &requests {
+        assert!(
+            decode_request(seed, DEFAULT_MAX_BUFFER).is_ok(),
+            "seed does not decode: {seed:?}"
+        );
+    }
+    if std::env::var_os("ZKRS_WRITE_FUZZ_CORPUS").is_none() {
+        return;
+    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
     for (target, seeds) in [
-        ("decode_request", request_seeds()),
+        ("decode_request", requests),
         ("decode_frame", frame_seeds()),
     ] {
         let dir = root.join(target);
