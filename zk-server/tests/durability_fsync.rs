@@ -78,3 +78,25 @@ async fn force_sync_off_still_keeps_acknowledged_writes() {
     let mut c = super_client(server.addr).await;
     assert_same_tree(&before, &dump_tree(&mut c).await, "forceSync=no, SIGKILL");
 }
+
+/// A persistent server shuts down cleanly from a current-thread runtime (a plain
+/// `#[tokio::test]`): the disk thread is joined without blocking the runtime, so no task panics
+/// and the final flush is not skipped.
+#[tokio::test]
+async fn shutdown_on_a_current_thread_runtime_is_clean() {
+    use zk_server::runtime::{RuntimeConfig, Server, StorageConfig};
+    let dir = std::env::temp_dir().join(format!("zkrs-ct-shutdown-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = RuntimeConfig::for_tests("127.0.0.1:0".parse().unwrap());
+    cfg.storage = Some(StorageConfig {
+        prealloc_bytes: 64 * 1024,
+        ..StorageConfig::new(&dir)
+    });
+    let server = Server::start(cfg).await.unwrap();
+    assert!(
+        server.shutdown().await,
+        "every server task ended without panicking"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

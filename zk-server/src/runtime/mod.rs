@@ -224,12 +224,17 @@ impl Server {
     }
 
     /// Stops accepting, closes every connection, makes queued txns durable and waits for the
-    /// tasks to end.
-    pub async fn shutdown(self) {
+    /// tasks to end. Returns false if any of them panicked (a bug, logged).
+    pub async fn shutdown(self) -> bool {
         let _ = self.shutdown.send(true);
+        let mut clean = true;
         for t in self.tasks {
-            let _ = t.await;
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "a server task failed during shutdown");
+                clean = false;
+            }
         }
+        clean
     }
 }
 
@@ -405,7 +410,9 @@ impl CoreTask {
             let _ = w.send(Outgoing::Close);
         }
         if let Some(mut d) = self.disk.take() {
-            tokio::task::block_in_place(|| d.shutdown());
+            // Joining the disk thread blocks; `block_in_place` would panic on a current-thread
+            // runtime (and silently skip the final flush), so hand it to the blocking pool.
+            let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
         }
     }
 

@@ -1,0 +1,768 @@
+//! The session state machine: pure, no I/O, no clocks. The shell feeds it connection events,
+//! frames and the current time in milliseconds (from any monotonic origin), and carries out the
+//! [`Output`]s it returns: bytes to send, connections to close, replies and events to deliver.
+//!
+//! Invariants:
+//! - Replies arrive in the order requests were sent (ZooKeeper's FIFO client order); a reply
+//!   whose xid is not the oldest outstanding one is a protocol error and drops the connection.
+//! - Requests that were sent on a connection that dropped fail with `ConnectionLoss` (they may
+//!   or may not have been applied); requests not yet sent wait for the next connection.
+//! - The last zxid seen is the highest zxid in a reply to one of our requests; it goes into the
+//!   ConnectRequest (a server that is behind it refuses us) and is the relative zxid of
+//!   setWatches2 (the server fires re-set watches for changes after it).
+//! - Once `Expired`, `AuthFailed` or `Closed`, the session never connects again.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use zk_proto::codec::{Decode, Encode, Reader};
+use zk_proto::consts::xid;
+use zk_proto::proto::{AuthPacket, ConnectRequest, ConnectResponse, ReplyHeader, SetWatches2};
+use zk_proto::request::{encode_request, Request};
+use zk_proto::{frame, ErrorCode};
+
+/// The session's state, as the client's state stream reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionState {
+    /// Looking for a server for the first time.
+    Connecting,
+    Connected,
+    /// The connection was lost; the session may still be alive and the client is
+    /// reconnecting.
+    Disconnected,
+    /// The server said the session no longer exists. Terminal.
+    Expired,
+    /// The server rejected our credentials. Terminal.
+    AuthFailed,
+    /// The client closed the session. Terminal.
+    Closed,
+}
+
+impl SessionState {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            SessionState::Expired | SessionState::AuthFailed | SessionState::Closed
+        )
+    }
+}
+
+/// Why a request failed without a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    ConnectionLoss,
+    SessionExpired,
+    AuthFailed,
+    Closed,
+}
+
+/// The server-side paths of every watch the client holds, re-sent with setWatches2 after a
+/// reconnect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchPaths {
+    pub data: BTreeSet<String>,
+    pub exist: BTreeSet<String>,
+    pub child: BTreeSet<String>,
+    pub persistent: BTreeSet<String>,
+    pub persistent_recursive: BTreeSet<String>,
+}
+
+impl WatchPaths {
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+            && self.exist.is_empty()
+            && self.child.is_empty()
+            && self.persistent.is_empty()
+            && self.persistent_recursive.is_empty()
+    }
+}
+
+/// What the shell must do. `W` is the shell's handle for a request's caller.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output<W> {
+    /// Write these bytes (whole frames) to the connection.
+    Send(Vec<u8>),
+    /// Close the connection; the shell then connects to the next host unless the state is
+    /// terminal.
+    Close,
+    State(SessionState),
+    Reply {
+        waiter: W,
+        zxid: i64,
+        err: i32,
+        body: Vec<u8>,
+    },
+    Fail {
+        waiter: W,
+        failure: Failure,
+    },
+    /// A watch notification (the `WatcherEvent` body) and the zxid in its header.
+    Event {
+        zxid: i64,
+        body: Vec<u8>,
+    },
+}
+
+/// Fixed settings of a session.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub session_timeout_ms: u32,
+    /// Ask for a read-only-capable session.
+    pub read_only: bool,
+    /// How many hosts the connect string names: a connect attempt may take
+    /// `session_timeout_ms / hosts` before the next host is tried.
+    pub hosts: usize,
+}
+
+struct Pending<W> {
+    xid: i32,
+    waiter: Option<W>,
+}
+
+pub struct Session<W> {
+    cfg: SessionConfig,
+    state: SessionState,
+    /// True while a socket is attached (from `connecting` until `disconnected`).
+    attached: bool,
+    session_id: i64,
+    passwd: Vec<u8>,
+    negotiated_timeout_ms: u32,
+    last_zxid_seen: i64,
+    next_xid: i32,
+    /// Sent, awaiting replies, oldest first.
+    pending: VecDeque<Pending<W>>,
+    /// Not sent yet (no connection); sent in order once connected.
+    queued: VecDeque<(Request, W)>,
+    auths: Vec<(String, Vec<u8>)>,
+    watches: WatchPaths,
+    attempt_started_ms: u64,
+    last_send_ms: u64,
+    last_recv_ms: u64,
+    closing: bool,
+    close_xid: Option<i32>,
+}
+
+impl<W> Session<W> {
+    pub fn new(cfg: SessionConfig) -> Self {
+        Session {
+            cfg,
+            state: SessionState::Connecting,
+            attached: false,
+            session_id: 0,
+            passwd: vec![0; 16],
+            negotiated_timeout_ms: 0,
+            last_zxid_seen: 0,
+            next_xid: 1,
+            pending: VecDeque::new(),
+            queued: VecDeque::new(),
+            auths: Vec::new(),
+            watches: WatchPaths::default(),
+            attempt_started_ms: 0,
+            last_send_ms: 0,
+            last_recv_ms: 0,
+            closing: false,
+            close_xid: None,
+        }
+    }
+
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+    pub fn session_id(&self) -> i64 {
+        self.session_id
+    }
+    pub fn passwd(&self) -> &[u8] {
+        &self.passwd
+    }
+    pub fn negotiated_timeout_ms(&self) -> u32 {
+        self.negotiated_timeout_ms
+    }
+    pub fn last_zxid_seen(&self) -> i64 {
+        self.last_zxid_seen
+    }
+    pub fn outstanding(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// How long one connect attempt (TCP + handshake) may take.
+    pub fn connect_timeout_ms(&self) -> u64 {
+        (self.cfg.session_timeout_ms as u64 / self.cfg.hosts.max(1) as u64).max(1)
+    }
+    /// Silence longer than this means the server is gone: `timeout * 2/3`.
+    pub fn read_timeout_ms(&self) -> u64 {
+        (self.negotiated_timeout_ms as u64 * 2 / 3).max(1)
+    }
+    /// A ping goes out when nothing was sent for this long: `timeout / 3`.
+    pub fn ping_interval_ms(&self) -> u64 {
+        (self.negotiated_timeout_ms as u64 / 3).max(1)
+    }
+
+    /// A socket to a server is open: returns the framed ConnectRequest to send. `watches` are
+    /// the paths to re-register once the server accepts the session.
+    pub fn connecting(&mut self, now_ms: u64, watches: WatchPaths) -> Vec<Output<W>> {
+        let mut out = Vec::new();
+        if self.state.is_terminal() {
+            out.push(Output::Close);
+            return out;
+        }
+        self.attached = true;
+        self.watches = watches;
+        self.attempt_started_ms = now_ms;
+        self.last_send_ms = now_ms;
+        self.last_recv_ms = now_ms;
+        // A reconnect stays `Disconnected` until the server answers (as ZooKeeper's clients
+        // report it); only the very first attempts are `Connecting`.
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: self.last_zxid_seen,
+            time_out: self.cfg.session_timeout_ms as i32,
+            session_id: self.session_id,
+            passwd: self.passwd.clone(),
+            read_only: Some(self.cfg.read_only),
+        };
+        let mut bytes = Vec::new();
+        frame::put(&mut bytes, &req.to_bytes());
+        out.push(Output::Send(bytes));
+        out
+    }
+
+    /// Queues a request (sent at once when connected). A `Request::Auth` is remembered and
+    /// re-sent on every reconnect, as ZooKeeper's clients do.
+    pub fn submit(&mut self, req: Request, waiter: W, now_ms: u64) -> Vec<Output<W>> {
+        let mut out = Vec::new();
+        if self.state.is_terminal() {
+            out.push(Output::Fail {
+                waiter,
+                failure: self.terminal_failure(),
+            });
+            return out;
+        }
+        if self.state == SessionState::Connected {
+            self.send(req, Some(waiter), now_ms, &mut out);
+        } else {
+            self.queued.push_back((req, waiter));
+        }
+        out
+    }
+
+    /// Closes the session: sends closeSession when connected, otherwise ends at once.
+    pub fn close(&mut self, now_ms: u64) -> Vec<Output<W>> {
+        let mut out = Vec::new();
+        if self.state.is_terminal() || self.closing {
+            return out;
+        }
+        self.closing = true;
+        if self.state == SessionState::Connected {
+            self.close_xid = Some(self.next_xid);
+            self.send(Request::CloseSession, None, now_ms, &mut out);
+        } else {
+            self.terminate(SessionState::Closed, &mut out);
+        }
+        out
+    }
+
+    /// One frame's payload from the server.
+    pub fn on_frame(&mut self, payload: &[u8], now_ms: u64) -> Vec<Output<W>> {
+        let mut out = Vec::new();
+        if !self.attached || self.state.is_terminal() {
+            return out;
+        }
+        self.last_recv_ms = now_ms;
+        if self.state != SessionState::Connected {
+            self.on_connect_response(payload, now_ms, &mut out);
+            return out;
+        }
+        let mut r = Reader::new(payload);
+        let Ok(h) = ReplyHeader::decode(&mut r) else {
+            tracing::warn!("undecodable reply header; dropping the connection");
+            self.drop_connection(&mut out);
+            return out;
+        };
+        let body = r.rest().to_vec();
+        match h.xid {
+            xid::NOTIFICATION => {
+                out.push(Output::Event { zxid: h.zxid, body });
+                return out;
+            }
+            xid::PING => return out,
+            _ => {}
+        }
+        match self.pending.front() {
+            Some(p) if p.xid == h.xid => {}
+            front => {
+                tracing::warn!(
+                    got = h.xid,
+                    expected = ?front.map(|p| p.xid),
+                    "reply out of order; dropping the connection"
+                );
+                self.drop_connection(&mut out);
+                return out;
+            }
+        }
+        let Some(p) = self.pending.pop_front() else {
+            return out;
+        };
+        // Like ZooKeeper's ClientCnxn, only replies to requests advance the last zxid seen
+        // (not notifications or pings).
+        if h.zxid > self.last_zxid_seen {
+            self.last_zxid_seen = h.zxid;
+        }
+        if h.xid == xid::AUTH && h.err == ErrorCode::AuthFailed.code() {
+            if let Some(w) = p.waiter {
+                out.push(Output::Fail {
+                    waiter: w,
+                    failure: Failure::AuthFailed,
+                });
+            }
+            self.terminate(SessionState::AuthFailed, &mut out);
+            return out;
+        }
+        let closed_reply = self.close_xid == Some(h.xid);
+        if let Some(w) = p.waiter {
+            out.push(Output::Reply {
+                waiter: w,
+                zxid: h.zxid,
+                err: h.err,
+                body,
+            });
+        }
+        if closed_reply {
+            self.terminate(SessionState::Closed, &mut out);
+        }
+        out
+    }
+
+    fn on_connect_response(&mut self, payload: &[u8], now_ms: u64, out: &mut Vec<Output<W>>) {
+        let resp = match ConnectResponse::from_bytes(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(%e, "bad ConnectResponse; dropping the connection");
+                self.drop_connection(out);
+                return;
+            }
+        };
+        if resp.time_out <= 0 {
+            self.terminate(SessionState::Expired, out);
+            return;
+        }
+        self.session_id = resp.session_id;
+        self.passwd = resp.passwd;
+        self.negotiated_timeout_ms = resp.time_out as u32;
+        self.set_state(SessionState::Connected, out);
+        if !self.watches.is_empty() {
+            let w = std::mem::take(&mut self.watches);
+            let sw = SetWatches2 {
+                relative_zxid: self.last_zxid_seen,
+                data_watches: w.data.into_iter().collect(),
+                exist_watches: w.exist.into_iter().collect(),
+                child_watches: w.child.into_iter().collect(),
+                persistent_watches: w.persistent.into_iter().collect(),
+                persistent_recursive_watches: w.persistent_recursive.into_iter().collect(),
+            };
+            self.send_xid(
+                xid::SET_WATCHES,
+                &Request::SetWatches2(sw),
+                None,
+                now_ms,
+                out,
+            );
+        }
+        for (scheme, auth) in self.auths.clone() {
+            let req = Request::Auth(AuthPacket {
+                auth_type: 0,
+                scheme,
+                auth,
+            });
+            self.send_xid(xid::AUTH, &req, None, now_ms, out);
+        }
+        while let Some((req, w)) = self.queued.pop_front() {
+            self.send(req, Some(w), now_ms, out);
+        }
+    }
+
+    /// The socket closed or failed (or could not be opened).
+    pub fn disconnected(&mut self, _now_ms: u64) -> Vec<Output<W>> {
+        let mut out = Vec::new();
+        if self.attached {
+            self.attached = false;
+            self.fail_pending(Failure::ConnectionLoss, &mut out);
+            if self.closing && !self.state.is_terminal() {
+                self.terminate(SessionState::Closed, &mut out);
+            } else if self.state == SessionState::Connected {
+                self.set_state(SessionState::Disconnected, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The next time [`Session::on_timeout`] must be called, if any.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if !self.attached || self.state.is_terminal() {
+            return None;
+        }
+        if self.state != SessionState::Connected {
+            return Some(self.attempt_started_ms + self.connect_timeout_ms());
+        }
+        Some(
+            (self.last_recv_ms + self.read_timeout_ms())
+                .min(self.last_send_ms + self.ping_interval_ms()),
+        )
+    }
+
+    pub fn on_timeout(&mut self, now_ms: u64) -> Vec<Output<W>> {
+        let mut out = Vec::new();
+        if !self.attached || self.state.is_terminal() {
+            return out;
+        }
+        if self.state != SessionState::Connected {
+            if now_ms >= self.attempt_started_ms + self.connect_timeout_ms() {
+                tracing::debug!("connect attempt timed out");
+                self.drop_connection(&mut out);
+            }
+            return out;
+        }
+        if now_ms >= self.last_recv_ms + self.read_timeout_ms() {
+            tracing::debug!("no answer within the read timeout; the server is gone");
+            self.drop_connection(&mut out);
+            return out;
+        }
+        if now_ms >= self.last_send_ms + self.ping_interval_ms() {
+            let mut payload = Vec::new();
+            encode_request(xid::PING, &Request::Ping, &mut payload);
+            let mut bytes = Vec::new();
+            frame::put(&mut bytes, &payload);
+            self.last_send_ms = now_ms;
+            out.push(Output::Send(bytes));
+        }
+        out
+    }
+
+    fn send(&mut self, req: Request, waiter: Option<W>, now_ms: u64, out: &mut Vec<Output<W>>) {
+        let x = if let Request::Auth(a) = &req {
+            self.auths.push((a.scheme.clone(), a.auth.clone()));
+            xid::AUTH
+        } else {
+            let x = self.next_xid;
+            // Positive xids only; the negative ones are ZooKeeper's special xids.
+            self.next_xid = if x == i32::MAX { 1 } else { x + 1 };
+            x
+        };
+        self.send_xid(x, &req, waiter, now_ms, out);
+    }
+
+    fn send_xid(
+        &mut self,
+        x: i32,
+        req: &Request,
+        waiter: Option<W>,
+        now_ms: u64,
+        out: &mut Vec<Output<W>>,
+    ) {
+        let mut bytes = Vec::new();
+        let at = frame::begin(&mut bytes);
+        encode_request(x, req, &mut bytes);
+        frame::finish(&mut bytes, at);
+        self.pending.push_back(Pending { xid: x, waiter });
+        self.last_send_ms = now_ms;
+        out.push(Output::Send(bytes));
+    }
+
+    fn drop_connection(&mut self, out: &mut Vec<Output<W>>) {
+        out.push(Output::Close);
+        out.extend(self.disconnected(0));
+    }
+
+    fn fail_pending(&mut self, failure: Failure, out: &mut Vec<Output<W>>) {
+        for p in self.pending.drain(..) {
+            if let Some(w) = p.waiter {
+                out.push(Output::Fail { waiter: w, failure });
+            }
+        }
+    }
+
+    fn terminal_failure(&self) -> Failure {
+        match self.state {
+            SessionState::Expired => Failure::SessionExpired,
+            SessionState::AuthFailed => Failure::AuthFailed,
+            _ => Failure::Closed,
+        }
+    }
+
+    fn terminate(&mut self, state: SessionState, out: &mut Vec<Output<W>>) {
+        self.set_state(state, out);
+        let failure = self.terminal_failure();
+        self.fail_pending(failure, out);
+        for (_, w) in self.queued.drain(..) {
+            out.push(Output::Fail { waiter: w, failure });
+        }
+        if self.attached {
+            self.attached = false;
+            out.push(Output::Close);
+        }
+    }
+
+    fn set_state(&mut self, state: SessionState, out: &mut Vec<Output<W>>) {
+        if self.state != state {
+            self.state = state;
+            out.push(Output::State(state));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zk_proto::proto::{GetDataRequest, SetWatches2};
+    use zk_proto::request::decode_request;
+
+    fn cfg() -> SessionConfig {
+        SessionConfig {
+            session_timeout_ms: 3000,
+            read_only: false,
+            hosts: 1,
+        }
+    }
+
+    fn accept(s: &mut Session<u32>, now: u64, timeout: i32) -> Vec<Output<u32>> {
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            time_out: timeout,
+            session_id: 0x42,
+            passwd: vec![7; 16],
+            read_only: Some(false),
+        };
+        s.on_frame(&resp.to_bytes(), now)
+    }
+
+    fn reply(x: i32, zxid: i64, err: i32) -> Vec<u8> {
+        ReplyHeader { xid: x, zxid, err }.to_bytes()
+    }
+
+    fn sent(out: &[Output<u32>]) -> Vec<(i32, Request)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send(b) => {
+                    let (h, r) = decode_request(&b[4..], usize::MAX).ok()?;
+                    Some((h.xid, r))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn get(path: &str) -> Request {
+        Request::GetData(GetDataRequest {
+            path: path.into(),
+            watch: false,
+        })
+    }
+
+    fn connected() -> Session<u32> {
+        let mut s = Session::new(cfg());
+        s.connecting(0, WatchPaths::default());
+        let out = accept(&mut s, 10, 3000);
+        assert_eq!(out, vec![Output::State(SessionState::Connected)]);
+        s
+    }
+
+    #[test]
+    fn connect_request_carries_session_and_zxid() {
+        let mut s = Session::<u32>::new(cfg());
+        let out = s.connecting(0, WatchPaths::default());
+        let Output::Send(b) = &out[0] else {
+            panic!("{out:?}")
+        };
+        let req = ConnectRequest::from_bytes(&b[4..]).unwrap();
+        assert_eq!(
+            (req.session_id, req.time_out, req.last_zxid_seen),
+            (0, 3000, 0)
+        );
+        assert_eq!(req.read_only, Some(false));
+        accept(&mut s, 5, 3000);
+        s.submit(get("/a"), 1, 6);
+        s.on_frame(&reply(xid::NOTIFICATION, 120, 0), 6);
+        s.on_frame(&reply(xid::PING, 130, 0), 6);
+        s.on_frame(&reply(1, 99, 0), 6);
+        assert_eq!(s.last_zxid_seen(), 99);
+        s.disconnected(7);
+        assert_eq!(s.state(), SessionState::Disconnected);
+        let out = s.connecting(8, WatchPaths::default());
+        // Still Disconnected while reconnecting: the only output is the request.
+        let [Output::Send(b)] = &out[..] else {
+            panic!("{out:?}")
+        };
+        let req = ConnectRequest::from_bytes(&b[4..]).unwrap();
+        assert_eq!((req.session_id, req.last_zxid_seen), (0x42, 99));
+        assert_eq!(req.passwd, vec![7; 16]);
+    }
+
+    #[test]
+    fn ping_cadence_and_dead_server() {
+        let mut s = connected();
+        assert_eq!(s.negotiated_timeout_ms(), 3000);
+        // Nothing sent since 0: the first ping is due at 1000.
+        assert_eq!(s.poll_timeout(), Some(1000));
+        assert!(s.on_timeout(999).is_empty());
+        let out = s.on_timeout(1000);
+        assert_eq!(sent(&out), vec![(xid::PING, Request::Ping)]);
+        s.on_frame(&reply(xid::PING, 5, 0), 1010);
+        assert_eq!(s.poll_timeout(), Some(2000));
+        sent(&s.on_timeout(2000));
+        // No answer to that ping: dead once 2000 ms passed since the last frame (at 1010).
+        assert_eq!(s.poll_timeout(), Some(3000));
+        sent(&s.on_timeout(3000));
+        assert_eq!(s.poll_timeout(), Some(3010));
+        let out = s.on_timeout(3010);
+        assert_eq!(
+            out,
+            vec![Output::Close, Output::State(SessionState::Disconnected)]
+        );
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn fifo_replies_and_out_of_order_is_a_protocol_error() {
+        let mut s = connected();
+        let out: Vec<_> = (0..3).flat_map(|i| s.submit(get("/a"), i, 20)).collect();
+        let xids: Vec<i32> = sent(&out).into_iter().map(|(x, _)| x).collect();
+        assert_eq!(xids, vec![1, 2, 3]);
+        let out = s.on_frame(&reply(1, 7, 0), 30);
+        assert!(matches!(
+            out[..],
+            [Output::Reply {
+                waiter: 0,
+                zxid: 7,
+                err: 0,
+                ..
+            }]
+        ));
+        assert_eq!(s.last_zxid_seen(), 7);
+        let out = s.on_frame(&reply(3, 8, 0), 31);
+        assert_eq!(
+            out,
+            vec![
+                Output::Close,
+                Output::Fail {
+                    waiter: 1,
+                    failure: Failure::ConnectionLoss
+                },
+                Output::Fail {
+                    waiter: 2,
+                    failure: Failure::ConnectionLoss
+                },
+                Output::State(SessionState::Disconnected),
+            ]
+        );
+    }
+
+    #[test]
+    fn queued_while_disconnected_then_sent_after_set_watches() {
+        let mut s = connected();
+        s.disconnected(40);
+        assert!(s.submit(get("/q"), 9, 41).is_empty());
+        let watches = WatchPaths {
+            data: ["/d".to_owned()].into(),
+            persistent_recursive: ["/r".to_owned()].into(),
+            ..WatchPaths::default()
+        };
+        s.on_frame(&reply(xid::NOTIFICATION, 55, 0), 42); // ignored: not attached
+        s.connecting(50, watches);
+        let out = accept(&mut s, 60, 3000);
+        let reqs = sent(&out);
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(
+            reqs[0],
+            (
+                xid::SET_WATCHES,
+                Request::SetWatches2(SetWatches2 {
+                    relative_zxid: 0,
+                    data_watches: vec!["/d".into()],
+                    exist_watches: vec![],
+                    child_watches: vec![],
+                    persistent_watches: vec![],
+                    persistent_recursive_watches: vec!["/r".into()],
+                })
+            )
+        );
+        assert_eq!(reqs[1], (1, get("/q")));
+        // The setWatches reply has no waiter; the request's reply does.
+        assert!(s.on_frame(&reply(xid::SET_WATCHES, 1, 0), 61).is_empty());
+        assert!(matches!(
+            s.on_frame(&reply(1, 1, 0), 62)[..],
+            [Output::Reply { waiter: 9, .. }]
+        ));
+    }
+
+    #[test]
+    fn expiry_on_reconnect() {
+        let mut s = connected();
+        s.disconnected(100);
+        s.submit(get("/x"), 1, 101);
+        s.connecting(200, WatchPaths::default());
+        let out = accept(&mut s, 210, 0);
+        assert_eq!(
+            out,
+            vec![
+                Output::State(SessionState::Expired),
+                Output::Fail {
+                    waiter: 1,
+                    failure: Failure::SessionExpired
+                },
+                Output::Close,
+            ]
+        );
+        assert_eq!(
+            s.submit(get("/y"), 2, 220),
+            vec![Output::Fail {
+                waiter: 2,
+                failure: Failure::SessionExpired
+            }]
+        );
+        assert_eq!(
+            s.connecting(300, WatchPaths::default()),
+            vec![Output::Close]
+        );
+    }
+
+    #[test]
+    fn connect_attempt_timeout() {
+        let mut s = Session::<u32>::new(SessionConfig { hosts: 3, ..cfg() });
+        s.connecting(0, WatchPaths::default());
+        assert_eq!(s.poll_timeout(), Some(1000));
+        assert_eq!(s.on_timeout(1000), vec![Output::Close]);
+        assert_eq!(s.state(), SessionState::Connecting);
+    }
+
+    #[test]
+    fn auth_is_resent_and_auth_failure_is_terminal() {
+        let mut s = connected();
+        let auth = Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: "digest".into(),
+            auth: b"u:p".to_vec(),
+        });
+        let out = s.submit(auth.clone(), 1, 20);
+        assert_eq!(sent(&out), vec![(xid::AUTH, auth.clone())]);
+        s.on_frame(&reply(xid::AUTH, 0, 0), 21);
+        s.disconnected(22);
+        s.connecting(30, WatchPaths::default());
+        let out = accept(&mut s, 31, 3000);
+        assert_eq!(sent(&out), vec![(xid::AUTH, auth)]);
+        let out = s.on_frame(&reply(xid::AUTH, 0, ErrorCode::AuthFailed.code()), 32);
+        assert_eq!(
+            out,
+            vec![Output::State(SessionState::AuthFailed), Output::Close]
+        );
+    }
+
+    #[test]
+    fn close_sends_close_session() {
+        let mut s = connected();
+        let out = s.close(20);
+        assert_eq!(sent(&out), vec![(1, Request::CloseSession)]);
+        let out = s.on_frame(&reply(1, 3, 0), 21);
+        assert_eq!(
+            out,
+            vec![Output::State(SessionState::Closed), Output::Close]
+        );
+    }
+}

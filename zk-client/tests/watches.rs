@@ -1,0 +1,153 @@
+//! One-shot, persistent and persistent-recursive watches against a real server.
+
+mod common;
+
+use common::*;
+use zk_client::{Acl, AddWatchMode, CreateMode, Error, ErrorCode, EventType, WatcherType};
+
+fn open() -> Vec<Acl> {
+    Acl::open_unsafe()
+}
+
+#[tokio::test]
+async fn one_shot_watches() {
+    bounded(async {
+        let server = start().await;
+        let c = connect(server.local_addr).await;
+        let other = connect(server.local_addr).await;
+
+        // exists on a missing node: NodeCreated.
+        let (stat, mut w) = c.exists_w("/n").await.unwrap();
+        assert_eq!(stat, None);
+        other
+            .create("/n", b"", &open(), CreateMode::Persistent)
+            .await
+            .unwrap();
+        let e = next_event(&mut w).await;
+        assert_eq!(
+            (e.event_type, e.path.as_str()),
+            (EventType::NodeCreated, "/n")
+        );
+        assert_eq!(e.zxid, c.exists("/n").await.unwrap().unwrap().czxid);
+        // One-shot: the stream ends after its event.
+        assert_eq!(w.recv().await, None);
+
+        // getData: NodeDataChanged once.
+        let (_, _, mut w) = c.get_data_w("/n").await.unwrap();
+        other.set_data("/n", b"1", -1).await.unwrap();
+        other.set_data("/n", b"2", -1).await.unwrap();
+        let e = next_event(&mut w).await;
+        assert_eq!(e.event_type, EventType::NodeDataChanged);
+        assert_eq!(w.recv().await, None);
+
+        // getChildren: NodeChildrenChanged, then the node's deletion to an exists watch.
+        let (kids, mut cw) = c.get_children_w("/n").await.unwrap();
+        assert!(kids.is_empty());
+        let (_, mut ew) = c.exists_w("/n").await.unwrap();
+        other
+            .create("/n/k", b"", &open(), CreateMode::Persistent)
+            .await
+            .unwrap();
+        let e = next_event(&mut cw).await;
+        assert_eq!(
+            (e.event_type, e.path.as_str()),
+            (EventType::NodeChildrenChanged, "/n")
+        );
+        other.delete("/n/k", -1).await.unwrap();
+        other.delete("/n", -1).await.unwrap();
+        let e = next_event(&mut ew).await;
+        assert_eq!(e.event_type, EventType::NodeDeleted);
+
+        // A failed getData leaves no watch.
+        assert_eq!(
+            c.get_data_w("/n").await.map(|_| ()),
+            Err(Error::Server(ErrorCode::NoNode))
+        );
+        c.close().await;
+        other.close().await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn persistent_and_recursive_watches() {
+    bounded(async {
+        let server = start().await;
+        let c = connect(server.local_addr).await;
+        let other = connect(server.local_addr).await;
+        other
+            .create("/w", b"", &open(), CreateMode::Persistent)
+            .await
+            .unwrap();
+        let mut pw = c.add_watch("/w", AddWatchMode::Persistent).await.unwrap();
+        let mut rw = c
+            .add_watch("/w", AddWatchMode::PersistentRecursive)
+            .await
+            .unwrap();
+        other.set_data("/w", b"1", -1).await.unwrap();
+        other
+            .create("/w/a", b"", &open(), CreateMode::Persistent)
+            .await
+            .unwrap();
+        other
+            .create("/w/a/b", b"", &open(), CreateMode::Persistent)
+            .await
+            .unwrap();
+        other.set_data("/w", b"2", -1).await.unwrap();
+
+        let got: Vec<_> = [
+            next_event(&mut pw).await,
+            next_event(&mut pw).await,
+            next_event(&mut pw).await,
+        ]
+        .into_iter()
+        .map(|e| (e.event_type, e.path))
+        .collect();
+        assert_eq!(
+            got,
+            vec![
+                (EventType::NodeDataChanged, "/w".to_owned()),
+                (EventType::NodeChildrenChanged, "/w".to_owned()),
+                (EventType::NodeDataChanged, "/w".to_owned()),
+            ]
+        );
+        let got: Vec<_> = [
+            next_event(&mut rw).await,
+            next_event(&mut rw).await,
+            next_event(&mut rw).await,
+            next_event(&mut rw).await,
+        ]
+        .into_iter()
+        .map(|e| (e.event_type, e.path))
+        .collect();
+        assert_eq!(
+            got,
+            vec![
+                (EventType::NodeDataChanged, "/w".to_owned()),
+                (EventType::NodeCreated, "/w/a".to_owned()),
+                (EventType::NodeCreated, "/w/a/b".to_owned()),
+                (EventType::NodeDataChanged, "/w".to_owned()),
+            ]
+        );
+
+        c.remove_watches("/w", WatcherType::Persistent)
+            .await
+            .unwrap();
+        assert_eq!(pw.recv().await, None, "a removed watch's stream ends");
+        assert_eq!(
+            c.remove_watches("/w", WatcherType::Persistent).await,
+            Err(Error::Server(ErrorCode::NoWatcher))
+        );
+        other.delete("/w/a/b", -1).await.unwrap();
+        let e = next_event(&mut rw).await;
+        assert_eq!(
+            (e.event_type, e.path.as_str()),
+            (EventType::NodeDeleted, "/w/a/b")
+        );
+        c.close().await;
+        other.close().await;
+        server.shutdown().await;
+    })
+    .await;
+}
