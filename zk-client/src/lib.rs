@@ -9,6 +9,7 @@
 pub mod client;
 mod conn;
 pub mod connect_string;
+pub mod recipes;
 pub mod session;
 
 pub use client::{Client, ClientBuilder, Error, Op, OpResult, ReadOp, Result, Watcher};

@@ -1,0 +1,388 @@
+//! Recipes against an in-process server: leader election (one leader, succession without a
+//! herd, resign, suspension and expiry), the lock (exclusion, try_acquire) and lowest-child
+//! detection.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use zk_client::recipes::{lowest_child, watch_lowest_child, LeaderElection, LeaderState, Lock};
+use zk_client::{Acl, Client, CreateMode, Error, ErrorCode, SessionState};
+
+const DIR: &str = "/mesos";
+const PREFIX: &str = "json.info_";
+
+async fn wait_state(e: &LeaderElection, want: LeaderState) {
+    let mut rx = e.states();
+    soon(&format!("state {want:?}"), rx.wait_for(|s| *s == want))
+        .await
+        .expect("state stream open");
+}
+
+fn leaders(es: &[Option<LeaderElection>]) -> Vec<usize> {
+    es.iter()
+        .enumerate()
+        .filter(|(_, e)| e.as_ref().is_some_and(|e| e.is_leader()))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn election_succession_without_herd_and_resign() {
+    bounded(async {
+        let server = start().await;
+        let mut clients = Vec::new();
+        let mut es = Vec::new();
+        for i in 0..5 {
+            let c = connect(server.local_addr).await;
+            let data = format!("{{\"id\":\"master{i}\"}}");
+            let e = LeaderElection::join(&c, DIR, PREFIX, data.as_bytes())
+                .await
+                .unwrap();
+            clients.push(c);
+            es.push(Some(e));
+        }
+        // Something else under the path that sorts before the prefix must not take part.
+        clients[0]
+            .create(
+                "/mesos/aaa",
+                b"",
+                &Acl::open_unsafe(),
+                CreateMode::Persistent,
+            )
+            .await
+            .unwrap();
+        assert_eq!(leaders(&es), vec![0]);
+        for e in es.iter().skip(1) {
+            assert_eq!(e.as_ref().unwrap().state(), LeaderState::NotLeader);
+        }
+        let (name, data) = lowest_child(&clients[4], DIR, PREFIX)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            format!("{DIR}/{name}"),
+            es[0].as_ref().unwrap().node(),
+            "the leader is the lowest child"
+        );
+        assert_eq!(data, b"{\"id\":\"master0\"}");
+
+        // The leader's session ends: the next in sequence, and only it, is woken and leads.
+        clients[0].close().await;
+        wait_state(es[0].as_ref().unwrap(), LeaderState::Lost).await;
+        assert_eq!(
+            soon("a new leader", es[1].as_ref().unwrap().wait_leader()).await,
+            LeaderState::Leader
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let counts: Vec<u64> = es
+            .iter()
+            .map(|e| e.as_ref().unwrap().predecessor_notifications())
+            .collect();
+        assert_eq!(counts, vec![0, 1, 0, 0, 0], "no herd effect");
+        es[0] = None;
+        assert_eq!(leaders(&es), vec![1]);
+
+        // A waiting contender resigns: only its successor is woken, and it keeps waiting.
+        let e3 = es[3].take().unwrap();
+        let node3 = e3.node().to_string();
+        e3.resign().await.unwrap();
+        assert_eq!(clients[3].exists(&node3).await, Ok(None));
+        let e4 = es[4].as_ref().unwrap();
+        soon("the successor's notification", async {
+            while e4.predecessor_notifications() < 1 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(e4.state(), LeaderState::NotLeader);
+        assert_eq!(es[2].as_ref().unwrap().predecessor_notifications(), 0);
+
+        // The leader resigns: its successor (2) leads; 4 now waits behind 2, not woken.
+        let e1 = es[1].take().unwrap();
+        let mut old = e1.states();
+        e1.resign().await.unwrap();
+        assert_eq!(*old.borrow_and_update(), LeaderState::NotLeader);
+        assert_eq!(
+            soon("a new leader", es[2].as_ref().unwrap().wait_leader()).await,
+            LeaderState::Leader
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(leaders(&es), vec![2]);
+        assert_eq!(es[4].as_ref().unwrap().predecessor_notifications(), 1);
+        let left = clients[2].get_children(DIR).await.unwrap();
+        assert_eq!(left.len(), 3, "aaa + two contenders: {left:?}");
+
+        drop(es);
+        for c in clients {
+            c.close().await;
+        }
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn election_suspended_on_disconnect_and_lost_on_expiry() {
+    bounded(async {
+        let server = start().await;
+        let proxy = Proxy::start(server.local_addr).await;
+        let proxy_addr = proxy.addr;
+        let c = Client::builder()
+            .session_timeout(Duration::from_millis(1000))
+            .connect(&proxy_addr.to_string())
+            .await
+            .unwrap();
+        let e = LeaderElection::join(&c, "/marathon/leader", "member_", b"a")
+            .await
+            .unwrap();
+        assert!(e.is_leader());
+        let other = connect(server.local_addr).await;
+        let e2 = LeaderElection::join(&other, "/marathon/leader", "member_", b"b")
+            .await
+            .unwrap();
+        assert_eq!(e2.state(), LeaderState::NotLeader);
+
+        // A short outage: Suspended, then Leader again with the same session.
+        proxy.sever();
+        wait_state(&e, LeaderState::Suspended).await;
+        assert_eq!(
+            soon("reconnect", c.wait_for_state(SessionState::Connected)).await,
+            SessionState::Connected
+        );
+        wait_state(&e, LeaderState::Leader).await;
+        assert_eq!(e2.state(), LeaderState::NotLeader);
+
+        // A long outage: the session expires, the other contender takes over, and the old
+        // leader reports Lost once it hears of the expiry.
+        drop(proxy);
+        wait_state(&e, LeaderState::Suspended).await;
+        assert_eq!(
+            soon("takeover", e2.wait_leader()).await,
+            LeaderState::Leader
+        );
+        assert_eq!(e2.predecessor_notifications(), 1);
+        assert_eq!(e.state(), LeaderState::Suspended);
+        let mut proxy = None;
+        for _ in 0..50 {
+            if let Ok(l) = std::net::TcpListener::bind(proxy_addr) {
+                drop(l);
+                proxy = Some(RebindProxy::start(proxy_addr, server.local_addr).await);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(proxy.is_some(), "proxy port rebinds");
+        wait_state(&e, LeaderState::Lost).await;
+        assert_eq!(c.state(), SessionState::Expired);
+        assert!(e2.is_leader());
+        drop(e);
+        e2.resign().await.unwrap();
+        other.close().await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
+type Lowest = Option<(String, Vec<u8>)>;
+
+async fn next_lowest(w: &mut tokio::sync::mpsc::UnboundedReceiver<Lowest>) -> Lowest {
+    soon("the lowest child", w.recv())
+        .await
+        .expect("stream open")
+}
+
+/// A relay on a given address (the port the expired client keeps trying).
+struct RebindProxy(tokio::task::JoinHandle<()>);
+
+impl RebindProxy {
+    async fn start(addr: std::net::SocketAddr, target: std::net::SocketAddr) -> RebindProxy {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        RebindProxy(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+            }
+        }))
+    }
+}
+
+impl Drop for RebindProxy {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_excludes() {
+    bounded(async {
+        let server = start().await;
+        let setup = connect(server.local_addr).await;
+        setup
+            .create(
+                "/counter",
+                b"0",
+                &Acl::open_unsafe(),
+                CreateMode::Persistent,
+            )
+            .await
+            .unwrap();
+        let held = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let c = connect(server.local_addr).await;
+            let held = held.clone();
+            tasks.push(tokio::spawn(async move {
+                let lock = Lock::new(&c, "/locks/counter");
+                for _ in 0..20 {
+                    let guard = lock.acquire().await.unwrap();
+                    assert!(!held.swap(true, Ordering::SeqCst), "two holders at once");
+                    let (data, stat) = c.get_data("/counter").await.unwrap();
+                    let n: u32 = std::str::from_utf8(&data).unwrap().parse().unwrap();
+                    tokio::task::yield_now().await;
+                    c.set_data("/counter", (n + 1).to_string().as_bytes(), stat.version)
+                        .await
+                        .expect("no BadVersion under the lock");
+                    held.store(false, Ordering::SeqCst);
+                    guard.release().await.unwrap();
+                }
+                c.close().await;
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let (data, _) = setup.get_data("/counter").await.unwrap();
+        assert_eq!(data, b"160");
+        assert!(setup
+            .get_children("/locks/counter")
+            .await
+            .unwrap()
+            .is_empty());
+        setup.close().await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_acquire_times_out_and_cleans_up() {
+    bounded(async {
+        let server = start().await;
+        let a = connect(server.local_addr).await;
+        let b = connect(server.local_addr).await;
+        let la = Lock::new(&a, "/l");
+        let lb = Lock::new(&b, "/l");
+        let g = la.acquire().await.unwrap();
+        let t0 = std::time::Instant::now();
+        assert!(lb
+            .try_acquire(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(t0.elapsed() >= Duration::from_millis(300));
+        let children = a.get_children("/l").await.unwrap();
+        assert_eq!(children.len(), 1, "{children:?}");
+        assert_eq!(format!("/l/{}", children[0]), g.node());
+
+        // Released while waiting: acquired.
+        let waiter = tokio::spawn({
+            let lb = lb.clone();
+            async move { lb.try_acquire(Duration::from_secs(5)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        g.release().await.unwrap();
+        let gb = soon("the lock", waiter).await.unwrap().unwrap().unwrap();
+        assert!(la
+            .try_acquire(Duration::from_millis(50))
+            .await
+            .unwrap()
+            .is_none());
+        // A dropped guard releases in the background.
+        drop(gb);
+        let ga = soon("the lock", la.acquire()).await.unwrap();
+        ga.release().await.unwrap();
+        assert!(a.get_children("/l").await.unwrap().is_empty());
+        a.close().await;
+        b.close().await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lowest_child_ignores_other_names() {
+    bounded(async {
+        let server = start().await;
+        let c = connect(server.local_addr).await;
+        let open = Acl::open_unsafe();
+        c.create("/m", b"", &open, CreateMode::Persistent)
+            .await
+            .unwrap();
+        assert_eq!(lowest_child(&c, "/m", PREFIX).await, Ok(None));
+        assert_eq!(
+            lowest_child(&c, "/nowhere", PREFIX).await,
+            Err(Error::Server(ErrorCode::NoNode))
+        );
+        for (name, data) in [
+            ("json.info_0000000003", "three"),
+            ("json.info_0000000010", "ten"),
+            ("log_replicas", ""),
+            ("aaa", ""),
+            ("json.info_0000000001", "one"),
+            ("json.info_", "bare"),
+        ] {
+            c.create(
+                &format!("/m/{name}"),
+                data.as_bytes(),
+                &open,
+                CreateMode::Persistent,
+            )
+            .await
+            .unwrap();
+        }
+        let expect = |n: &str, d: &str| Some((n.to_string(), d.as_bytes().to_vec()));
+        assert_eq!(
+            lowest_child(&c, "/m", PREFIX).await.unwrap(),
+            expect("json.info_0000000001", "one")
+        );
+
+        let mut w = watch_lowest_child(&c, "/m", PREFIX);
+        assert_eq!(
+            next_lowest(&mut w).await,
+            expect("json.info_0000000001", "one")
+        );
+        // Changes that do not change the lowest child are not reported.
+        c.delete("/m/json.info_0000000010", -1).await.unwrap();
+        c.delete("/m/json.info_0000000001", -1).await.unwrap();
+        assert_eq!(
+            next_lowest(&mut w).await,
+            expect("json.info_0000000003", "three")
+        );
+        c.delete("/m/json.info_0000000003", -1).await.unwrap();
+        assert_eq!(next_lowest(&mut w).await, None);
+        c.create(
+            "/m/json.info_0000000007",
+            b"seven",
+            &open,
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            next_lowest(&mut w).await,
+            expect("json.info_0000000007", "seven")
+        );
+        c.close().await;
+        assert_eq!(soon("the stream to end", w.recv()).await, None);
+        server.shutdown().await;
+    })
+    .await;
+}
