@@ -1,0 +1,209 @@
+//! Golden tests of the `zkcli` binary: each `tests/golden/NAME.zk` script is fed on stdin
+//! (plus `quit`) to `zkcli` against a fresh in-process zk-server, and the transcript
+//! (stdout and stderr merged) must equal `tests/golden/NAME.apache.raw`, the transcript of
+//! Apache's real zkCli 3.8 running the same script against Apache ZooKeeper 3.8 (see
+//! `tests/golden/README.md`). Both go through the same [`normalise`].
+
+mod common;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// Runs zkcli with `stdin`, stderr merged into stdout (as `2>&1` does).
+fn zkcli(addr: SocketAddr, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("exec \"$0\" \"$@\" 2>&1")
+        .arg(env!("CARGO_BIN_EXE_zkcli"))
+        .arg("-server")
+        .arg(addr.to_string())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zkcli starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().expect("zkcli runs")
+}
+
+async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    common::bounded(tokio::task::spawn_blocking(f))
+        .await
+        .expect("zkcli thread")
+}
+
+/// Replaces what legitimately differs between runs and servers, the same way in both
+/// transcripts: the server address, zxids, times and session ids; and moves each
+/// `WATCHER::` block to the end of its segment (segments end at `Sync is OK`), since
+/// zkCli prints events from another thread, racing the command's own output.
+fn normalise(text: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut events: Vec<String> = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let l = lines[i];
+        if l.is_empty()
+            && lines.get(i + 1) == Some(&"WATCHER::")
+            && lines.get(i + 2) == Some(&"")
+            && lines
+                .get(i + 3)
+                .is_some_and(|e| e.starts_with("WatchedEvent "))
+        {
+            events.push(format!("\nWATCHER::\n\n{}", lines[i + 3]));
+            i += 4;
+            continue;
+        }
+        let norm = if l.starts_with("Connecting to ") {
+            "Connecting to HOST:PORT".to_string()
+        } else if let Some((k, v)) = l.split_once(" = ") {
+            match k {
+                "cZxid" | "mZxid" | "pZxid" if v.starts_with("0x") => format!("{k} = 0xZXID"),
+                "ctime" | "mtime" => format!("{k} = TIME"),
+                // a session id (not 0, and not a container's or TTL node's marker)
+                "ephemeralOwner"
+                    if v != "0x0"
+                        && !(v.len() == 18 && (v.starts_with("0x80") || v.starts_with("0xff"))) =>
+                {
+                    format!("{k} = 0xSESSION")
+                }
+                _ => l.to_string(),
+            }
+        } else {
+            l.to_string()
+        };
+        let sync = norm == "Sync is OK";
+        out.push(norm);
+        if sync {
+            out.append(&mut events);
+        }
+        i += 1;
+    }
+    out.append(&mut events);
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}
+
+async fn golden(name: &str) {
+    let server = common::start().await;
+    let addr = server.local_addr;
+    let dir = golden_dir();
+    let script = std::fs::read_to_string(dir.join(format!("{name}.zk")))
+        .unwrap()
+        .replace("@SERVER@", &addr.to_string());
+    let expected = std::fs::read_to_string(dir.join(format!("{name}.apache.raw"))).unwrap();
+    let out = run_blocking(move || zkcli(addr, &[], &format!("{script}quit\n"))).await;
+    let got = String::from_utf8_lossy(&out.stdout).into_owned();
+    if std::env::var_os("ZKCLI_GOLDEN_DUMP").is_some() {
+        std::fs::write(std::env::temp_dir().join(format!("{name}.zkcli.out")), &got).unwrap();
+    }
+    let (want, got_n) = (normalise(&expected), normalise(&got));
+    if want != got_n {
+        let wl: Vec<&str> = want.lines().collect();
+        let gl: Vec<&str> = got_n.lines().collect();
+        let first = wl.iter().zip(&gl).position(|(a, b)| a != b);
+        panic!(
+            "{name}: zkcli differs from Apache zkCli (first differing line {first:?})\n\
+             --- expected (normalised) ---\n{want}--- got (normalised) ---\n{got_n}"
+        );
+    }
+    // zkCli exits 1 when a command of the script failed; every script has failures
+    assert_eq!(out.status.code(), Some(1), "{name}: exit status");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_basic() {
+    golden("basic").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_watches() {
+    golden("watches").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_shell() {
+    golden("shell").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_connect() {
+    golden("connect").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_misc() {
+    golden("misc").await;
+}
+
+/// `zkcli -server h:p cmd args`: one command, exit status 0/1, as zkCli.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_command_mode() {
+    let server = common::start().await;
+    let addr = server.local_addr;
+    let out = run_blocking(move || {
+        let a = zkcli(addr, &["create", "/one", "hello world"], "");
+        let b = zkcli(addr, &["get", "/one"], "");
+        let c = zkcli(addr, &["get", "/missing"], "");
+        let d = zkcli(addr, &["stat", "/one"], "");
+        [a, b, c, d]
+    })
+    .await;
+    let text = |o: &Output| normalise(&String::from_utf8_lossy(&o.stdout));
+    let connected = "Connecting to HOST:PORT\n\nWATCHER::\n\n\
+                     WatchedEvent state:SyncConnected type:None path:null\n";
+    let want = |s: &str| normalise(&format!("{connected}{s}"));
+    assert_eq!(text(&out[0]), want("Created /one\n"));
+    assert_eq!(out[0].status.code(), Some(0));
+    assert_eq!(text(&out[1]), want("hello world\n"));
+    assert_eq!(out[1].status.code(), Some(0));
+    assert_eq!(text(&out[2]), want("Node does not exist: /missing\n"));
+    assert_eq!(out[2].status.code(), Some(1));
+    assert!(text(&out[3]).contains("\ndataLength = 11\nnumChildren = 0\n"));
+    assert_eq!(out[3].status.code(), Some(0));
+}
+
+/// Script mode: a script whose commands all succeed exits 0; whoami (3.9) lists the
+/// session's identities.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn script_success_and_whoami() {
+    let server = common::start().await;
+    let addr = server.local_addr;
+    let out = run_blocking(move || {
+        zkcli(
+            addr,
+            &[],
+            "addauth digest user1:pass1\nwhoami\ncreate /x\nls /\nquit\n",
+        )
+    })
+    .await;
+    let text = normalise(&String::from_utf8_lossy(&out.stdout));
+    assert!(text.contains("\nAuth scheme: User\n"), "{text}");
+    assert!(text.contains("\ndigest: user1\n"), "{text}");
+    assert!(text.contains("\nCreated /x\n[x, zookeeper]\n"), "{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+}
+
+#[test]
+fn normaliser_moves_events_to_segment_end() {
+    let raw = "a\n\nWATCHER::\n\nWatchedEvent state:SyncConnected type:NodeCreated path:/x\n\
+               Created /x\nSync is OK\nctime = Sun Nov 22 01:12:24 UTC 2026\n";
+    assert_eq!(
+        normalise(raw),
+        "a\nCreated /x\nSync is OK\n\nWATCHER::\n\n\
+         WatchedEvent state:SyncConnected type:NodeCreated path:/x\nctime = TIME\n"
+    );
+}
