@@ -5,10 +5,14 @@
 #   scripts/interop.sh --apache           run the same suites against Apache
 #                                         ZooKeeper 3.8 (Debian's `zookeeper`)
 #   scripts/interop.sh --server HOST:PORT only run the suites against a running server
+#   scripts/interop.sh --client-tests     only suite 4 (zk-client's tests on Apache)
 #
 # Suites:
 #   1. zkcli - Apache's Java command-line client (zkCli.sh from Debian's package)
 #   2. kazoo - the Python client (scripts/interop/kazoo_suite.py)
+#   3. datadir - one data directory served by zkrs, then Apache, then zkrs (default mode)
+#   4. client tests - zk-client's api/watches/recipes tests against Apache ZooKeeper
+#      3.8 (ZK_TEST_SERVER, see zk-client/tests/common/mod.rs) (default mode, or alone)
 #
 # The expectations were validated against Apache ZooKeeper 3.8.0 (Debian
 # bookworm) with --apache: they are Apache's real behaviour.
@@ -37,6 +41,7 @@ START_TIMEOUT=30      # seconds for a server to start accepting clients
 ZKCLI_TIMEOUT=30      # seconds for one zkCli invocation
 KAZOO_TIMEOUT=300     # seconds for the whole kazoo suite
 BUILD_TIMEOUT=1800    # seconds for cargo build
+CLIENT_TESTS_TIMEOUT="${CLIENT_TESTS_TIMEOUT:-$BUILD_TIMEOUT}" # seconds for suite 4's cargo test
 
 MODE=zkrs
 # Whether exists/stat of an existing node needs READ: true from ZooKeeper 3.8.4/3.9.2 on
@@ -44,6 +49,7 @@ MODE=zkrs
 EXISTS_NEEDS_READ="${EXISTS_NEEDS_READ:-1}"
 SERVER=""             # HOST:PORT the suites talk to
 SERVER_PID=""         # set only for a server this script started
+EXTRA_CONFIG=""       # extra zoo.cfg lines for the next server started
 WORK_DIR=""
 ZKCLI="${ZKCLI:-}"
 PYTHON=""
@@ -112,7 +118,8 @@ find_zkcli() {
 }
 
 ensure_zookeeper_package() {
-    if find_zkcli && { [[ "$MODE" != apache ]] || [[ -f /usr/share/java/zookeeper.jar ]]; }; then
+    if find_zkcli && { [[ "$MODE" != apache && "$MODE" != client-tests ]] \
+        || [[ -f /usr/share/java/zookeeper.jar ]]; }; then
         return 0
     fi
     if [[ "$(id -u)" != 0 ]]; then
@@ -183,6 +190,7 @@ clientPortAddress=127.0.0.1
 4lw.commands.whitelist=*
 admin.enableServer=false
 EOF
+    if [[ -n "$EXTRA_CONFIG" ]]; then printf '%s\n' "$EXTRA_CONFIG" >>"$WORK_DIR/zoo.cfg"; fi
 }
 
 # wait_for_server PORT: until `srvr` answers (or, for a server without 4lw
@@ -567,8 +575,60 @@ suite_datadir() {
     stop_server
 }
 
+# ----------------------------------------------------------------------------
+# Suite 4: zk-client's own end-to-end tests against Apache ZooKeeper 3.8
+
+# The tests in zk-client/tests/{api,watches,recipes}.rs, pointed at Apache by
+# ZK_TEST_SERVER (each test under its own chroot); ZK_TEST_SERVER_VERSION=3.8.0
+# selects the documented 3.8.0-specific assertions. Tests that must control the
+# server print "skipped: needs an in-process server" and are counted as skipped,
+# not passed. Each passing test is one pass, each failing test one failure.
+suite_client_tests() {
+    header "Suite 4: zk-client tests (api, watches, recipes) against Apache ZooKeeper 3.8"
+    # TTL nodes are tested too: Apache needs zookeeper.extendedTypesEnabled for them.
+    EXTRA_CONFIG="extendedTypesEnabled=true"
+    if ! start_apache "$WORK_DIR/apache-client-data"; then
+        EXTRA_CONFIG=""
+        stop_server
+        return 0
+    fi
+    EXTRA_CONFIG=""
+    local out rc=0 results n m skipped total_n=0 total_m=0 line
+    out="$(cd "$REPO_ROOT" && ZK_TEST_SERVER="$SERVER" ZK_TEST_SERVER_VERSION=3.8.0 \
+        timeout "$CLIENT_TESTS_TIMEOUT" cargo test -q --no-fail-fast -p zk-client \
+        --test api --test watches --test recipes -- --show-output 2>&1)" || rc=$?
+    results="$(grep -E '^test result: (ok|FAILED)\. [0-9]+ passed; [0-9]+ failed' <<<"$out" || true)"
+    skipped="$(grep -c '^skipped: needs an in-process server' <<<"$out" || true)"
+    while IFS= read -r line; do
+        [[ -n "$line" ]] || continue
+        n="$(sed -E 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1/' <<<"$line")"
+        m="$(sed -E 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\2/' <<<"$line")"
+        total_n=$((total_n + n))
+        total_m=$((total_m + m))
+    done <<<"$results"
+    if (( total_m > 0 )); then
+        printf '%s\n' "$out" | grep -vE '^(\.+|running [0-9]+ tests?)$' | tail -n 80 | sed 's/^/      | /'
+    fi
+    info "cargo test: $total_n passed (of which $skipped skipped), $total_m failed, exit $rc"
+    if (( total_n - skipped > 0 )); then
+        PASSED=$((PASSED + total_n - skipped))
+        printf 'ok - %d zk-client tests pass against Apache ZooKeeper 3.8\n' "$((total_n - skipped))"
+    fi
+    if (( total_m > 0 )); then
+        FAILED=$((FAILED + total_m))
+        printf 'FAIL - %d zk-client tests fail against Apache ZooKeeper 3.8\n' "$total_m"
+    fi
+    if [[ "$(grep -c . <<<"$results")" != 3 ]]; then
+        fail "zk-client tests: expected 3 test binaries' results (exit $rc; 124 = timed out)" \
+            "$(tail -n 40 <<<"$out")"
+    elif (( total_m == 0 && rc != 0 )); then
+        fail "zk-client tests exited $rc with no failed tests" "$(tail -n 40 <<<"$out")"
+    fi
+    stop_server
+}
+
 usage() {
-    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -576,6 +636,7 @@ main() {
     while (($#)); do
         case "$1" in
             --apache) MODE=apache; EXISTS_NEEDS_READ=0 ;;
+            --client-tests) MODE=client-tests ;;
             --server)
                 [[ $# -ge 2 ]] || usage
                 MODE=server
@@ -591,9 +652,11 @@ main() {
     local t0=$SECONDS
     header "zkrs interop tests (mode: $MODE)"
     ensure_zookeeper_package
-    ensure_kazoo
+    if [[ "$MODE" != client-tests ]]; then
+        ensure_kazoo
+        info "python: $PYTHON"
+    fi
     info "zkCli: $ZKCLI"
-    info "python: $PYTHON"
 
     trap cleanup EXIT
     trap 'exit 130' INT TERM
@@ -604,6 +667,7 @@ main() {
         zkrs) start_zkrs || up=0 ;;
         apache) start_apache || up=0 ;;
         server) info "using the running server at $SERVER" ;;
+        client-tests) up=0 ;;
     esac
 
     if (( up )) && [[ "$MODE" == server ]] && ! tcp_open "${SERVER%:*}" "${SERVER##*:}"; then
@@ -620,6 +684,9 @@ main() {
     if [[ "$MODE" == zkrs ]]; then
         stop_server
         suite_datadir
+    fi
+    if [[ "$MODE" == zkrs || "$MODE" == client-tests ]]; then
+        suite_client_tests
     fi
     if (( FAILED > 0 )) && [[ -f "$WORK_DIR/server.log" ]]; then
         header "server log (last 40 lines)"

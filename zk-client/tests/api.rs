@@ -1,4 +1,5 @@
-//! Every API call against a real in-process server, with exact results and error codes.
+//! Every API call against a real server (in-process, or `ZK_TEST_SERVER`: see common/mod.rs),
+//! with exact results and error codes.
 
 mod common;
 
@@ -14,7 +15,7 @@ fn open() -> Vec<Acl> {
 #[tokio::test]
 async fn create_get_set_delete() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let c = connect(server.local_addr).await;
         assert_eq!(c.state(), SessionState::Connected);
 
@@ -110,7 +111,7 @@ async fn create_get_set_delete() {
 #[tokio::test]
 async fn create_modes() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let c = connect(server.local_addr).await;
         c.create("/s", b"", &open(), CreateMode::Persistent)
             .await
@@ -194,7 +195,7 @@ async fn create_modes() {
 #[tokio::test]
 async fn acls_and_auth() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let c = connect(server.local_addr).await;
         assert_eq!(
             c.whoami()
@@ -250,7 +251,7 @@ async fn acls_and_auth() {
 #[tokio::test]
 async fn multi_and_multi_read() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let c = connect(server.local_addr).await;
         let res = c
             .multi(&[
@@ -262,7 +263,13 @@ async fn multi_and_multi_read() {
             .await
             .unwrap();
         assert_eq!(res.len(), 4);
-        assert!(matches!(&res[0], OpResult::Create { path, stat: Some(_) } if path == "/m"));
+        if server_is_3_8_0() {
+            // ZOOKEEPER-4026 (fixed in 3.8.2/3.9.0): before it, a create inside a multi is
+            // answered as a plain create, without the stat a create2 carries.
+            assert!(matches!(&res[0], OpResult::Create { path, stat: None } if path == "/m"));
+        } else {
+            assert!(matches!(&res[0], OpResult::Create { path, stat: Some(_) } if path == "/m"));
+        }
         assert!(matches!(&res[2], OpResult::SetData(st) if st.version == 1));
         assert_eq!(res[3], OpResult::Check);
 
@@ -318,7 +325,7 @@ async fn multi_and_multi_read() {
 #[tokio::test]
 async fn chroot() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let root = connect(server.local_addr).await;
         root.create("/app", b"", &open(), CreateMode::Persistent)
             .await
@@ -362,7 +369,7 @@ async fn chroot() {
 #[tokio::test]
 async fn pipelining_keeps_order() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let c = connect(server.local_addr).await;
         c.create("/p", b"", &open(), CreateMode::Persistent)
             .await
@@ -437,7 +444,7 @@ async fn join_in_order<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
 #[tokio::test]
 async fn unknown_auth_scheme_fails_the_session() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let c = connect(server.local_addr).await;
         assert_ne!(c.session_id(), 0);
         assert_eq!(c.session_password().len(), 16);

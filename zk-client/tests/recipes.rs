@@ -1,6 +1,6 @@
-//! Recipes against an in-process server: leader election (one leader, succession without a
-//! herd, resign, suspension and expiry), the lock (exclusion, try_acquire) and lowest-child
-//! detection.
+//! Recipes against a server (in-process, or `ZK_TEST_SERVER`: see common/mod.rs): leader
+//! election (one leader, succession without a herd, resign, suspension and expiry), the lock
+//! (exclusion, try_acquire) and lowest-child detection.
 
 mod common;
 
@@ -33,7 +33,7 @@ fn leaders(es: &[Option<LeaderElection>]) -> Vec<usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn election_succession_without_herd_and_resign() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let mut clients = Vec::new();
         let mut es = Vec::new();
         for i in 0..5 {
@@ -128,6 +128,9 @@ async fn election_succession_without_herd_and_resign() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn election_suspended_on_disconnect_and_lost_on_expiry() {
+    if skip_external() {
+        return;
+    }
     bounded(async {
         let server = start().await;
         let proxy = Proxy::start(server.local_addr).await;
@@ -223,7 +226,7 @@ impl Drop for RebindProxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_excludes() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let setup = connect(server.local_addr).await;
         setup
             .create(
@@ -275,7 +278,7 @@ async fn lock_excludes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn try_acquire_times_out_and_cleans_up() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let a = connect(server.local_addr).await;
         let b = connect(server.local_addr).await;
         let la = Lock::new(&a, "/l");
@@ -320,7 +323,7 @@ async fn try_acquire_times_out_and_cleans_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lowest_child_ignores_other_names() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let c = connect(server.local_addr).await;
         let open = Acl::open_unsafe();
         c.create("/m", b"", &open, CreateMode::Persistent)

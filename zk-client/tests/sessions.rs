@@ -10,6 +10,9 @@ use zk_client::{Acl, Client, CreateMode, Error, EventType, SessionState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_session_watches_and_ephemerals() {
+    if skip_external() {
+        return;
+    }
     bounded(async {
         let dir = TempDir::new();
         let addr = free_port();
@@ -82,6 +85,9 @@ async fn restart_keeps_session_watches_and_ephemerals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_after_a_long_outage() {
+    if skip_external() {
+        return;
+    }
     bounded(async {
         let dir = TempDir::new();
         let addr = free_port();
@@ -134,7 +140,7 @@ async fn expiry_after_a_long_outage() {
 #[tokio::test]
 async fn skips_a_dead_host() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let dead = free_port();
         for _ in 0..3 {
             let c = Client::builder()
@@ -160,7 +166,7 @@ async fn skips_a_dead_host() {
 #[tokio::test]
 async fn skips_a_silent_host() {
     bounded(async {
-        let server = start().await;
+        let server = test_server().await;
         let (hole, task) = black_hole().await;
         for _ in 0..3 {
             let c = Client::builder()
@@ -179,6 +185,9 @@ async fn skips_a_silent_host() {
 
 #[tokio::test]
 async fn dropped_connection_fails_requests_in_flight_then_reconnects() {
+    if skip_external() {
+        return;
+    }
     bounded(async {
         let server = start().await;
         let proxy = Proxy::start(server.local_addr).await;
@@ -233,6 +242,9 @@ async fn dropped_connection_fails_requests_in_flight_then_reconnects() {
 /// client must notice within the read timeout (2/3 of it) and reconnect with the same session.
 #[tokio::test]
 async fn silent_server_is_detected_by_the_read_timeout() {
+    if skip_external() {
+        return;
+    }
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use zk_proto::codec::{Decode, Encode};
     use zk_proto::proto::{ConnectRequest, ConnectResponse};

@@ -1,4 +1,11 @@
-//! An in-process `zk-server` for the client's end-to-end tests.
+//! The server for the client's end-to-end tests: an in-process `zk-server`, or, when
+//! `ZK_TEST_SERVER=host:port` is set, an external server (e.g. Apache ZooKeeper, started by
+//! `scripts/interop.sh`). Against an external server each test works under its own chroot
+//! (`/zkrs-<pid>-<nanos>-<n>`, created first and deleted recursively by
+//! [`TestServer::shutdown`]), so tests running in parallel do not see each other's nodes.
+//!
+//! `ZK_TEST_SERVER_VERSION` names the external server's version (e.g. `3.8.0`) for the few
+//! assertions that differ between ZooKeeper releases; see [`server_is_3_8_0`].
 #![allow(dead_code)]
 
 use std::future::Future;
@@ -7,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use zk_client::{Client, WatchedEvent, Watcher};
+use zk_client::{Acl, Client, CreateMode, WatchedEvent, Watcher};
 use zk_server::runtime::{RuntimeConfig, Server, StorageConfig};
 
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,7 +50,116 @@ pub fn config(addr: SocketAddr) -> RuntimeConfig {
     cfg
 }
 
-/// An in-memory server on an ephemeral port.
+/// The external server the tests run against (`ZK_TEST_SERVER=host:port`), if any.
+pub fn external_server() -> Option<String> {
+    std::env::var("ZK_TEST_SERVER")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// For tests that stop, restart or impersonate the server: true (after saying so on stdout)
+/// when the tests run against an external server, in which case the test returns early.
+pub fn skip_external() -> bool {
+    if external_server().is_some() {
+        println!("skipped: needs an in-process server");
+        true
+    } else {
+        false
+    }
+}
+
+/// True when the external server is Apache ZooKeeper 3.8.0 (`ZK_TEST_SERVER_VERSION=3.8.0`,
+/// set by `scripts/interop.sh` for Debian's package), whose behaviour differs from the 3.9
+/// line zkrs follows in a few documented places.
+pub fn server_is_3_8_0() -> bool {
+    external_server().is_some()
+        && std::env::var("ZK_TEST_SERVER_VERSION").is_ok_and(|v| v.trim() == "3.8.0")
+}
+
+/// The server a test talks to. `local_addr` is a connect string: `127.0.0.1:port` for an
+/// in-process server, `host:port/zkrs-...` (a per-test chroot) for an external one.
+pub struct TestServer {
+    pub local_addr: &'static str,
+    inner: Option<Server>,
+    /// External only: the server's `host:port` and this test's chroot.
+    external: Option<(String, String)>,
+}
+
+impl TestServer {
+    /// Stops the in-process server, or deletes this test's chroot on the external one
+    /// (best-effort: errors are ignored).
+    pub async fn shutdown(self) {
+        if let Some(s) = self.inner {
+            s.shutdown().await;
+        }
+        if let Some((host, root)) = self.external {
+            if let Ok(c) = Client::builder()
+                .session_timeout(Duration::from_secs(10))
+                .connect(&host)
+                .await
+            {
+                delete_tree(&c, &root).await;
+                c.close().await;
+            }
+        }
+    }
+}
+
+/// Deletes `path` and everything under it, ignoring errors.
+async fn delete_tree(c: &Client, path: &str) {
+    let mut order = vec![path.to_string()];
+    let mut i = 0;
+    while i < order.len() {
+        if let Ok(kids) = c.get_children(&order[i]).await {
+            let base = order[i].clone();
+            order.extend(kids.into_iter().map(|k| format!("{base}/{k}")));
+        }
+        i += 1;
+    }
+    for p in order.iter().rev() {
+        let _ = c.delete(p, -1).await;
+    }
+}
+
+/// The test's server: an in-memory in-process server on an ephemeral port, or a fresh chroot
+/// on the external server named by `ZK_TEST_SERVER`.
+pub async fn test_server() -> TestServer {
+    let Some(host) = external_server() else {
+        let s = start().await;
+        return TestServer {
+            local_addr: Box::leak(s.local_addr.to_string().into_boxed_str()),
+            inner: Some(s),
+            external: None,
+        };
+    };
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let root = format!(
+        "/zkrs-{}-{nanos}-{:04}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let c = Client::builder()
+        .session_timeout(Duration::from_secs(10))
+        .connect(&host)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to ZK_TEST_SERVER={host}: {e:?}"));
+    c.create(&root, b"", &Acl::open_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap_or_else(|e| panic!("creating the test root {root} on {host}: {e:?}"));
+    c.close().await;
+    TestServer {
+        local_addr: Box::leak(format!("{host}{root}").into_boxed_str()),
+        inner: None,
+        external: Some((host, root)),
+    }
+}
+
+/// An in-memory in-process server on an ephemeral port (for tests that need to control it,
+/// and for the zkcli golden tests).
 pub async fn start() -> Server {
     Server::start(config("127.0.0.1:0".parse().unwrap()))
         .await
@@ -98,7 +214,8 @@ pub fn free_port() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
-pub async fn connect(addr: SocketAddr) -> Client {
+/// A client of `addr`: a socket address or a connect string (host:port[/chroot]).
+pub async fn connect(addr: impl std::fmt::Display) -> Client {
     Client::builder()
         .session_timeout(Duration::from_secs(10))
         .connect(&addr.to_string())
