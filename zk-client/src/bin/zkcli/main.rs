@@ -9,6 +9,7 @@
 //! Outputs go to stdout, error messages to stderr, as zkCli prints them.
 
 mod fmt;
+mod quota;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
@@ -31,11 +32,13 @@ const USAGE: &[(&str, &str)] = &[
     ("create", "create [-s] [-e] [-c] [-t ttl] path [data] [acl]"),
     ("delete", "delete [-v version] path"),
     ("deleteall", "deleteall path [-b batch size]"),
+    ("delquota", "delquota [-n|-b|-N|-B] path"),
     ("get", "get [-s] [-w] path"),
     ("getAcl", "getAcl [-s] path"),
     ("getAllChildrenNumber", "getAllChildrenNumber path"),
     ("getEphemerals", "getEphemerals path"),
     ("history", "history "),
+    ("listquota", "listquota path"),
     ("ls", "ls [-s] [-w] [-R] path"),
     ("printwatches", "printwatches on|off"),
     ("quit", "quit "),
@@ -43,8 +46,10 @@ const USAGE: &[(&str, &str)] = &[
     ("removewatches", "removewatches path [-c|-d|-a] [-l]"),
     ("set", "set [-s] [-v version] path data"),
     ("setAcl", "setAcl [-s] [-v version] [-R] path acl"),
+    ("setquota", "setquota -n|-b|-N|-B val path"),
     ("stat", "stat [-w] path"),
     ("sync", "sync path"),
+    ("version", "version "),
     ("whoami", "whoami "),
 ];
 
@@ -372,6 +377,15 @@ impl Shell {
                 }
             }
             "close" => self.close().await,
+            "version" => {
+                if words.len() > 1 {
+                    return Err(Fail(usage_of("version")));
+                }
+                self.say(format!(
+                    "ZooKeeper CLI version: 3.9.3-zkrs-{}",
+                    env!("CARGO_PKG_VERSION")
+                ));
+            }
             _ => {
                 if !USAGE.iter().any(|(n, _)| *n == cmd) {
                     let mut s = String::from(
@@ -405,7 +419,90 @@ impl Shell {
         self.watches.push((path.to_string(), kind, w));
     }
 
+    /// `setquota`, `listquota`, `delquota` (see [`quota`]).
+    async fn quota_command(&mut self, cmd: &str, words: &[String]) -> CmdResult {
+        let (flags, valued) = match cmd {
+            "setquota" => ("", "nbNB"),
+            "delquota" => ("nbNB", ""),
+            _ => ("", ""),
+        };
+        let o = parse_opts(words, flags, valued)?;
+        let sel = if cmd == "listquota" {
+            None
+        } else {
+            quota::group_option(words, cmd == "setquota").map_err(Fail)?
+        };
+        if cmd == "setquota" && sel.is_none() {
+            return Err(Fail(quota::missing_option()));
+        }
+        if o.args.len() < 2 {
+            return Err(Fail(usage_of(cmd)));
+        }
+        let c = self.client()?;
+        let path = o.args[1].clone();
+        let mut lines = Vec::new();
+        let r = match (cmd, sel) {
+            ("setquota", Some(opt)) => {
+                if path.starts_with(quota::QUOTA) {
+                    lines.push(quota::Line::Err(format!(
+                        "cannot set a quota under the path: {}",
+                        quota::QUOTA
+                    )));
+                    Ok(())
+                } else {
+                    let v = o.vals.get(&opt).cloned().unwrap_or_default();
+                    let n = if matches!(opt, 'n' | 'N') {
+                        v.parse::<i32>().map(i64::from).ok()
+                    } else {
+                        v.parse::<i64>().ok()
+                    };
+                    match n {
+                        None => {
+                            lines.push(quota::Line::Err(
+                                "NumberFormatException happens when parsing the option value"
+                                    .into(),
+                            ));
+                            Ok(())
+                        }
+                        Some(n) if matches!(opt, 'n' | 'N') && n <= 0 => {
+                            lines.push(quota::Line::Err(
+                                "the num quota must be greater than zero".into(),
+                            ));
+                            Ok(())
+                        }
+                        Some(n) if n < 0 => {
+                            lines.push(quota::Line::Err(
+                                "the bytes quota must be greater than or equal to zero".into(),
+                            ));
+                            Ok(())
+                        }
+                        Some(n) => {
+                            let mut q = quota::StatsTrack::default();
+                            for (g, _) in quota::GROUP {
+                                q.set(quota::key_of(g), -1);
+                            }
+                            q.set(quota::key_of(opt), n);
+                            quota::create_quota(&c, &path, &q, &mut lines).await
+                        }
+                    }
+                }
+            }
+            ("listquota", _) => quota::list_quota(&c, &path, &mut lines).await,
+            _ => quota::del_quota(&c, &path, sel.map(quota::key_of), &mut lines).await,
+        };
+        for l in lines {
+            match l {
+                quota::Line::Out(s) => self.say(s),
+                quota::Line::Err(s) => self.out.push((true, format!("{s}\n"))),
+            }
+        }
+        r.map_err(Fail)
+    }
+
     async fn zk_command(&mut self, cmd: &str, words: &[String]) -> CmdResult {
+        if matches!(cmd, "setquota" | "listquota" | "delquota") {
+            return self.quota_command(cmd, words).await;
+        }
         let (flags, valued, nargs) = match cmd {
             "ls" => ("swR", "", 2),
             "get" => ("sw", "", 2),
