@@ -40,12 +40,6 @@ pub struct Recovered {
     pub truncated: Option<String>,
 }
 
-/// The zxid that must follow `prev` in a history: the next counter, or the first txn of a
-/// later epoch (which Zab numbers from 1).
-fn follows(prev: i64, next: i64) -> bool {
-    next == prev + 1 || ((next >> 32) > (prev >> 32) && (next & 0xffff_ffff) == 1)
-}
-
 /// Loads `snap_dir` and `log_dir` (both the `version-2` directories) into `core`.
 pub fn recover(
     core: &mut Core,
@@ -80,7 +74,7 @@ pub fn recover(
     let mut gap: Option<RecoveryError> = None;
     let report = txnlog::scan(log_dir, snap_zxid, |txn| {
         let z = txn.hdr.zxid;
-        if replayed == 0 && !follows(prev, z) {
+        if replayed == 0 && !txnlog::follows(prev, z) {
             gap = Some(RecoveryError::Gap {
                 from: from.clone(),
                 next: z,
@@ -114,19 +108,4 @@ pub fn recover(
         "recovered"
     );
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::follows;
-
-    #[test]
-    fn zxid_succession() {
-        assert!(follows(0, 1));
-        assert!(follows(0x1_0000_0005, 0x1_0000_0006));
-        assert!(follows(0x1_0000_0005, 0x2_0000_0001));
-        assert!(!follows(0x1_0000_0005, 0x1_0000_0007));
-        assert!(!follows(5, 5));
-        assert!(!follows(0x2_0000_0005, 0x1_0000_0006));
-    }
 }

@@ -115,46 +115,10 @@ pub enum SnapshotError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Adler32 (java.util.zip.Adler32), over everything written or read so far.
+// Adler32 (java.util.zip.Adler32), over everything written or read so far: storage::adler32.
 
-const ADLER_MOD: u32 = 65521;
-/// The most bytes that can be summed before `b` may overflow a u32 (zlib's NMAX).
-const ADLER_NMAX: usize = 5552;
-
-#[derive(Debug, Clone, Copy)]
-struct Adler32 {
-    a: u32,
-    b: u32,
-}
-
-impl Adler32 {
-    fn new() -> Self {
-        Adler32 { a: 1, b: 0 }
-    }
-
-    fn update(&mut self, data: &[u8]) {
-        for chunk in data.chunks(ADLER_NMAX) {
-            for &x in chunk {
-                self.a += u32::from(x);
-                self.b += self.a;
-            }
-            self.a %= ADLER_MOD;
-            self.b %= ADLER_MOD;
-        }
-    }
-
-    /// `Checksum.getValue()`: the unsigned 32-bit value, as the `long` the seal stores.
-    fn value(&self) -> i64 {
-        i64::from((self.b << 16) | self.a)
-    }
-}
-
-/// Adler32 of `data` (exposed for tests and tools).
-pub fn adler32(data: &[u8]) -> u32 {
-    let mut a = Adler32::new();
-    a.update(data);
-    a.value() as u32
-}
+pub use super::adler32::adler32;
+use super::adler32::Adler32;
 
 // ---------------------------------------------------------------------------------------------
 // Writing
@@ -194,7 +158,8 @@ impl<'a, W: Write> Sink<'a, W> {
     /// `SnapStream.sealStream`: the checksum of everything so far, then the string "/".
     fn seal(&mut self) -> io::Result<()> {
         self.flush_buf()?;
-        let v = self.adler.value();
+        // The seal stores `Checksum.getValue()`, an unsigned 32-bit value, as a long.
+        let v = i64::from(self.adler.value());
         self.buf.put_i64(v);
         self.buf.put_string("/");
         Ok(())
@@ -356,7 +321,7 @@ impl<'a> Checked<'a> {
         let start = self.pos();
         self.adler.update(&self.bytes[self.checked_upto..start]);
         self.checked_upto = start;
-        let computed = self.adler.value();
+        let computed = i64::from(self.adler.value());
         let stored = self.i64("seal checksum")?;
         let slash_at = self.pos();
         let slash = self.r.read_opt_buffer();

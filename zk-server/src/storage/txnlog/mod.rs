@@ -30,7 +30,6 @@
 //! [`TornTail`] and [`truncate_torn_tail`] cuts off. Recovery is: `scan` from the snapshot's
 //! zxid, `truncate_torn_tail` if needed, then [`TxnLog::open`] (see [`recover`]).
 
-mod adler32;
 pub mod fault;
 mod format;
 mod fs;
@@ -39,7 +38,6 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use self::adler32::{adler32, Adler32};
 pub use self::format::{
     decode_txn, encode_txn, follows, log_name, padded_size, parse_log_name, DEFAULT_PREALLOC, EOR,
     HEADER_LEN, TXNLOG_MAGIC, TXNLOG_VERSION,
@@ -47,6 +45,7 @@ pub use self::format::{
 pub use self::fs::{LogFile, LogFs, RealFs};
 pub use self::reader::{log_files, scan, truncate_after, truncate_torn_tail, ScanReport, TornTail};
 pub use self::writer::{LogOptions, TxnLog};
+pub use super::adler32::{adler32, Adler32};
 
 use crate::core::txn::Txn;
 

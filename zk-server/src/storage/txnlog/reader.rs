@@ -5,12 +5,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use super::adler32::adler32;
 use super::format::{
     decode_txn, follows, parse_log_name, EOR, HEADER_LEN, RECORD_PREFIX_LEN, TXNLOG_MAGIC,
 };
 use super::LogError;
 use crate::core::txn::Txn;
+use crate::storage::adler32::adler32;
 
 /// Where the valid records of a file end before something that is not a valid record (or end
 /// of data): the state a crash in the middle of a write leaves.

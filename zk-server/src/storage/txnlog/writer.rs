@@ -8,13 +8,13 @@ use std::sync::Arc;
 use zk_proto::codec::{Encode, WriteExt};
 use zk_proto::txn::FileHeader;
 
-use super::adler32::adler32;
 use super::format::{
     encode_txn, follows, log_name, padded_size, DEFAULT_PREALLOC, EOR, TXNLOG_MAGIC, TXNLOG_VERSION,
 };
 use super::fs::{LogFile, LogFs, RealFs};
 use super::LogError;
 use crate::core::txn::Txn;
+use crate::storage::adler32::adler32;
 
 /// Buffered records are handed to the file once this many bytes are pending, so a large batch
 /// does not sit in memory; they become durable only at the next commit either way.
