@@ -157,6 +157,11 @@ impl WatchManager {
         fired
     }
 
+    /// No watch at all: nothing can fire.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
     pub fn watch_count(&self) -> usize {
         self.table.values().map(BTreeMap::len).sum()
     }
