@@ -325,6 +325,11 @@ impl Client {
         rx
     }
 
+    /// A watch of the session state (for recipes that follow the session without a stream).
+    pub(crate) fn state_watch(&self) -> watch::Receiver<SessionState> {
+        self.inner.state.clone()
+    }
+
     /// Waits until the session reaches `state` (or a terminal state); returns the state reached.
     pub async fn wait_for_state(&self, state: SessionState) -> SessionState {
         let mut rx = self.inner.state.clone();

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use zk_client::recipes::{lowest_child, watch_lowest_child, LeaderElection, LeaderState, Lock};
+use zk_client::recipes::{
+    lowest_child, watch_lowest_child, LeaderElection, LeaderState, Lock, LockState,
+};
 use zk_client::{Acl, Client, CreateMode, Error, ErrorCode, SessionState};
 
 const DIR: &str = "/mesos";
@@ -315,6 +317,123 @@ async fn try_acquire_times_out_and_cleans_up() {
         assert!(a.get_children("/l").await.unwrap().is_empty());
         a.close().await;
         b.close().await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// Rebinds `addr` (a port a client keeps trying) as a relay to `target`, once the port is free.
+async fn rebind(addr: std::net::SocketAddr, target: std::net::SocketAddr) -> RebindProxy {
+    for _ in 0..50 {
+        if let Ok(l) = std::net::TcpListener::bind(addr) {
+            drop(l);
+            return RebindProxy::start(addr, target).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("proxy port {addr} did not rebind");
+}
+
+/// The guard follows the session: Suspended while disconnected, Held again after a reconnect,
+/// and Lost (with `lost()` resolving) once the session expires; the waiting contender then
+/// acquires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_guard_reports_suspension_and_loss_on_expiry() {
+    if skip_external() {
+        return;
+    }
+    bounded(async {
+        let server = start().await;
+        let proxy = Proxy::start(server.local_addr).await;
+        let proxy_addr = proxy.addr;
+        let a = Client::builder()
+            .session_timeout(Duration::from_millis(1000))
+            .connect(&proxy_addr.to_string())
+            .await
+            .unwrap();
+        let b = connect(server.local_addr).await;
+        let guard = Lock::new(&a, "/locks/x").acquire().await.unwrap();
+        assert_eq!(guard.state(), LockState::Held);
+        let waiter = tokio::spawn({
+            let b = b.clone();
+            async move { Lock::new(&b, "/locks/x").acquire().await }
+        });
+
+        // A short outage: Suspended, then Held again; the lock never changed hands.
+        proxy.sever();
+        assert_eq!(
+            soon("suspension", guard.suspended()).await,
+            LockState::Suspended
+        );
+        assert_eq!(
+            soon("reconnect", a.wait_for_state(SessionState::Connected)).await,
+            SessionState::Connected
+        );
+        assert_eq!(guard.state(), LockState::Held);
+        assert!(!waiter.is_finished());
+
+        // A long outage: the session expires; the guard says so and the other contender
+        // gets the lock.
+        let lost = tokio::spawn({
+            let node = guard.node().to_string();
+            async move {
+                let g = guard;
+                let why = g.lost().await;
+                (why, g.state(), node)
+            }
+        });
+        drop(proxy);
+        let gb = soon("the other contender", waiter).await.unwrap().unwrap();
+        // Let the expired client hear of it (the port it tries comes back).
+        let _relay = rebind(proxy_addr, server.local_addr).await;
+        let (why, state, node) = soon("loss", lost).await.unwrap();
+        assert_eq!(why, Error::SessionExpired);
+        assert_eq!(state, LockState::Lost);
+        assert_eq!(a.state(), SessionState::Expired);
+        assert_eq!(
+            b.exists(&node).await,
+            Ok(None),
+            "the old holder's node is gone"
+        );
+        assert_eq!(b.get_children("/locks/x").await.unwrap().len(), 1);
+        gb.release().await.unwrap();
+        b.close().await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// Someone deletes the lock node: `lost()` reports NoNode and the state becomes Lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_guard_reports_a_deleted_node() {
+    bounded(async {
+        let server = test_server().await;
+        let a = connect(server.local_addr).await;
+        let admin = connect(server.local_addr).await;
+        let guard = Lock::new(&a, "/l2").acquire().await.unwrap();
+        {
+            let lost = guard.lost();
+            tokio::pin!(lost);
+            // Not lost while nothing happens (the watch is set, the future stays pending).
+            assert!(tokio::time::timeout(Duration::from_millis(200), &mut lost)
+                .await
+                .is_err());
+            admin.delete(guard.node(), -1).await.unwrap();
+            assert_eq!(
+                soon("loss", &mut lost).await,
+                Error::Server(ErrorCode::NoNode)
+            );
+        }
+        assert_eq!(guard.state(), LockState::Lost);
+        guard.release().await.unwrap();
+        // A closed session: Lost at once.
+        let g = Lock::new(&a, "/l2").acquire().await.unwrap();
+        a.close().await;
+        assert_eq!(g.state(), LockState::Lost);
+        assert_eq!(soon("loss", g.lost()).await, Error::Closed);
+        assert_eq!(soon("suspended", g.suspended()).await, LockState::Lost);
+        drop(g);
+        admin.close().await;
         server.shutdown().await;
     })
     .await;

@@ -1,9 +1,11 @@
 //! A mutual-exclusion lock (ZooKeeper's lock recipe).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{child_path, ensure_path, position, Position};
-use crate::{Acl, Client, CreateMode, Error, ErrorCode, Result};
+use crate::{Acl, Client, CreateMode, Error, ErrorCode, Result, SessionState};
 
 const PREFIX: &str = "lock-";
 
@@ -11,8 +13,8 @@ const PREFIX: &str = "lock-";
 /// `<dir>/lock-<seq>`; the lowest sequence holds the lock and every other attempt waits on
 /// its immediate predecessor only. Cheap to clone.
 ///
-/// The lock is held only while the session lives: after an expiry the node is gone and the
-/// guard no longer protects anything (this recipe does not watch the session for you).
+/// The lock is held only while the session lives and the node exists: [`LockGuard::state`]
+/// says whether it still is, [`LockGuard::lost`] resolves when it certainly is not.
 #[derive(Debug, Clone)]
 pub struct Lock {
     client: Client,
@@ -21,11 +23,30 @@ pub struct Lock {
 
 /// A held lock. [`LockGuard::release`] deletes the node; dropping the guard deletes it in
 /// the background (best effort, needs a tokio runtime).
+///
+/// Holding the guard is not proof of holding the lock: the session can end, or someone can
+/// delete the node. Work done under the lock should check [`LockGuard::state`] or race
+/// against [`LockGuard::lost`] (and, to be safe, stop on [`LockGuard::suspended`]).
 #[derive(Debug)]
 pub struct LockGuard {
     client: Client,
     node: String,
     released: bool,
+    /// Set once [`LockGuard::lost`] saw the node deleted.
+    node_gone: Arc<AtomicBool>,
+}
+
+/// Whether a [`LockGuard`] still holds its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockState {
+    /// Connected, and the node was ours when last seen.
+    Held,
+    /// The connection is lost but the session may still be alive (`Disconnected`): the lock
+    /// may be lost. Back to `Held` when the session reconnects in time.
+    Suspended,
+    /// The session ended (expired, closed, authentication failed) or the node was deleted.
+    /// Final.
+    Lost,
 }
 
 impl Lock {
@@ -69,6 +90,7 @@ impl Lock {
             client: self.client.clone(),
             node,
             released: false,
+            node_gone: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -116,6 +138,79 @@ impl LockGuard {
         &self.node
     }
 
+    /// Whether the lock is still held, from the session state (and from what
+    /// [`LockGuard::lost`] saw of the node). Does no I/O.
+    pub fn state(&self) -> LockState {
+        if self.node_gone.load(Ordering::Acquire) {
+            return LockState::Lost;
+        }
+        lock_state(self.client.state())
+    }
+
+    /// Resolves when the lock is no longer certainly held: at once if it is not now, else at
+    /// the first `Disconnected` (→ [`LockState::Suspended`]) or the end of the session (→
+    /// [`LockState::Lost`]). Watches only the session, not the node.
+    pub async fn suspended(&self) -> LockState {
+        if self.state() != LockState::Held {
+            return self.state();
+        }
+        let mut states = self.client.state_watch();
+        let reached = states
+            .wait_for(|s| lock_state(*s) != LockState::Held)
+            .await
+            .map(|s| lock_state(*s));
+        reached.unwrap_or(LockState::Lost)
+    }
+
+    /// Resolves when the lock is definitely lost, with the reason: the session ended
+    /// (`SessionExpired`, `Closed`, `AuthFailed`) or the node was deleted (`Server(NoNode)`).
+    /// While connected it keeps an exists watch on the node; while disconnected it waits for
+    /// the session to come back or end. A `Disconnected` session alone does not resolve it:
+    /// see [`LockGuard::suspended`].
+    pub async fn lost(&self) -> Error {
+        let mut states = self.client.state_watch();
+        loop {
+            let s = *states.borrow_and_update();
+            if let Some(e) = session_end(s) {
+                return e;
+            }
+            if s == SessionState::Connected {
+                match self.client.exists_w(&self.node).await {
+                    Ok((None, _)) => {
+                        self.node_gone.store(true, Ordering::Release);
+                        return Error::Server(ErrorCode::NoNode);
+                    }
+                    Ok((Some(_), mut w)) => {
+                        tokio::select! {
+                            // Deleted, changed, or the stream ended with the session: look again.
+                            _ = w.recv() => continue,
+                            r = states.changed() => if r.is_err() {
+                                return Error::Closed;
+                            },
+                        }
+                        continue;
+                    }
+                    // Looked at again once the session is back (or has ended).
+                    Err(Error::ConnectionLoss) => {}
+                    Err(e @ (Error::SessionExpired | Error::Closed | Error::AuthFailed)) => {
+                        return e
+                    }
+                    Err(e) => {
+                        tracing::warn!(node = %self.node, %e, "lock watch failed; retrying");
+                    }
+                }
+                // Do not spin while the state still says Connected: wait for the next change.
+                if *states.borrow() == SessionState::Connected && states.changed().await.is_err() {
+                    return Error::Closed;
+                }
+                continue;
+            }
+            if states.changed().await.is_err() {
+                return Error::Closed;
+            }
+        }
+    }
+
     /// Releases the lock (deletes the node; a missing node is not an error).
     pub async fn release(mut self) -> Result<()> {
         self.released = true;
@@ -135,6 +230,24 @@ impl Drop for LockGuard {
                 let _ = delete_node(&client, &node).await;
             });
         }
+    }
+}
+
+fn lock_state(s: SessionState) -> LockState {
+    match s {
+        SessionState::Connected => LockState::Held,
+        SessionState::Connecting | SessionState::Disconnected => LockState::Suspended,
+        SessionState::Expired | SessionState::AuthFailed | SessionState::Closed => LockState::Lost,
+    }
+}
+
+/// The error a request gets once the session is in state `s`, if `s` is terminal.
+fn session_end(s: SessionState) -> Option<Error> {
+    match s {
+        SessionState::Expired => Some(Error::SessionExpired),
+        SessionState::AuthFailed => Some(Error::AuthFailed),
+        SessionState::Closed => Some(Error::Closed),
+        _ => None,
     }
 }
 
