@@ -4,11 +4,14 @@
 //! - [`connect_string`]: `host:port,.../chroot` parsing and chroot path mapping.
 //! - [`session`]: the pure session state machine (no I/O, no clocks: time is an argument).
 //! - [`client`]: [`Client`], the async API (cheap to clone), errors, multi ops.
+//! - [`protected`]: Curator-style protected creates (`_c_<uuid>-name`) that survive a
+//!   `ConnectionLoss` without duplicates.
 //! - `conn`: the tokio connection task (socket, host rotation, reconnects, watch registry).
 
 pub mod client;
 mod conn;
 pub mod connect_string;
+pub mod protected;
 pub mod recipes;
 pub mod session;
 

@@ -28,9 +28,13 @@ pub enum LeaderState {
 
 /// One contender in a leader election under a parent node.
 ///
-/// [`LeaderElection::join`] creates an EPHEMERAL_SEQUENTIAL node `<dir>/<prefix><seq>` (for
-/// Mesos, `prefix` is `json.info_` and the data is the master's JSON `MasterInfo`). The
-/// contender whose node has the lowest sequence number among the `prefix` children leads;
+/// [`LeaderElection::join`] creates a protected EPHEMERAL_SEQUENTIAL node
+/// `<dir>/_c_<uuid>-<prefix><seq>` (Curator's LeaderLatch names, e.g. `prefix` `latch-`), which
+/// survives a `ConnectionLoss` during the create without a duplicate.
+/// [`LeaderElection::join_unprotected`] creates a plain `<dir>/<prefix><seq>`: what Mesos
+/// needs (`prefix` `json.info_`, data the master's JSON `MasterInfo`), because libmesos parses
+/// the names as `<label>_<seq>` and would not see a protected one. The contender whose node
+/// has the lowest sequence number among the `prefix` children (protected or not) leads;
 /// every other contender watches only its immediate predecessor (`exists` watch) and
 /// re-checks when that fires, so a departure wakes just one contender.
 ///
@@ -56,23 +60,50 @@ enum Step {
 }
 
 impl LeaderElection {
-    /// Creates `dir` if needed, creates our node under it with `data`, determines the initial
-    /// state (so [`LeaderElection::state`] is accurate on return) and starts following it.
+    /// Creates `dir` if needed, creates our (protected) node under it with `data`, determines
+    /// the initial state (so [`LeaderElection::state`] is accurate on return) and starts
+    /// following it.
     pub async fn join(client: &Client, dir: &str, prefix: &str, data: &[u8]) -> Result<Self> {
+        Self::join_with(client, dir, prefix, data, true).await
+    }
+
+    /// Like [`LeaderElection::join`] with a plain `<prefix><seq>` name, for groups that
+    /// non-Curator clients parse (Mesos' `json.info_`). A `ConnectionLoss` during the create
+    /// fails the join; the node, if it was made, stays until the session ends.
+    pub async fn join_unprotected(
+        client: &Client,
+        dir: &str,
+        prefix: &str,
+        data: &[u8],
+    ) -> Result<Self> {
+        Self::join_with(client, dir, prefix, data, false).await
+    }
+
+    async fn join_with(
+        client: &Client,
+        dir: &str,
+        prefix: &str,
+        data: &[u8],
+        protected: bool,
+    ) -> Result<Self> {
         if prefix.is_empty() || prefix.contains('/') {
             return Err(Error::BadArguments(format!("bad prefix {prefix:?}")));
         }
         ensure_path(client, dir).await?;
-        // Subscribe before the first check so no session change is missed.
+        let path = child_path(dir, prefix);
+        let open = Acl::open_unsafe();
+        let node = if protected {
+            client
+                .create_protected_ephemeral_sequential(&path, data, &open)
+                .await?
+        } else {
+            client
+                .create(&path, data, &open, CreateMode::EphemeralSequential)
+                .await?
+        };
+        // Subscribe before the first check so no session change after it is missed (but after
+        // the create: a connection lost and regained during a protected create is history).
         let states = client.state_events();
-        let node = client
-            .create(
-                &child_path(dir, prefix),
-                data,
-                &Acl::open_unsafe(),
-                CreateMode::EphemeralSequential,
-            )
-            .await?;
         let notifications = Arc::new(AtomicU64::new(0));
         let (tx, rx) = watch::channel(LeaderState::NotLeader);
         let tx = Arc::new(tx);

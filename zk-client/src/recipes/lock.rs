@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{child_path, ensure_path, position, Position};
-use crate::{Acl, Client, CreateMode, Error, ErrorCode, Result, SessionState};
+use crate::{Acl, Client, Error, ErrorCode, Result, SessionState};
 
 const PREFIX: &str = "lock-";
 
-/// A distributed lock under a parent node: each attempt creates an EPHEMERAL_SEQUENTIAL
-/// `<dir>/lock-<seq>`; the lowest sequence holds the lock and every other attempt waits on
-/// its immediate predecessor only. Cheap to clone.
+/// A distributed lock under a parent node: each attempt creates a protected
+/// EPHEMERAL_SEQUENTIAL `<dir>/_c_<uuid>-lock-<seq>` (Curator's InterProcessMutex names);
+/// the lowest sequence holds the lock and every other attempt waits on its immediate
+/// predecessor only. Cheap to clone.
 ///
 /// The lock is held only while the session lives and the node exists: [`LockGuard::state`]
 /// says whether it still is, [`LockGuard::lost`] resolves when it certainly is not.
@@ -97,11 +98,10 @@ impl Lock {
     async fn enqueue(&self) -> Result<String> {
         ensure_path(&self.client, &self.dir).await?;
         self.client
-            .create(
+            .create_protected_ephemeral_sequential(
                 &child_path(&self.dir, PREFIX),
                 b"",
                 &Acl::open_unsafe(),
-                CreateMode::EphemeralSequential,
             )
             .await
     }

@@ -6,6 +6,11 @@
 //! the numeric sequence suffix that follows a fixed prefix (never lexicographically across
 //! prefixes). A waiting contender watches only its immediate predecessor, so a departure wakes
 //! exactly one other contender (no herd effect).
+//!
+//! Children may carry Curator's protection (`_c_<uuid>-<prefix><seq>`, see
+//! [`crate::protected`]): they are ordered with the plain `<prefix><seq>` ones by sequence
+//! number, as Curator orders them. The lock and (by default) the election create protected
+//! nodes, so a `ConnectionLoss` during the create never leaves an unknown duplicate queued.
 
 mod election;
 mod lock;
@@ -34,9 +39,9 @@ pub async fn ensure_path(client: &Client, path: &str) -> Result<()> {
     Ok(())
 }
 
-/// The sequence number of `name` if it is `<prefix><digits>`.
+/// The sequence number of `name` if it is `<prefix><digits>`, protected or not.
 pub fn sequence_of(name: &str, prefix: &str) -> Option<i64> {
-    let digits = name.strip_prefix(prefix)?;
+    let digits = crate::protected::strip_protection(name).strip_prefix(prefix)?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -120,6 +125,13 @@ mod tests {
             ]
         );
         assert_eq!(sequence_of("lock-0000000001", "lock-"), Some(1));
+        let guarded = "_c_8c1b2a3f-0d4e-4f5a-9b6c-7d8e9f0a1b2c-lock-0000000000".to_string();
+        let mixed = [guarded.clone(), "lock-0000000001".to_string()];
+        assert_eq!(
+            sequential_children(&mixed, "lock-"),
+            vec![(0, guarded), (1, "lock-0000000001".to_string())]
+        );
+        assert_eq!(sequence_of("_c_x-lock-0000000001", "lock-"), None);
         assert_eq!(child_path("/", "a"), "/a");
         assert_eq!(child_path("/x", "a"), "/x/a");
         assert_eq!(base_name("/x/a"), "a");

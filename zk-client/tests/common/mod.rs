@@ -279,3 +279,141 @@ pub async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     });
     (addr, task)
 }
+
+/// Where a [`CutProxy`] cuts the connection around a create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The create never reaches the server.
+    Request,
+    /// The server applies the create; its reply is lost with the connection.
+    Reply,
+}
+
+#[derive(Default)]
+struct CutState {
+    armed: Option<(Cut, String)>,
+    cuts: u32,
+}
+
+/// A frame-aware TCP relay to `target` that, once armed, drops the connection around the next
+/// create (opcode create or create2) whose path contains a given string: before forwarding it
+/// ([`Cut::Request`]) or in place of forwarding its reply ([`Cut::Reply`]). It disarms after
+/// one cut; [`CutProxy::cuts`] says how many happened.
+pub struct CutProxy {
+    pub addr: SocketAddr,
+    state: std::sync::Arc<std::sync::Mutex<CutState>>,
+    acceptor: tokio::task::JoinHandle<()>,
+}
+
+async fn read_frame<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).await.ok()?;
+    let mut body = vec![0; u32::from_be_bytes(len) as usize];
+    r.read_exact(&mut body).await.ok()?;
+    Some(body)
+}
+
+async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Option<()> {
+    use tokio::io::AsyncWriteExt;
+    w.write_all(&(body.len() as u32).to_be_bytes()).await.ok()?;
+    w.write_all(body).await.ok()
+}
+
+fn be_i32(b: &[u8], at: usize) -> Option<i32> {
+    Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+impl CutProxy {
+    pub async fn start(target: SocketAddr) -> CutProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = std::sync::Arc::new(std::sync::Mutex::new(CutState::default()));
+        let st = state.clone();
+        let acceptor = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    relay_with_cut(inbound, outbound, st).await;
+                });
+            }
+        });
+        CutProxy {
+            addr,
+            state,
+            acceptor,
+        }
+    }
+
+    pub fn arm(&self, cut: Cut, path_contains: &str) {
+        self.state.lock().unwrap().armed = Some((cut, path_contains.to_string()));
+    }
+
+    pub fn cuts(&self) -> u32 {
+        self.state.lock().unwrap().cuts
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.acceptor.abort();
+    }
+}
+
+/// Relays frames both ways until either side closes or the armed cut happens; returning drops
+/// both sockets.
+async fn relay_with_cut(
+    inbound: tokio::net::TcpStream,
+    outbound: tokio::net::TcpStream,
+    state: std::sync::Arc<std::sync::Mutex<CutState>>,
+) {
+    let (mut cr, mut cw) = inbound.into_split();
+    let (mut sr, mut sw) = outbound.into_split();
+    // The xid of the create whose reply must be lost (this connection only).
+    let doomed: std::sync::Mutex<Option<i32>> = std::sync::Mutex::new(None);
+    let to_server = async {
+        // The first frame is the ConnectRequest (no request header).
+        let first = read_frame(&mut cr).await?;
+        write_frame(&mut sw, &first).await?;
+        loop {
+            let f = read_frame(&mut cr).await?;
+            let (xid, op) = (be_i32(&f, 0)?, be_i32(&f, 4)?);
+            if op == 1 || op == 15 {
+                let len = be_i32(&f, 8)?.max(0) as usize;
+                let path = String::from_utf8_lossy(f.get(12..12 + len)?).to_string();
+                let mut st = state.lock().unwrap();
+                if let Some((cut, _)) = st.armed.clone().filter(|(_, s)| path.contains(s)) {
+                    st.armed = None;
+                    match cut {
+                        Cut::Request => {
+                            st.cuts += 1;
+                            return None::<()>;
+                        }
+                        Cut::Reply => *doomed.lock().unwrap() = Some(xid),
+                    }
+                }
+            }
+            write_frame(&mut sw, &f).await?;
+        }
+    };
+    let to_client = async {
+        let first = read_frame(&mut sr).await?;
+        write_frame(&mut cw, &first).await?;
+        loop {
+            let f = read_frame(&mut sr).await?;
+            let xid = be_i32(&f, 0)?;
+            if *doomed.lock().unwrap() == Some(xid) {
+                state.lock().unwrap().cuts += 1;
+                return None::<()>;
+            }
+            write_frame(&mut cw, &f).await?;
+        }
+    };
+    tokio::select! {
+        _ = to_server => {}
+        _ = to_client => {}
+    }
+}
