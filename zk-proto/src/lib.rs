@@ -1,4 +1,4 @@
-//! ZooKeeper's client and disk protocol, as Apache ZooKeeper 3.8/3.9 speak it.
+//! ZooKeeper's client, disk and peer protocols, as Apache ZooKeeper 3.8/3.9 speak them.
 //!
 //! Module map:
 //! - [`codec`]: the jute binary encoding (`Encode`/`Decode`) over a bounded [`codec::Reader`].
@@ -7,6 +7,8 @@
 //! - [`request`]: typed requests (`decode_request`), multi ops and multi results.
 //! - [`path`]: ZooKeeper's path validation rules.
 //! - [`frame`]: the 4-byte length-prefixed framing used on the client port.
+//! - [`quorum`]: the quorum port (learner <-> leader): `QuorumPacket`, packet types, payloads.
+//! - [`election`]: the election port: connection header, message framing, FLE notifications.
 //!
 //! Nothing here does I/O, and decoding never panics on any input: every length is checked
 //! against the remaining bytes and against `jute.maxbuffer` before anything is allocated.
@@ -14,9 +16,11 @@
 pub mod codec;
 pub mod consts;
 pub mod data;
+pub mod election;
 pub mod frame;
 pub mod path;
 pub mod proto;
+pub mod quorum;
 pub mod request;
 pub mod txn;
 
