@@ -14,7 +14,7 @@ use zk_proto::proto::*;
 use zk_proto::request::{decode_multi_results, MultiOp, MultiResult, Request};
 use zk_proto::{AddWatchMode, CreateMode, ErrorCode, OpCode, WatcherType};
 
-use crate::conn::{Cmd, OnReply, Shell, Waiter, WatchKind, WatchedEvent};
+use crate::conn::{tcp_connector, Cmd, Connector, OnReply, Shell, Waiter, WatchKind, WatchedEvent};
 use crate::connect_string::{self, Chroot, ConnectStringError};
 use crate::session::{Failure, SessionConfig, SessionState};
 
@@ -215,6 +215,15 @@ impl ClientBuilder {
     /// Parses the connect string, starts the connection task and waits until a session is
     /// established (`ConnectionLoss` if none within the connect timeout).
     pub async fn connect(self, connect_string: &str) -> Result<Client> {
+        self.connect_via(connect_string, tcp_connector()).await
+    }
+
+    /// [`ClientBuilder::connect`] with streams opened by `connector` (tests use in-memory ones).
+    pub(crate) async fn connect_via(
+        self,
+        connect_string: &str,
+        connector: Connector,
+    ) -> Result<Client> {
         let cs = connect_string::parse(connect_string)?;
         let cfg = SessionConfig {
             session_timeout_ms: self.session_timeout.as_millis().min(i32::MAX as u128) as u32,
@@ -224,7 +233,15 @@ impl ClientBuilder {
         let (tx, rx) = mpsc::unbounded_channel();
         let (state_tx, mut state_rx) = watch::channel(SessionState::Connecting);
         let (session_tx, session_rx) = watch::channel((0, Vec::new()));
-        let shell = Shell::new(cs.hosts, cs.chroot.clone(), cfg, rx, state_tx, session_tx);
+        let shell = Shell::new(
+            cs.hosts,
+            connector,
+            cs.chroot.clone(),
+            cfg,
+            rx,
+            state_tx,
+            session_tx,
+        );
         tokio::spawn(shell.run());
         let client = Client {
             inner: Arc::new(Inner {

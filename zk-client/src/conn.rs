@@ -2,11 +2,18 @@
 //! reconnects with the same session, and carries out the session's outputs. It also keeps the
 //! watch registry, so a watch is registered (on its reply) before any later event is
 //! dispatched: both happen in this task, in wire order.
+//!
+//! Streams come from a [`Connector`] (TCP in production; in-memory duplex pipes in the
+//! paused-time tests of `shell_tests`), and every timer is the session's `poll_timeout`, read
+//! from tokio's clock.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -21,6 +28,26 @@ use crate::session::{Failure, Output, Session, SessionConfig, SessionState, Watc
 
 /// The largest reply frame accepted (ZooKeeper's `jute.maxbuffer` plus headers).
 const MAX_FRAME: usize = zk_proto::DEFAULT_MAX_BUFFER + 1024;
+
+/// A byte stream to a server.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+pub(crate) type BoxStream = Box<dyn Stream>;
+pub(crate) type ConnectFuture = Pin<Box<dyn Future<Output = std::io::Result<BoxStream>> + Send>>;
+/// Opens a stream to a host (the shell bounds each attempt by the session's connect timeout).
+pub(crate) type Connector = Arc<dyn Fn(&HostPort) -> ConnectFuture + Send + Sync>;
+
+/// Plain TCP, with Nagle off (requests are small and latency-bound).
+pub(crate) fn tcp_connector() -> Connector {
+    Arc::new(|host: &HostPort| {
+        let addr = host.to_addr_string();
+        Box::pin(async move {
+            let s = TcpStream::connect(addr).await?;
+            let _ = s.set_nodelay(true);
+            Ok(Box::new(s) as BoxStream)
+        })
+    })
+}
 
 /// A watch notification, with the path as the caller sees it (chroot stripped).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +215,7 @@ impl Registry {
 
 pub(crate) struct Shell {
     pub hosts: Vec<HostPort>,
+    connector: Connector,
     pub chroot: Chroot,
     pub session: Session<Waiter>,
     pub rx: mpsc::UnboundedReceiver<Cmd>,
@@ -203,6 +231,7 @@ pub(crate) struct Shell {
 impl Shell {
     pub fn new(
         hosts: Vec<HostPort>,
+        connector: Connector,
         chroot: Chroot,
         cfg: SessionConfig,
         rx: mpsc::UnboundedReceiver<Cmd>,
@@ -211,6 +240,7 @@ impl Shell {
     ) -> Shell {
         Shell {
             hosts,
+            connector,
             chroot,
             session: Session::new(cfg),
             rx,
@@ -235,38 +265,19 @@ impl Shell {
             let host = self.hosts[attempt % self.hosts.len()].clone();
             attempt += 1;
             let limit = Duration::from_millis(self.session.connect_timeout_ms());
-            let connect = tokio::time::timeout(limit, TcpStream::connect(host.to_addr_string()));
-            tokio::pin!(connect);
-            let stream = loop {
-                tokio::select! {
-                    r = &mut connect => break r.ok().and_then(Result::ok),
-                    cmd = self.rx.recv(), if self.rx_open => { self.on_cmd(cmd, &mut Vec::new()); }
-                }
-                if self.session.state().is_terminal() {
-                    break None;
-                }
-            };
-            match stream {
-                Some(s) => {
+            let connect = tokio::time::timeout(limit, (self.connector)(&host));
+            match self.detached_until(connect).await {
+                Some(Ok(Ok(s))) => {
                     tracing::debug!(host = %host.to_addr_string(), "connected");
                     self.serve(s).await;
                 }
-                None => tracing::debug!(host = %host.to_addr_string(), "connect failed"),
+                Some(_) => tracing::debug!(host = %host.to_addr_string(), "connect failed"),
+                None => break,
             }
             if attempt % self.hosts.len() == 0 && !self.session.state().is_terminal() {
                 // A whole round failed (or a session ended on each host): back off briefly.
-                let pause = Duration::from_millis(50);
-                let sleep = tokio::time::sleep(pause);
-                tokio::pin!(sleep);
-                loop {
-                    tokio::select! {
-                        _ = &mut sleep => break,
-                        cmd = self.rx.recv(), if self.rx_open => { self.on_cmd(cmd, &mut Vec::new()); }
-                    }
-                    if self.session.state().is_terminal() {
-                        break;
-                    }
-                }
+                let pause = tokio::time::sleep(Duration::from_millis(50));
+                self.detached_until(pause).await;
             }
         }
         self.registry.clear();
@@ -278,6 +289,33 @@ impl Shell {
         while let Some(cmd) = self.rx.recv().await {
             self.on_cmd(Some(cmd), &mut Vec::new());
         }
+    }
+
+    /// Awaits `fut` while no socket is attached, meanwhile taking commands (queued by the
+    /// session) and running the session's timers (the expiry of a `Disconnected` session).
+    /// `None`: the session ended first.
+    async fn detached_until<F: Future>(&mut self, fut: F) -> Option<F::Output> {
+        tokio::pin!(fut);
+        loop {
+            let deadline = self.deadline();
+            tokio::select! {
+                r = &mut fut => return Some(r),
+                cmd = self.rx.recv(), if self.rx_open => { self.on_cmd(cmd, &mut Vec::new()); }
+                _ = sleep_until_opt(deadline) => {
+                    let outs = self.session.on_timeout(self.now_ms());
+                    self.apply(outs, &mut Vec::new());
+                }
+            }
+            if self.session.state().is_terminal() {
+                return None;
+            }
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.session
+            .poll_timeout()
+            .map(|ms| self.start + Duration::from_millis(ms))
     }
 
     /// Handles one command; outputs that must go out on the wire are appended to `wbuf`.
@@ -384,9 +422,8 @@ impl Shell {
         }
     }
 
-    async fn serve(&mut self, stream: TcpStream) {
-        let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
+    async fn serve(&mut self, stream: BoxStream) {
+        let (mut rd, mut wr) = tokio::io::split(stream);
         let mut rbuf: Vec<u8> = Vec::with_capacity(64 * 1024);
         let mut wbuf = Vec::new();
         let paths = self.registry.paths();
@@ -404,10 +441,7 @@ impl Shell {
                 self.apply(outs, &mut wbuf);
                 return;
             }
-            let deadline = self
-                .session
-                .poll_timeout()
-                .map(|ms| self.start + Duration::from_millis(ms));
+            let deadline = self.deadline();
             tokio::select! {
                 r = rd.read_buf(&mut rbuf) => match r {
                     Ok(0) | Err(_) => close = true,
@@ -467,6 +501,9 @@ fn shuffle(hosts: &mut [HostPort]) {
         hosts.swap(i, (x % (i as u64 + 1)) as usize);
     }
 }
+
+#[cfg(test)]
+mod shell_tests;
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,10 @@
 //!   ConnectRequest (a server that is behind it refuses us) and is the relative zxid of
 //!   setWatches2 (the server fires re-set watches for changes after it).
 //! - Once `Expired`, `AuthFailed` or `Closed`, the session never connects again.
+//! - A session that has been `Disconnected` for its whole negotiated timeout, counted from a
+//!   time at or before the server last renewed it, is declared `Expired` without waiting for a
+//!   server to say so (as Curator does): the server has expired it by then, or will within a
+//!   tick, and a lock or leadership must not be believed held any longer.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -116,6 +120,7 @@ pub struct SessionConfig {
 struct Pending<W> {
     xid: i32,
     waiter: Option<W>,
+    sent_ms: u64,
 }
 
 pub struct Session<W> {
@@ -137,6 +142,11 @@ pub struct Session<W> {
     attempt_started_ms: u64,
     last_send_ms: u64,
     last_recv_ms: u64,
+    /// Send times of the pings not answered yet, oldest first.
+    pings_sent_ms: VecDeque<u64>,
+    /// A time at or before the server last renewed the session: the send time of the newest
+    /// request (or ping, or ConnectRequest) the server has answered.
+    renewed_ms: u64,
     closing: bool,
     close_xid: Option<i32>,
 }
@@ -159,6 +169,8 @@ impl<W> Session<W> {
             attempt_started_ms: 0,
             last_send_ms: 0,
             last_recv_ms: 0,
+            pings_sent_ms: VecDeque::new(),
+            renewed_ms: 0,
             closing: false,
             close_xid: None,
         }
@@ -195,6 +207,12 @@ impl<W> Session<W> {
     pub fn ping_interval_ms(&self) -> u64 {
         (self.negotiated_timeout_ms as u64 / 3).max(1)
     }
+    /// While `Disconnected`: when the session is to be taken as expired (see the module's
+    /// invariants).
+    pub fn expiry_deadline_ms(&self) -> Option<u64> {
+        (self.state == SessionState::Disconnected)
+            .then(|| self.renewed_ms + self.negotiated_timeout_ms as u64)
+    }
 
     /// A socket to a server is open: returns the framed ConnectRequest to send. `watches` are
     /// the paths to re-register once the server accepts the session.
@@ -209,6 +227,7 @@ impl<W> Session<W> {
         self.attempt_started_ms = now_ms;
         self.last_send_ms = now_ms;
         self.last_recv_ms = now_ms;
+        self.pings_sent_ms.clear();
         // A reconnect stays `Disconnected` until the server answers (as ZooKeeper's clients
         // report it); only the very first attempts are `Connecting`.
         let req = ConnectRequest {
@@ -283,7 +302,12 @@ impl<W> Session<W> {
                 out.push(Output::Event { zxid: h.zxid, body });
                 return out;
             }
-            xid::PING => return out,
+            xid::PING => {
+                if let Some(t) = self.pings_sent_ms.pop_front() {
+                    self.renewed_ms = self.renewed_ms.max(t);
+                }
+                return out;
+            }
             _ => {}
         }
         match self.pending.front() {
@@ -301,6 +325,7 @@ impl<W> Session<W> {
         let Some(p) = self.pending.pop_front() else {
             return out;
         };
+        self.renewed_ms = self.renewed_ms.max(p.sent_ms);
         // Like ZooKeeper's ClientCnxn, only replies to requests advance the last zxid seen
         // (not notifications or pings).
         if h.zxid > self.last_zxid_seen {
@@ -347,6 +372,7 @@ impl<W> Session<W> {
         self.session_id = resp.session_id;
         self.passwd = resp.passwd;
         self.negotiated_timeout_ms = resp.time_out as u32;
+        self.renewed_ms = self.renewed_ms.max(self.attempt_started_ms);
         self.set_state(SessionState::Connected, out);
         if !self.watches.is_empty() {
             let w = std::mem::take(&mut self.watches);
@@ -394,13 +420,19 @@ impl<W> Session<W> {
         out
     }
 
-    /// The next time [`Session::on_timeout`] must be called, if any.
+    /// The next time [`Session::on_timeout`] must be called, if any (also while no socket is
+    /// attached, for the expiry of a `Disconnected` session).
     pub fn poll_timeout(&self) -> Option<u64> {
-        if !self.attached || self.state.is_terminal() {
+        if self.state.is_terminal() {
             return None;
         }
+        let expiry = self.expiry_deadline_ms();
+        if !self.attached {
+            return expiry;
+        }
         if self.state != SessionState::Connected {
-            return Some(self.attempt_started_ms + self.connect_timeout_ms());
+            let attempt = self.attempt_started_ms + self.connect_timeout_ms();
+            return Some(expiry.map_or(attempt, |e| e.min(attempt)));
         }
         Some(
             (self.last_recv_ms + self.read_timeout_ms())
@@ -410,7 +442,15 @@ impl<W> Session<W> {
 
     pub fn on_timeout(&mut self, now_ms: u64) -> Vec<Output<W>> {
         let mut out = Vec::new();
-        if !self.attached || self.state.is_terminal() {
+        if self.state.is_terminal() {
+            return out;
+        }
+        if self.expiry_deadline_ms().is_some_and(|d| now_ms >= d) {
+            tracing::debug!("disconnected for the whole session timeout; taken as expired");
+            self.terminate(SessionState::Expired, &mut out);
+            return out;
+        }
+        if !self.attached {
             return out;
         }
         if self.state != SessionState::Connected {
@@ -431,6 +471,7 @@ impl<W> Session<W> {
             let mut bytes = Vec::new();
             frame::put(&mut bytes, &payload);
             self.last_send_ms = now_ms;
+            self.pings_sent_ms.push_back(now_ms);
             out.push(Output::Send(bytes));
         }
         out
@@ -461,7 +502,11 @@ impl<W> Session<W> {
         let at = frame::begin(&mut bytes);
         encode_request(x, req, &mut bytes);
         frame::finish(&mut bytes, at);
-        self.pending.push_back(Pending { xid: x, waiter });
+        self.pending.push_back(Pending {
+            xid: x,
+            waiter,
+            sent_ms: now_ms,
+        });
         self.last_send_ms = now_ms;
         out.push(Output::Send(bytes));
     }
@@ -616,6 +661,45 @@ mod tests {
             out,
             vec![Output::Close, Output::State(SessionState::Disconnected)]
         );
+        // The server last renewed the session no earlier than the answered ping's send time.
+        assert_eq!(s.poll_timeout(), Some(4000));
+    }
+
+    #[test]
+    fn disconnected_for_the_session_timeout_is_expired() {
+        let mut s = connected();
+        // A reply to a request sent at 500 proves the session was renewed at or after 500.
+        s.submit(get("/a"), 1, 500);
+        s.on_frame(&reply(1, 3, 0), 900);
+        s.disconnected(1000);
+        assert_eq!(s.expiry_deadline_ms(), Some(3500));
+        assert!(s.submit(get("/q"), 2, 1100).is_empty());
+        // A reconnect attempt in progress: the earlier of its timeout and the expiry.
+        s.connecting(3000, WatchPaths::default());
+        assert_eq!(s.poll_timeout(), Some(3500));
+        assert!(s.on_timeout(3499).is_empty());
+        assert_eq!(
+            s.on_timeout(3500),
+            vec![
+                Output::State(SessionState::Expired),
+                Output::Fail {
+                    waiter: 2,
+                    failure: Failure::SessionExpired
+                },
+                Output::Close,
+            ]
+        );
+        assert_eq!(s.poll_timeout(), None);
+        // Detached: the deadline is still kept.
+        let mut s = connected();
+        s.disconnected(100);
+        assert_eq!(s.poll_timeout(), Some(3000));
+        assert_eq!(
+            s.on_timeout(3000),
+            vec![Output::State(SessionState::Expired)]
+        );
+        // A session that never connected does not expire this way.
+        let s = Session::<u32>::new(cfg());
         assert_eq!(s.poll_timeout(), None);
     }
 

@@ -83,6 +83,8 @@ async fn restart_keeps_session_watches_and_ephemerals() {
     .await;
 }
 
+/// No server reachable for longer than the session timeout: the client reports `Expired` by
+/// itself (the server, once back, has expired the session too: the ephemeral is gone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_after_a_long_outage() {
     if skip_external() {
@@ -101,37 +103,72 @@ async fn expiry_after_a_long_outage() {
             .await
             .unwrap();
         let (_, mut w) = c.exists_w("/e").await.unwrap();
+        let mut states = c.state_events();
+        assert_eq!(states.recv().await, Some(SessionState::Connected));
         server.shutdown().await;
         assert_eq!(
-            soon("disconnect", c.wait_for_state(SessionState::Disconnected)).await,
-            SessionState::Disconnected
+            soon("disconnect", states.recv()).await,
+            Some(SessionState::Disconnected)
         );
-        // Restart the server on another port the client does not know, and wait there until
-        // the session has expired; then bring it back where the client looks for it.
-        let elsewhere = start_durable(free_port(), &dir.0).await;
-        let watcher = connect(elsewhere.local_addr).await;
-        soon("the ephemeral to go", async {
-            while watcher.exists("/e").await.unwrap().is_some() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
-        watcher.close().await;
-        elsewhere.shutdown().await;
-        assert_eq!(c.state(), SessionState::Disconnected);
-        let server = start_durable(addr, &dir.0).await;
+        let queued = tokio::spawn({
+            let c = c.clone();
+            async move { c.exists("/e").await }
+        });
         assert_eq!(
-            soon("expiry", c.wait_for_state(SessionState::Expired)).await,
-            SessionState::Expired
+            soon("expiry", states.recv()).await,
+            Some(SessionState::Expired)
         );
+        assert_eq!(queued.await.unwrap(), Err(Error::SessionExpired));
         assert_eq!(
             c.get_data("/").await.map(|_| ()),
             Err(Error::SessionExpired)
         );
         assert_eq!(w.recv().await, None, "watch streams end with the session");
+        let server = start_durable(addr, &dir.0).await;
         let fresh = connect(addr).await;
-        assert_eq!(fresh.exists("/e").await, Ok(None));
+        soon("the server to expire the session too", async {
+            while fresh.exists("/e").await.unwrap().is_some() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert_eq!(c.state(), SessionState::Expired, "never reconnected");
         fresh.close().await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// The session was closed behind the client's back while it was away: the server answers the
+/// reconnect with a zero timeout and the client reports `Expired` long before its own deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_reported_by_the_server() {
+    if skip_external() {
+        return;
+    }
+    bounded(async {
+        let server = start().await;
+        let proxy = Proxy::start(server.local_addr).await;
+        let c = Client::builder()
+            .session_timeout(Duration::from_secs(20))
+            .connect(&proxy.addr.to_string())
+            .await
+            .unwrap();
+        let (_, mut w) = c.exists_w("/x").await.unwrap();
+        proxy.set_open(false);
+        proxy.sever();
+        assert_eq!(
+            soon("disconnect", c.wait_for_state(SessionState::Disconnected)).await,
+            SessionState::Disconnected
+        );
+        close_session_elsewhere(server.local_addr, c.session_id(), &c.session_password()).await;
+        proxy.set_open(true);
+        // Within EVENT_TIMEOUT (10 s), half the 20 s session timeout: the server said so.
+        assert_eq!(
+            soon("expiry", c.wait_for_state(SessionState::Expired)).await,
+            SessionState::Expired
+        );
+        assert_eq!(w.recv().await, None);
         server.shutdown().await;
     })
     .await;

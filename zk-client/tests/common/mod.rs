@@ -208,6 +208,47 @@ pub async fn start_durable(addr: SocketAddr, dir: &Path) -> Server {
     panic!("server on {addr} did not start");
 }
 
+/// An in-memory server on `addr` (which a previous server may just have left).
+pub async fn start_at(addr: SocketAddr) -> Server {
+    for _ in 0..50 {
+        if let Ok(s) = Server::start(config(addr)).await {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server on {addr} did not start");
+}
+
+/// Ends a session behind its client's back: attaches to it with its id and password on a
+/// connection of our own (as a client moving between servers would) and sends closeSession.
+pub async fn close_session_elsewhere(server: SocketAddr, session_id: i64, passwd: &[u8]) {
+    use tokio::io::AsyncWriteExt;
+    use zk_proto::codec::{Decode, Encode};
+    use zk_proto::proto::{ConnectRequest, ConnectResponse, ReplyHeader};
+    use zk_proto::request::{encode_request, Request};
+    let mut s = tokio::net::TcpStream::connect(server).await.unwrap();
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        time_out: 10_000,
+        session_id,
+        passwd: passwd.to_vec(),
+        read_only: Some(false),
+    };
+    let mut out = Vec::new();
+    zk_proto::frame::put(&mut out, &req.to_bytes());
+    s.write_all(&out).await.unwrap();
+    let resp = ConnectResponse::from_bytes(&read_frame(&mut s).await.unwrap()).unwrap();
+    assert_eq!(resp.session_id, session_id, "attached to the session");
+    let mut payload = Vec::new();
+    encode_request(1, &Request::CloseSession, &mut payload);
+    let mut out = Vec::new();
+    zk_proto::frame::put(&mut out, &payload);
+    s.write_all(&out).await.unwrap();
+    let reply = ReplyHeader::from_bytes(&read_frame(&mut s).await.unwrap()[..16]).unwrap();
+    assert_eq!((reply.xid, reply.err), (1, 0), "closeSession answered");
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -223,10 +264,12 @@ pub async fn connect(addr: impl std::fmt::Display) -> Client {
         .expect("client connects")
 }
 
-/// A TCP relay to `target`; [`Proxy::sever`] cuts every relayed connection.
+/// A TCP relay to `target`; [`Proxy::sever`] cuts every relayed connection, and while
+/// [`Proxy::set_open`] is false new connections are accepted and dropped at once.
 pub struct Proxy {
     pub addr: SocketAddr,
     links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
     acceptor: tokio::task::JoinHandle<()>,
 }
 
@@ -236,8 +279,13 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let l2 = links.clone();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let open2 = open.clone();
         let acceptor = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                if !open2.load(Ordering::SeqCst) {
+                    continue;
+                }
                 let link = tokio::spawn(async move {
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
@@ -249,8 +297,13 @@ impl Proxy {
         Proxy {
             addr,
             links,
+            open,
             acceptor,
         }
+    }
+
+    pub fn set_open(&self, open: bool) {
+        self.open.store(open, Ordering::SeqCst);
     }
 
     pub fn sever(&self) {
