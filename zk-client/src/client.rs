@@ -841,6 +841,43 @@ impl Client {
         Ok(rx)
     }
 
+    /// [`Client::remove_watches`] with ZooKeeper's `local` flag (`removeAllWatches(path, type,
+    /// true)`, zkCli's `removewatches -l`): when the server cannot be asked (not connected,
+    /// or the connection drops) or answers with an error, the watches are removed on the
+    /// client anyway, so they are not re-set on reconnect and their streams end.
+    ///
+    /// `Ok(None)`: the server removed them. `Ok(Some(e))`: removed on the client only, the
+    /// server's answer being `e` (`ConnectionLoss` when it was not reached). Fails with
+    /// `NoWatcher` when the client held no such watch either.
+    pub async fn remove_watches_local(
+        &self,
+        path: &str,
+        kind: WatcherType,
+    ) -> Result<Option<Error>> {
+        let server_path = self.path(path)?;
+        let why = if self.state() == SessionState::Connected {
+            match self.remove_watches(path, kind).await {
+                Ok(()) => return Ok(None),
+                Err(e @ (Error::ConnectionLoss | Error::Server(_) | Error::UnknownCode(_))) => e,
+                Err(e) => return Err(e),
+            }
+        } else {
+            // Java's client fails a queued request with ConnectionLoss at the next failed
+            // connection attempt; ours would wait for a reconnect, so do not ask at all.
+            Error::ConnectionLoss
+        };
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Cmd::ForgetWatches(kind, server_path, tx))
+            .map_err(|_| self.ended())?;
+        match rx.await {
+            Ok(true) => Ok(Some(why)),
+            Ok(false) => Err(Error::Server(ErrorCode::NoWatcher)),
+            Err(_) => Err(self.ended()),
+        }
+    }
+
     /// Removes this client's watches of `kind` on `path` (server and client side); their
     /// streams end. `NoWatcher` when the server holds none.
     pub async fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {

@@ -91,6 +91,9 @@ pub(crate) enum Cmd {
     Request(Request, Waiter),
     Close(oneshot::Sender<()>),
     SubscribeState(mpsc::UnboundedSender<SessionState>),
+    /// Drops the client's watches of a kind on a server path without asking the server;
+    /// answers whether there were any.
+    ForgetWatches(WatcherType, String, oneshot::Sender<bool>),
 }
 
 type Senders = Vec<mpsc::UnboundedSender<WatchedEvent>>;
@@ -120,7 +123,8 @@ impl Registry {
         self.map(kind).entry(path).or_default().push(tx);
     }
 
-    fn remove(&mut self, kind: WatcherType, path: &str) {
+    /// Removes the watches of `kind` on `path`; true if there were any.
+    fn remove(&mut self, kind: WatcherType, path: &str) -> bool {
         let kinds: &[WatchKind] = match kind {
             WatcherType::Children => &[WatchKind::Child],
             WatcherType::Data => &[WatchKind::Data, WatchKind::Exists],
@@ -134,9 +138,11 @@ impl Registry {
                 WatchKind::PersistentRecursive,
             ],
         };
+        let mut any = false;
         for &k in kinds {
-            self.map(k).remove(path);
+            any |= self.map(k).remove(path).is_some();
         }
+        any
     }
 
     /// Drops watchers whose receivers are gone (they need not be re-sent on reconnect).
@@ -330,6 +336,10 @@ impl Shell {
             Some(Cmd::SubscribeState(tx)) => {
                 let _ = tx.send(self.session.state());
                 self.state_subs.push(tx);
+                Vec::new()
+            }
+            Some(Cmd::ForgetWatches(kind, path, tx)) => {
+                let _ = tx.send(self.registry.remove(kind, &path));
                 Vec::new()
             }
             None => {

@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use zk_client::{Acl, AddWatchMode, CreateMode, Error, ErrorCode, EventType, WatcherType};
+use zk_client::{
+    Acl, AddWatchMode, CreateMode, Error, ErrorCode, EventType, SessionState, WatcherType,
+};
 
 fn open() -> Vec<Acl> {
     Acl::open_unsafe()
@@ -180,6 +182,60 @@ async fn persistent_and_recursive_watches() {
         );
         c.close().await;
         other.close().await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// `remove_watches_local` (zkCli's `removewatches -l`): asks the server when it can; when it
+/// cannot, removes the client's watches anyway, so they are not re-set after the reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_watches_local_without_a_server() {
+    if skip_external() {
+        return;
+    }
+    bounded(async {
+        let server = start().await;
+        let proxy = Proxy::start(server.local_addr).await;
+        let c = connect(proxy.addr).await;
+        c.create("/a", b"", &Acl::open_unsafe(), CreateMode::Persistent)
+            .await
+            .unwrap();
+        let (_, _, mut data) = c.get_data_w("/a").await.unwrap();
+        let (_, mut kids) = c.get_children_w("/a").await.unwrap();
+        // Connected: the server removes it.
+        assert_eq!(
+            c.remove_watches_local("/a", WatcherType::Children).await,
+            Ok(None)
+        );
+        assert_eq!(kids.recv().await, None, "the stream ends");
+        // No server reachable: removed on the client only.
+        proxy.set_open(false);
+        proxy.sever();
+        assert_eq!(
+            soon("disconnect", c.wait_for_state(SessionState::Disconnected)).await,
+            SessionState::Disconnected
+        );
+        assert_eq!(
+            c.remove_watches_local("/a", WatcherType::Data).await,
+            Ok(Some(Error::ConnectionLoss))
+        );
+        assert_eq!(data.recv().await, None, "the stream ends");
+        assert_eq!(
+            c.remove_watches_local("/a", WatcherType::Data).await,
+            Err(Error::Server(ErrorCode::NoWatcher))
+        );
+        // Back: setWatches2 did not re-set it, so the server holds none either.
+        proxy.set_open(true);
+        assert_eq!(
+            soon("reconnect", c.wait_for_state(SessionState::Connected)).await,
+            SessionState::Connected
+        );
+        assert_eq!(
+            c.remove_watches("/a", WatcherType::Data).await,
+            Err(Error::Server(ErrorCode::NoWatcher))
+        );
+        c.close().await;
         server.shutdown().await;
     })
     .await;

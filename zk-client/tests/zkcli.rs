@@ -264,3 +264,98 @@ fn normaliser_moves_events_to_segment_end() {
          WatchedEvent state:SyncConnected type:NodeCreated path:/x\nctime = TIME\n"
     );
 }
+
+/// A zkcli in script mode whose stdin is written a line at a time, its merged output
+/// collected as it comes.
+struct Live {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Live {
+    fn start(addr: SocketAddr) -> Live {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("exec \"$0\" \"$@\" 2>&1")
+            .arg(env!("CARGO_BIN_EXE_zkcli"))
+            .arg("-server")
+            .arg(addr.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("zkcli starts");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let o = out.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                o.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Live { child, stdin, out }
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+    }
+
+    /// Waits until the output holds `text` `n` times in all.
+    async fn wait_for(&self, text: &str, n: usize) {
+        common::soon(&format!("{n} x {text:?} from zkcli"), async {
+            while self.out.lock().unwrap().matches(text).count() < n {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+    }
+
+    fn text(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+}
+
+/// `removewatches -l` with the server gone: the watch is removed locally and the removal
+/// event says Disconnected (as zkCli's client queues it with the ConnectionLoss code); a
+/// second try finds no watcher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removewatches_local_without_a_server() {
+    let server = common::start().await;
+    let mut z = Live::start(server.local_addr);
+    z.send("create /x a");
+    z.send("get -w /x");
+    z.wait_for("Created /x\na\n", 1).await;
+    server.shutdown().await;
+    z.wait_for("WatchedEvent state:Disconnected type:None path:null", 1)
+        .await;
+    z.send("removewatches /x -l");
+    z.wait_for(
+        "WatchedEvent state:Disconnected type:DataWatchRemoved path:/x",
+        1,
+    )
+    .await;
+    z.send("removewatches /x -l");
+    z.wait_for("KeeperErrorCode = No such watcher for /x", 1)
+        .await;
+    z.send("quit");
+    let status = tokio::task::spawn_blocking(move || {
+        let s = z.child.wait().unwrap();
+        (s, z.text())
+    })
+    .await
+    .unwrap();
+    let (status, text) = status;
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the second removewatches failed: {text}"
+    );
+    assert_eq!(text.matches("DataWatchRemoved").count(), 1, "{text}");
+}

@@ -725,9 +725,13 @@ impl Shell {
                     .filter(|(p, k, _)| *p == path && matches(*k))
                     .map(|(_, k, _)| *k)
                     .collect();
+                // The removal events say Disconnected when the server could not be reached
+                // and `-l` removed the watches locally (ZooKeeper's ClientCnxn.queueEvent).
+                let mut state = KeeperState::SyncConnected;
                 if o.flags.contains(&'l') {
-                    if held.is_empty() {
-                        return Err(ke(Error::Server(zk_client::ErrorCode::NoWatcher)));
+                    let local_only = c.remove_watches_local(&path, kind).await.map_err(ke)?;
+                    if let Some(Error::ConnectionLoss | Error::SessionExpired) = local_only {
+                        state = KeeperState::Disconnected;
                     }
                 } else {
                     c.remove_watches(&path, kind).await.map_err(ke)?;
@@ -744,7 +748,7 @@ impl Shell {
                     if held.contains(&k) {
                         let e = WatchedEvent {
                             event_type: t,
-                            state: KeeperState::SyncConnected,
+                            state,
                             path: path.clone(),
                             zxid: -1,
                         };
