@@ -8,6 +8,7 @@
 //!
 //! Outputs go to stdout, error messages to stderr, as zkCli prints them.
 
+mod complete;
 mod fmt;
 mod quota;
 
@@ -42,6 +43,7 @@ const USAGE: &[(&str, &str)] = &[
     ("ls", "ls [-s] [-w] [-R] path"),
     ("printwatches", "printwatches on|off"),
     ("quit", "quit "),
+    ("reconfig", "reconfig [-s] [-v version] [[-file path] | [-members serverID=host:port1:port2;port3[,...]*]] | [-add serverId=host:port1:port2;port3[,...]]* [-remove serverId[,...]*]"),
     ("redo", "redo cmdno"),
     ("removewatches", "removewatches path [-c|-d|-a] [-l]"),
     ("set", "set [-s] [-v version] path data"),
@@ -52,6 +54,13 @@ const USAGE: &[(&str, &str)] = &[
     ("version", "version "),
     ("whoami", "whoami "),
 ];
+
+/// Every command name, sorted (for completion).
+fn command_names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = USAGE.iter().map(|(n, _)| *n).collect();
+    v.sort_unstable();
+    v
+}
 
 /// What kind of watch a [`Watcher`] we hold is (to report removals as zkCli does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +145,8 @@ struct Shell {
     server: String,
     timeout: Duration,
     client: Option<Client>,
+    /// The same session, for tab completion on the line reader's thread.
+    shared: complete::SharedClient,
     states: Option<mpsc::UnboundedReceiver<SessionState>>,
     last_state: Option<SessionState>,
     watches: Vec<(String, Kind, Watcher)>,
@@ -266,11 +277,17 @@ impl Shell {
             .map_err(|e| format!("Unable to connect to {}: {e}", self.server))?;
         self.states = Some(c.state_events());
         self.last_state = None;
+        if let Ok(mut s) = self.shared.lock() {
+            *s = Some(c.clone());
+        }
         self.client = Some(c);
         Ok(())
     }
 
     async fn close(&mut self) {
+        if let Ok(mut s) = self.shared.lock() {
+            *s = None;
+        }
         if let Some(c) = self.client.take() {
             c.close().await;
             self.drain();
@@ -854,6 +871,7 @@ async fn subtree_bfs(c: &Client, root: &str) -> zk_client::Result<Vec<String>> {
 /// sent on the returned sender asks for one line. `None` means end of input.
 fn line_reader(
     tty: bool,
+    helper: complete::ZkHelper,
 ) -> (
     std::sync::mpsc::Sender<String>,
     mpsc::UnboundedReceiver<Option<String>>,
@@ -862,10 +880,11 @@ fn line_reader(
     let (ltx, lrx) = mpsc::unbounded_channel();
     std::thread::spawn(move || {
         if tty {
-            let Ok(mut ed) = rustyline::DefaultEditor::new() else {
+            let Ok(mut ed) = rustyline::Editor::<complete::ZkHelper, _>::new() else {
                 let _ = ltx.send(None);
                 return;
             };
+            ed.set_helper(Some(helper));
             while let Ok(prompt) = prx.recv() {
                 match ed.readline(&prompt) {
                     Ok(l) => {
@@ -906,6 +925,7 @@ async fn run(server: String, timeout: Duration, cmd: Vec<String>) -> ExitCode {
         server,
         timeout,
         client: None,
+        shared: Default::default(),
         states: None,
         last_state: None,
         watches: Vec::new(),
@@ -952,7 +972,12 @@ async fn run(server: String, timeout: Duration, cmd: Vec<String>) -> ExitCode {
         let _ = o.flush();
     }
     sh.drain();
-    let (ptx, mut lrx) = line_reader(tty);
+    let helper = complete::ZkHelper {
+        client: sh.shared.clone(),
+        rt: tokio::runtime::Handle::current(),
+        commands: command_names(),
+    };
+    let (ptx, mut lrx) = line_reader(tty, helper);
     loop {
         let prompt = if tty { sh.prompt() } else { String::new() };
         if ptx.send(prompt).is_err() {
