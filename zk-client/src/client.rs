@@ -804,6 +804,32 @@ impl Client {
         self.results(&body)
     }
 
+    /// Changes the ensemble's membership (`ZooKeeperAdmin.reconfigure`, opcode 16):
+    /// incrementally with `joining` (comma-separated `server.N=host:port:port[:role];[addr:]port`)
+    /// and/or `leaving` (comma-separated server ids), or as a whole with `new_members`;
+    /// `from_config` is the config version that must be current (-1: any). `None` and `Some("")`
+    /// are both sent as a null string. Returns the new configuration (`/zookeeper/config`'s
+    /// data) and its stat. A standalone server answers `ReconfigDisabled` (or `Unimplemented`
+    /// when reconfig is enabled), as ZooKeeper does.
+    pub async fn reconfig(
+        &self,
+        joining: Option<&str>,
+        leaving: Option<&str>,
+        new_members: Option<&str>,
+        from_config: i64,
+    ) -> Result<(Vec<u8>, Stat)> {
+        let body = self
+            .call(Request::Reconfig(ReconfigRequest {
+                joining_servers: joining.unwrap_or_default().to_string(),
+                leaving_servers: leaving.unwrap_or_default().to_string(),
+                new_members: new_members.unwrap_or_default().to_string(),
+                cur_config_id: from_config,
+            }))
+            .await?;
+        let r = GetDataResponse::from_bytes(&body)?;
+        Ok((r.data.unwrap_or_default(), r.stat))
+    }
+
     /// Adds credentials to the session (re-sent on every reconnect).
     pub async fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
         self.call(Request::Auth(AuthPacket {

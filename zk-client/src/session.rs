@@ -500,7 +500,10 @@ impl<W> Session<W> {
     ) {
         let mut bytes = Vec::new();
         let at = frame::begin(&mut bytes);
-        encode_request(x, req, &mut bytes);
+        match req {
+            Request::Reconfig(r) => encode_reconfig(x, r, &mut bytes),
+            _ => encode_request(x, req, &mut bytes),
+        }
         frame::finish(&mut bytes, at);
         self.pending.push_back(Pending {
             xid: x,
@@ -551,6 +554,26 @@ impl<W> Session<W> {
             out.push(Output::State(state));
         }
     }
+}
+
+/// A reconfig request as ZooKeeperAdmin sends it: an absent (here: empty) server list is a
+/// null jute string (length -1), which is how ZooKeeper tells incremental changes
+/// (joining/leaving) from a new membership; an empty string would not be null.
+fn encode_reconfig(x: i32, r: &zk_proto::proto::ReconfigRequest, out: &mut Vec<u8>) {
+    zk_proto::proto::RequestHeader {
+        xid: x,
+        op_type: zk_proto::OpCode::Reconfig.code(),
+    }
+    .encode(out);
+    for s in [&r.joining_servers, &r.leaving_servers, &r.new_members] {
+        if s.is_empty() {
+            out.extend_from_slice(&(-1i32).to_be_bytes());
+        } else {
+            out.extend_from_slice(&(s.len() as i32).to_be_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+    out.extend_from_slice(&r.cur_config_id.to_be_bytes());
 }
 
 #[cfg(test)]
@@ -836,6 +859,31 @@ mod tests {
             out,
             vec![Output::State(SessionState::AuthFailed), Output::Close]
         );
+    }
+
+    #[test]
+    fn reconfig_sends_absent_lists_as_null() {
+        let mut s = connected();
+        let req = Request::Reconfig(zk_proto::proto::ReconfigRequest {
+            joining_servers: "server.5=h:1:2;3".into(),
+            leaving_servers: String::new(),
+            new_members: String::new(),
+            cur_config_id: 0x1a,
+        });
+        let out = s.submit(req, 1, 20);
+        let Output::Send(b) = &out[0] else {
+            panic!("{out:?}")
+        };
+        // frame length, xid, opcode 16, the joining list, two nulls, the config id
+        let mut want = Vec::new();
+        for v in [44i32, 1, 16, 16] {
+            want.extend_from_slice(&v.to_be_bytes());
+        }
+        want.extend_from_slice(b"server.5=h:1:2;3");
+        want.extend_from_slice(&(-1i32).to_be_bytes());
+        want.extend_from_slice(&(-1i32).to_be_bytes());
+        want.extend_from_slice(&0x1a_i64.to_be_bytes());
+        assert_eq!(b, &want);
     }
 
     #[test]

@@ -127,7 +127,7 @@ pub fn open_acl() -> Vec<Acl> {
 }
 
 /// `KeeperException.Code.getCodeMessage`-style text for a code.
-fn code_message(c: ErrorCode) -> String {
+pub fn code_message(c: ErrorCode) -> String {
     match c {
         ErrorCode::Ok => "ok".into(),
         ErrorCode::ApiError => "APIError".into(),

@@ -11,6 +11,7 @@
 mod complete;
 mod fmt;
 mod quota;
+mod reconfig;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
@@ -516,9 +517,43 @@ impl Shell {
         r.map_err(Fail)
     }
 
+    /// `reconfig`: prints the committed configuration (and its stat with `-s`), or zkCli's
+    /// message for the server's error (a KeeperException without a path).
+    async fn reconfig_command(&mut self, words: &[String]) -> CmdResult {
+        let r = reconfig::parse(words, &usage_of("reconfig")).map_err(Fail)?;
+        let c = self.client()?;
+        let done = c
+            .reconfig(
+                r.joining.as_deref(),
+                r.leaving.as_deref(),
+                r.members.as_deref(),
+                r.from_config,
+            )
+            .await;
+        match done {
+            Ok((config, st)) => {
+                self.say(format!(
+                    "Committed new configuration:\n{}",
+                    String::from_utf8_lossy(&config)
+                ));
+                if r.stat {
+                    self.out.push((false, fmt::stat(&st)));
+                }
+                Ok(())
+            }
+            Err(e) => Err(Fail(match e.code() {
+                Some(code) => format!("KeeperErrorCode = {}", fmt::code_message(code)),
+                None => e.to_string(),
+            })),
+        }
+    }
+
     async fn zk_command(&mut self, cmd: &str, words: &[String]) -> CmdResult {
         if matches!(cmd, "setquota" | "listquota" | "delquota") {
             return self.quota_command(cmd, words).await;
+        }
+        if cmd == "reconfig" {
+            return self.reconfig_command(words).await;
         }
         let (flags, valued, nargs) = match cmd {
             "ls" => ("swR", "", 2),
