@@ -17,7 +17,9 @@ use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zk_server::config::{self, FourLetterWhitelist, ServerConfig};
 use zk_server::core::CoreConfig;
-use zk_server::runtime::{four_letter::ZK_VERSION, RuntimeConfig, Server, StorageConfig};
+use zk_server::runtime::{
+    four_letter::ZK_VERSION, PeerAddr, QuorumSettings, RuntimeConfig, Server, StorageConfig,
+};
 
 const USAGE: &str = "usage: zk-server [start-foreground|status] CONFIG
        zk-server purge CONFIG [-n COUNT]
@@ -176,7 +178,58 @@ fn runtime_config(cfg: &ServerConfig, addr: std::net::SocketAddr) -> RuntimeConf
             snap_retain_count: cfg.autopurge_snap_retain_count,
             purge_interval_hours: cfg.autopurge_purge_interval_hours,
         }),
+        quorum: quorum_settings(cfg),
     }
+}
+
+/// The ensemble from `server.N`, `group.N`/`weight.N` and `myid`; `None` when standalone.
+fn quorum_settings(cfg: &ServerConfig) -> Option<QuorumSettings> {
+    if cfg.is_standalone() {
+        return None;
+    }
+    let my_id = cfg.my_id?;
+    let servers = cfg
+        .servers
+        .iter()
+        .map(|(id, s)| {
+            (
+                *id,
+                PeerAddr {
+                    host: s.host.clone(),
+                    quorum_port: s.quorum_port,
+                    election_port: s.election_port,
+                    observer: s.role == zk_server::config::PeerRole::Observer,
+                },
+            )
+        })
+        .collect::<std::collections::BTreeMap<_, _>>();
+    let voters = servers
+        .iter()
+        .filter(|(_, a)| !a.observer)
+        .map(|(id, _)| zab::PeerId(*id));
+    let verifier = if cfg.groups.is_empty() {
+        zab::QuorumVerifier::majority(voters)
+    } else {
+        zab::QuorumVerifier::Hierarchical {
+            groups: cfg
+                .groups
+                .values()
+                .map(|g| g.iter().map(|id| zab::PeerId(*id)).collect())
+                .collect(),
+            weights: cfg
+                .weights
+                .iter()
+                .map(|(id, w)| (zab::PeerId(*id), *w))
+                .collect(),
+        }
+    };
+    Some(QuorumSettings {
+        my_id,
+        servers,
+        verifier,
+        init_limit: cfg.init_limit,
+        sync_limit: cfg.sync_limit,
+    })
 }
 
 async fn client_addr(cfg: &ServerConfig, path: &Path) -> Result<std::net::SocketAddr> {
@@ -204,16 +257,27 @@ async fn client_addr(cfg: &ServerConfig, path: &Path) -> Result<std::net::Socket
 
 async fn serve(path: &Path) -> Result<()> {
     let cfg = load_config(path)?;
-    if !cfg.is_standalone() {
-        bail!(
-            "{}: lists {} servers; replicated mode (Zab) is not available in this build yet, \
-             run a standalone config (no server.N lines)",
-            path.display(),
-            cfg.servers.len()
-        );
-    }
+    let mode = if cfg.is_standalone() {
+        "standalone".to_owned()
+    } else {
+        let Some(id) = cfg.my_id else {
+            bail!(
+                "{}: lists {} servers but {} has no myid file",
+                path.display(),
+                cfg.servers.len(),
+                cfg.data_dir.display()
+            );
+        };
+        if !cfg.servers.contains_key(&id) {
+            bail!(
+                "{}: myid is {id} but there is no server.{id} line",
+                path.display()
+            );
+        }
+        format!("replicated, myid {id}")
+    };
     let addr = client_addr(&cfg, path).await?;
-    tracing::info!(config = %path.display(), "starting zk-server {} (standalone)", env!("CARGO_PKG_VERSION"));
+    tracing::info!(config = %path.display(), "starting zk-server {} ({mode})", env!("CARGO_PKG_VERSION"));
     let mut server = Server::start(runtime_config(&cfg, addr))
         .await
         .with_context(|| {

@@ -679,6 +679,9 @@ impl World {
                     self.log.append(&txn).expect("append");
                     self.unapplied.push_back(*txn);
                 }
+                Effect::Forward { .. } | Effect::Revalidate { .. } => {
+                    unreachable!("a standalone core never forwards")
+                }
             }
         }
     }

@@ -407,6 +407,9 @@ impl Generator {
                     }
                 }
                 Effect::Close { .. } => bail!("the core closed the generator's connection"),
+                Effect::Forward { .. } | Effect::Revalidate { .. } => {
+                    bail!("a standalone core never forwards")
+                }
             }
         }
         Ok(())

@@ -15,6 +15,7 @@
 
 pub mod acl;
 pub mod apply;
+pub mod cluster;
 pub mod prep;
 pub mod reads;
 pub mod sessions;
@@ -32,6 +33,7 @@ use zk_proto::proto::{ConnectRequest, ConnectResponse, ReplyHeader, WatcherEvent
 use zk_proto::request::{decode_request, Request, RequestError};
 use zk_proto::{frame, ErrorCode, EventType, KeeperState, OpCode};
 
+pub use self::cluster::ServerRole;
 use self::prep::{ChangeRecords, Origin};
 use self::sessions::SessionTracker;
 use self::stats::{ConnStats, ServerStats};
@@ -57,8 +59,14 @@ pub enum Effect {
     /// Close a connection after flushing what was queued on it.
     Close { conn: ConnId },
     /// Make this txn durable, then call [`Core::commit`] with its zxid. Txns come out in zxid
-    /// order and must be committed in that order.
+    /// order and must be committed in that order. (A leader proposes it through Zab instead.)
     Persist(Box<Txn>),
+    /// Learner: send the leader a REQUEST (`long sessionId; int cxid; int type; body`) made
+    /// on behalf of a client with these identities.
+    Forward { data: Vec<u8>, auth: Vec<Id> },
+    /// Learner: ask the leader whether `session` may move here; answer with
+    /// [`Core::revalidated`].
+    Revalidate { session: i64, timeout: i32 },
 }
 
 /// Settings the core needs, taken from zoo.cfg by the runtime.
@@ -149,6 +157,10 @@ pub struct Core {
     session_last_write: HashMap<i64, i64>,
     held: HashMap<i64, VecDeque<Held>>,
     pub stats: ServerStats,
+    role: ServerRole,
+    /// False while an ensemble member is not synced with a leader: clients are turned away.
+    serving: bool,
+    learner: cluster::LearnerState,
 }
 
 /// Requests that go through prep and the txn log.
@@ -211,6 +223,9 @@ impl Core {
             session_last_write: HashMap::new(),
             held: HashMap::new(),
             stats: ServerStats::default(),
+            role: ServerRole::Standalone,
+            serving: true,
+            learner: cluster::LearnerState::default(),
         }
     }
 
@@ -266,6 +281,11 @@ impl Core {
     }
 
     fn handle_connect(&mut self, conn: ConnId, payload: &[u8], now: Now, fx: &mut Vec<Effect>) {
+        if !self.serving {
+            // ZooKeeper's "ZooKeeperServer not running": the client tries another server.
+            fx.push(Effect::Close { conn });
+            return;
+        }
         let req = match <ConnectRequest as zk_proto::Decode>::decode(
             &mut zk_proto::Reader::with_max(payload, self.config.max_buffer),
         ) {
@@ -294,6 +314,10 @@ impl Core {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.sent_read_only_flag = read_only_flag;
         }
+        if req.session_id == 0 && self.role == ServerRole::Learner {
+            self.learner_new_session(conn, timeout, fx);
+            return;
+        }
         if req.session_id == 0 {
             let id = self.sessions.next_session_id();
             self.attach(conn, id);
@@ -308,6 +332,12 @@ impl Core {
         let id = req.session_id;
         let valid = req.passwd.as_slice() == sessions::password(id).as_slice()
             && self.sessions.get(id).is_some_and(|s| !s.closing);
+        if self.role == ServerRole::Learner
+            && req.passwd.as_slice() == sessions::password(id).as_slice()
+        {
+            self.learner_resume(conn, id, timeout, fx);
+            return;
+        }
         if !valid {
             self.send_connect_response(conn, 0, 0, false, fx);
             fx.push(Effect::Close { conn });
@@ -325,7 +355,7 @@ impl Core {
         self.send_connect_response(conn, id, timeout, true, fx);
     }
 
-    fn attach(&mut self, conn: ConnId, session: i64) {
+    pub(crate) fn attach(&mut self, conn: ConnId, session: i64) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = Some(session);
         }
@@ -463,9 +493,9 @@ impl Core {
             .then(|| i32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]));
         let op = op.and_then(OpCode::from_i32);
         if !op.is_some_and(|o| is_write(o) || o == OpCode::Auth) {
-            let wait_zxid = self.session_last_write.get(&session).copied().unwrap_or(0);
+            let wait_zxid = self.write_marker(session);
             let queued = self.held.get(&session).is_some_and(|q| !q.is_empty());
-            if queued || wait_zxid > self.last_applied {
+            if queued || wait_zxid > self.write_done(session) {
                 let h = Held {
                     conn,
                     payload: payload.to_vec(),
@@ -479,9 +509,10 @@ impl Core {
     }
 
     /// Answers held requests of `session` whose writes have now been applied, in order.
-    fn release_held(&mut self, session: i64, now: Now, fx: &mut Vec<Effect>) {
+    pub(crate) fn release_held(&mut self, session: i64, now: Now, fx: &mut Vec<Effect>) {
+        let done = self.write_done(session);
         while let Some(q) = self.held.get_mut(&session) {
-            if q.front().is_none_or(|h| h.wait_zxid > self.last_applied) {
+            if q.front().is_none_or(|h| h.wait_zxid > done) {
                 break;
             }
             let Some(h) = q.pop_front() else { break };
@@ -518,12 +549,21 @@ impl Core {
             }
             Err(RequestError::Body { xid, op, err }) => {
                 tracing::warn!(conn, op, error = %err, "request body did not decode");
-                self.sessions.touch(session, now.mono_ms);
+                self.touch(session, now);
                 match OpCode::from_i32(op) {
                     // ZooKeeper reads auth packets itself and drops the connection on garbage.
                     Some(OpCode::Auth) => fx.push(Effect::Close { conn }),
                     // A write is stamped with a zxid before its body is read, so a body that
                     // does not decode becomes a MarshallingError txn and consumes that zxid.
+                    Some(o) if is_write(o) && self.role == ServerRole::Learner => {
+                        let origin = Origin::Request {
+                            conn,
+                            xid,
+                            op,
+                            received_mono_ms: now.mono_ms,
+                        };
+                        self.forward(conn, session, xid, origin, payload, fx);
+                    }
                     Some(o) if is_write(o) => {
                         let op = OpCode::Error.code();
                         let origin = Origin::Request {
@@ -543,7 +583,7 @@ impl Core {
                 return;
             }
         };
-        self.sessions.touch(session, now.mono_ms);
+        self.touch(session, now);
         let op = zk_proto::request::request_op(&req);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.last_op = OpCode::from_i32(op).map_or("UNKN", stats::short_op_name);
@@ -572,19 +612,19 @@ impl Core {
                     op,
                     received_mono_ms: now.mono_ms,
                 };
+                if self.role == ServerRole::Learner {
+                    self.forward(conn, session, xid, origin, payload, fx);
+                    return;
+                }
                 let auth = self
                     .conns
                     .get(&conn)
                     .map(|c| c.auth.clone())
                     .unwrap_or_default();
-                let zxid = self.reserve_zxid();
-                let body = self.prep(zxid, session, &req, &auth, now);
-                let op = if let txn::TxnBody::Error(_) = body {
-                    OpCode::Error
-                } else {
-                    OpCode::from_i32(op).unwrap_or(OpCode::Error)
-                };
-                self.propose(zxid, session, xid, op, body, origin, now, fx);
+                self.prep_and_propose(session, xid, op, &req, &auth, origin, now, fx);
+            }
+            Request::Sync(r) if self.role == ServerRole::Learner => {
+                self.forward_sync(conn, session, xid, r.path, payload, fx);
             }
             // Types ZooKeeper does not accept from clients (`Request.isValid`): answered with
             // Unimplemented and zxid -1, then the connection is closed. `check` is valid only
@@ -649,6 +689,30 @@ impl Core {
         }
     }
 
+    /// Preps a write (against the tree and the pending changes) into a txn, or an error txn, and
+    /// proposes it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn prep_and_propose(
+        &mut self,
+        session: i64,
+        xid: i32,
+        op: i32,
+        req: &Request,
+        auth: &[Id],
+        origin: Origin,
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) {
+        let zxid = self.reserve_zxid();
+        let body = self.prep(zxid, session, req, auth, now);
+        let op = if let txn::TxnBody::Error(_) = body {
+            OpCode::Error
+        } else {
+            OpCode::from_i32(op).unwrap_or(OpCode::Error)
+        };
+        self.propose(zxid, session, xid, op, body, origin, now, fx);
+    }
+
     /// Stamps a txn and hands it out for persistence.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn propose(
@@ -692,9 +756,17 @@ impl Core {
     /// The runtime made the txn with this zxid durable: apply it and answer.
     pub fn commit(&mut self, txn: &Txn, now: Now) -> Vec<Effect> {
         let mut fx = Vec::new();
-        let origin = match self.pending.front() {
-            Some(p) if p.zxid == txn.hdr.zxid => self.pending.pop_front().map(|p| p.origin),
-            _ => None,
+        let origin = if self.role == ServerRole::Learner {
+            self.learner_origin(txn)
+        } else {
+            // Proposals that never committed (a leader that lost its epoch) are dropped.
+            while self.pending.front().is_some_and(|p| p.zxid < txn.hdr.zxid) {
+                self.pending.pop_front();
+            }
+            match self.pending.front() {
+                Some(p) if p.zxid == txn.hdr.zxid => self.pending.pop_front().map(|p| p.origin),
+                _ => None,
+            }
         };
         let result = self.apply_txn(txn, now, &mut fx);
         self.changes
@@ -713,6 +785,10 @@ impl Core {
     /// Periodic work: session expiry and the container/TTL sweep.
     pub fn tick(&mut self, now: Now) -> Vec<Effect> {
         let mut fx = Vec::new();
+        if self.role == ServerRole::Learner || !self.serving {
+            // The leader expires sessions and sweeps containers; a learner only applies.
+            return fx;
+        }
         for id in self.sessions.expired(now.mono_ms) {
             tracing::info!("expiring session {id:#x}");
             self.stats.expired_sessions += 1;

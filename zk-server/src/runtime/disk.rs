@@ -20,6 +20,12 @@ pub(crate) enum DiskCmd {
     Append(Box<Txn>),
     /// Start a new log file with the next txn (after a snapshot, as ZooKeeper rolls).
     Roll,
+    /// Zab TRUNC (and SNAP): make what is queued durable, drop every txn after the zxid, and go
+    /// on in a new file. Answers on `done` once the files are cut.
+    Truncate {
+        to: i64,
+        done: mpsc::Sender<Result<(), String>>,
+    },
     Shutdown,
 }
 
@@ -70,6 +76,34 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                 DiskCmd::Roll => {
                     if let Err(e) = log.roll() {
                         return fail("roll", &e);
+                    }
+                }
+                DiskCmd::Truncate { to, done } => {
+                    if let Err(e) = log.commit() {
+                        return fail("sync", &e);
+                    }
+                    if !batch.is_empty() {
+                        let _ = to_core.send(ToCore::Durable(std::mem::take(&mut batch)));
+                    }
+                    let dir = log.dir().to_path_buf();
+                    let opts = log.options().clone();
+                    let r = log
+                        .roll()
+                        .map_err(|e| e.to_string())
+                        .and_then(|_| {
+                            crate::storage::txnlog::truncate_after(&dir, to)
+                                .map_err(|e| e.to_string())
+                        })
+                        .and_then(|_| TxnLog::open(&dir, opts).map_err(|e| e.to_string()));
+                    match r {
+                        Ok(l) => {
+                            log = l;
+                            let _ = done.send(Ok(()));
+                        }
+                        Err(e) => {
+                            let _ = done.send(Err(e.clone()));
+                            return fail("truncate", &e);
+                        }
                     }
                 }
                 DiskCmd::Shutdown => stop = true,

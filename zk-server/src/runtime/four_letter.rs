@@ -36,6 +36,13 @@ pub struct FourLetterContext {
     max_session_timeout_ms: u32,
     server_id: u64,
     started_wall_ms: i64,
+    /// `standalone`, `leader`, `follower` or `observer` (`Mode:` and `zk_server_state`).
+    pub mode: &'static str,
+    /// False while an ensemble member is not serving (LOOKING or syncing).
+    pub serving: bool,
+    /// Leader only: followers synced, and learners connected.
+    pub synced_followers: usize,
+    pub learners: usize,
 }
 
 impl FourLetterContext {
@@ -50,6 +57,10 @@ impl FourLetterContext {
             max_session_timeout_ms: cfg.core.max_session_timeout_ms,
             server_id: 0,
             started_wall_ms: super::Clock::new().now().wall_ms,
+            mode: "standalone",
+            serving: true,
+            synced_followers: 0,
+            learners: 0,
         }
     }
 }
@@ -167,7 +178,7 @@ fn java_date(ms: i64) -> String {
     )
 }
 
-fn server_stats(core: &Core, out: &mut String) {
+fn server_stats(core: &Core, ctx: &FourLetterContext, out: &mut String) {
     let s = &core.stats;
     let _ = writeln!(
         out,
@@ -181,7 +192,7 @@ fn server_stats(core: &Core, out: &mut String) {
     let _ = writeln!(out, "Connections: {}", core.conns.len());
     let _ = writeln!(out, "Outstanding: {}", core.outstanding_requests());
     let _ = writeln!(out, "Zxid: {:#x}", core.last_zxid());
-    let _ = writeln!(out, "Mode: standalone");
+    let _ = writeln!(out, "Mode: {}", ctx.mode);
     // ZooKeeper's node map holds the root twice ("" and "/"), and its count shows it.
     let _ = writeln!(out, "Node count: {}", core.tree.node_count() + 1);
 }
@@ -237,6 +248,16 @@ pub fn answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -> 
 
 fn build_answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -> String {
     let mut out = String::new();
+    if !ctx.serving
+        && matches!(
+            cmd,
+            "srvr" | "stat" | "cons" | "wchs" | "wchc" | "wchp" | "dump" | "crst" | "srst"
+        )
+    {
+        // ZooKeeper's answer while the server is not running (LOOKING, syncing).
+        out.push_str("This ZooKeeper instance is not currently serving requests\n");
+        return out;
+    }
     match cmd {
         "ruok" => out.push_str("imok"),
         "isro" => out.push_str("rw"),
@@ -245,7 +266,7 @@ fn build_answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -
                 out,
                 "Zookeeper version: {ZK_VERSION}, built on 1970-01-01 00:00 UTC"
             );
-            server_stats(core, &mut out);
+            server_stats(core, ctx, &mut out);
         }
         "stat" => {
             let _ = writeln!(
@@ -258,7 +279,7 @@ fn build_answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -
                 out.push('\n');
             }
             out.push('\n');
-            server_stats(core, &mut out);
+            server_stats(core, ctx, &mut out);
         }
         "cons" => {
             for c in core.conns.values() {
@@ -435,7 +456,7 @@ fn build_answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -
                     "version",
                     format!("{ZK_VERSION}, built on 1970-01-01 00:00 UTC"),
                 ),
-                ("server_state", "standalone".into()),
+                ("server_state", ctx.mode.into()),
                 ("ephemerals_count", core.tree.ephemeral_count().to_string()),
                 ("num_alive_connections", core.conns.len().to_string()),
                 ("avg_latency", java_double(s.latency.avg_ms())),
@@ -463,6 +484,12 @@ fn build_answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -
             ));
             if let Some(n) = open_fd_count() {
                 rows.push(("open_file_descriptor_count", n.to_string()));
+            }
+            if ctx.mode == "leader" {
+                rows.extend([
+                    ("learners", ctx.learners.to_string()),
+                    ("synced_followers", ctx.synced_followers.to_string()),
+                ]);
             }
             rows.extend([
                 ("local_sessions", "0".to_owned()),

@@ -13,6 +13,10 @@
 pub mod conn;
 mod disk;
 pub mod four_letter;
+mod quorum;
+mod replicated;
+
+pub use quorum::{PeerAddr, QuorumSettings};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -44,6 +48,8 @@ pub struct RuntimeConfig {
     pub data_log_dir: PathBuf,
     /// Where and how txns and snapshots are kept; `None` keeps everything in memory.
     pub storage: Option<StorageConfig>,
+    /// The ensemble (`server.N` lines and `myid`); `None` runs standalone.
+    pub quorum: Option<QuorumSettings>,
 }
 
 impl RuntimeConfig {
@@ -57,6 +63,7 @@ impl RuntimeConfig {
             data_dir: PathBuf::from("."),
             data_log_dir: PathBuf::from("."),
             storage: None,
+            quorum: None,
         }
     }
 
@@ -86,6 +93,8 @@ pub(crate) enum ToCore {
     Durable(Vec<Txn>),
     /// The txn log could not be written or synced: fatal.
     DiskFailed(String),
+    /// News from the election or quorum port.
+    Peer(quorum::PeerEvent),
     SnapshotDone(Result<PathBuf, String>),
     /// A four-letter word; `allowed` by the whitelist or not. The core task counts it, answers,
     /// and forgets the connection before the reader writes the text and closes.
@@ -169,17 +178,68 @@ impl Server {
         let clock = Clock::new();
         let mut core = Core::new(cfg.core.clone(), clock.now());
         let (to_core, core_rx) = mpsc::unbounded_channel();
+        let replicated = cfg.quorum.is_some();
+        let mut recovered = None;
         let disk = match &cfg.storage {
-            Some(st) => Some(open_storage(st, &mut core, &clock, to_core.clone())?),
+            Some(st) => {
+                let (d, rec) = open_storage(st, &mut core, &clock, to_core.clone(), !replicated)?;
+                recovered = Some(rec);
+                Some(d)
+            }
             None => None,
         };
         let listener = TcpListener::bind(cfg.client_addr).await?;
         let local_addr = listener.local_addr()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (failed_tx, failed) = watch::channel(None);
-        let ctx = FourLetterContext::new(&cfg, local_addr);
+        let mut ctx = FourLetterContext::new(&cfg, local_addr);
         let snap = SnapState::new(cfg.storage.as_ref().map_or(0, |s| s.snap_count));
-        let task = CoreTask {
+        let repl = match &cfg.quorum {
+            None => None,
+            Some(q) => {
+                let q = Arc::new(q.clone());
+                let (snap_zxid, log_dir) = match (&recovered, &cfg.storage) {
+                    (Some(rec), Some(st)) => (
+                        rec.snapshot.as_ref().map_or(0, |(z, _)| *z),
+                        st.log_dir.clone(),
+                    ),
+                    _ => (0, cfg.data_log_dir.join("version-2")),
+                };
+                std::fs::create_dir_all(&cfg.data_dir)?;
+                let persisted = if cfg.storage.is_some() {
+                    replicated::persisted(
+                        &cfg.data_dir,
+                        &log_dir,
+                        snap_zxid,
+                        core.last_zxid(),
+                        10_000,
+                    )?
+                } else {
+                    zab::Persisted::default()
+                };
+                let election =
+                    quorum::start_election(q.clone(), to_core.clone(), shutdown_rx.clone()).await?;
+                quorum::start_quorum_listener(q.clone(), to_core.clone(), shutdown_rx.clone())
+                    .await?;
+                let zcfg = q.zab_config(cfg.core.tick_time_ms);
+                let fx = core.set_role(crate::core::ServerRole::Learner, false, clock.now());
+                debug_assert!(fx.is_empty());
+                ctx.mode = "follower";
+                ctx.serving = false;
+                Some(replicated::Replication {
+                    peer: zab::Peer::new(zcfg, persisted, clock.now().mono_ms),
+                    q,
+                    election,
+                    conns: HashMap::new(),
+                    proposed: HashMap::new(),
+                    data_dir: cfg.data_dir.clone(),
+                    role: zab::Role::Looking,
+                    to_core: to_core.clone(),
+                    shutdown: shutdown_rx.clone(),
+                })
+            }
+        };
+        let mut task = CoreTask {
             core,
             writers: HashMap::new(),
             clock,
@@ -189,7 +249,9 @@ impl Server {
             snap,
             to_core: to_core.clone(),
             failed: failed_tx,
+            repl,
         };
+        task.drain_zab().map_err(std::io::Error::other)?;
         let cfg = Arc::new(cfg);
         let mut tasks = vec![tokio::spawn(task.run(core_rx, shutdown_rx.clone()))];
         if let Some(st) = cfg.storage.clone().filter(|s| s.purge_interval_hours > 0) {
@@ -277,12 +339,14 @@ fn open_storage(
     core: &mut Core,
     clock: &Clock,
     to_core: mpsc::UnboundedSender<ToCore>,
-) -> std::io::Result<Disk> {
+    startup_snapshot: bool,
+) -> std::io::Result<(Disk, storage::recovery::Recovered)> {
     std::fs::create_dir_all(&st.snap_dir)?;
     std::fs::create_dir_all(&st.log_dir)?;
     let rec = storage::recovery::recover(core, &st.snap_dir, &st.log_dir, clock.now())
         .map_err(std::io::Error::other)?;
-    if rec.snapshot.as_ref().map(|(z, _)| *z) != Some(core.last_zxid()) {
+    // (An ensemble member's log may end in txns that never committed: no snapshot of those.)
+    if startup_snapshot && rec.snapshot.as_ref().map(|(z, _)| *z) != Some(core.last_zxid()) {
         let opts = snapshot::SnapshotWriteOptions {
             digest_enabled: st.digest_enabled,
         };
@@ -301,7 +365,7 @@ fn open_storage(
         dbid: 0,
     };
     let log = txnlog::TxnLog::open(&st.log_dir, opts).map_err(std::io::Error::other)?;
-    Disk::spawn(log, to_core)
+    Ok((Disk::spawn(log, to_core)?, rec))
 }
 
 async fn purge_loop(st: StorageConfig, mut shutdown: watch::Receiver<bool>) {
@@ -380,6 +444,7 @@ struct CoreTask {
     snap: SnapState,
     to_core: mpsc::UnboundedSender<ToCore>,
     failed: watch::Sender<Option<String>>,
+    repl: Option<replicated::Replication>,
 }
 
 impl CoreTask {
@@ -389,13 +454,24 @@ impl CoreTask {
         mut shutdown: watch::Receiver<bool>,
     ) {
         loop {
-            let deadline = self.core.next_deadline();
+            let mut deadline = self.core.next_deadline();
+            if let Some(d) = self.repl.as_ref().and_then(|r| r.peer.next_deadline()) {
+                deadline = deadline.min(d);
+            }
             let sleep_ms = deadline.saturating_sub(self.clock.now().mono_ms).max(1);
             let msg = tokio::select! {
                 m = rx.recv() => m,
                 _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {
-                    let fx = self.core.tick(self.clock.now());
+                    let now = self.clock.now();
+                    let fx = self.core.tick(now);
                     self.run_effects(fx);
+                    if let Some(r) = self.repl.as_mut() {
+                        r.peer.tick(now.mono_ms);
+                    }
+                    if let Err(reason) = self.drain_zab() {
+                        let _ = self.failed.send(Some(reason));
+                        break;
+                    }
                     continue;
                 }
                 _ = shutdown.changed() => None,
@@ -446,6 +522,18 @@ impl CoreTask {
                     .four_letter_answered(conn, four_letter::answer_packets(&text));
                 self.writers.remove(&conn);
                 let _ = reply.send(text);
+                Vec::new()
+            }
+            ToCore::Durable(txns) if self.repl.is_some() => {
+                if let (Some(r), Some(last)) = (self.repl.as_mut(), txns.last()) {
+                    r.peer
+                        .log_durable(now.mono_ms, zab::Zxid(last.hdr.zxid as u64));
+                }
+                self.drain_zab()?;
+                Vec::new()
+            }
+            ToCore::Peer(ev) => {
+                self.peer_event(ev)?;
                 Vec::new()
             }
             ToCore::Durable(txns) => {
@@ -517,6 +605,13 @@ impl CoreTask {
                 Effect::Close { conn } => {
                     if let Some(w) = self.writers.remove(&conn) {
                         let _ = w.send(Outgoing::Close);
+                    }
+                }
+                Effect::Forward { data, auth } => self.forward(data, auth),
+                Effect::Revalidate { session, timeout } => self.revalidate(session, timeout),
+                Effect::Persist(txn) if self.repl.is_some() => {
+                    if let Err(reason) = self.propose_txn(*txn) {
+                        let _ = self.failed.send(Some(reason));
                     }
                 }
                 Effect::Persist(txn) => match &self.disk {

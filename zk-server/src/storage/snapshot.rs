@@ -187,6 +187,29 @@ pub fn write_snapshot(
     s.buf.put_i32(SNAP_VERSION);
     s.buf.put_i64(SNAP_DB_ID);
 
+    write_body(&mut s, view, sessions)?;
+    s.seal()?;
+
+    if opts.digest_enabled {
+        s.buf.put_i64(last_zxid);
+        s.buf.put_i32(DIGEST_VERSION);
+        s.buf.put_i64(view.digest());
+        s.seal()?;
+    }
+
+    // 3.9's lastProcessedZxid section; 3.8 stops reading before it.
+    s.buf.put_i64(last_zxid);
+    s.seal()?;
+    s.finish()
+}
+
+/// `SerializeUtils.serializeSnapshot`: sessions, the ACL cache, the nodes in pre-order (the root
+/// as "") and the "/" end marker. Shared by snapshot files and the SNAP sync stream.
+fn write_body<W: Write>(
+    s: &mut Sink<'_, W>,
+    view: &TreeView,
+    sessions: &[(i64, i32)],
+) -> io::Result<()> {
     // SerializeUtils.serializeSnapshot: sessions, then the tree.
     s.buf.put_i32(len_i32(sessions.len())?);
     for &(id, timeout) in sessions {
@@ -221,19 +244,69 @@ pub fn write_snapshot(
         return Err(e);
     }
     s.buf.put_string("/");
-    s.seal()?;
+    Ok(())
+}
 
-    if opts.digest_enabled {
-        s.buf.put_i64(last_zxid);
-        s.buf.put_i32(DIGEST_VERSION);
-        s.buf.put_i64(view.digest());
-        s.seal()?;
-    }
-
-    // 3.9's lastProcessedZxid section; 3.8 stops reading before it.
-    s.buf.put_i64(last_zxid);
-    s.seal()?;
+/// What a leader sends after a SNAP packet (`LearnerHandler`): the serialized database, then the
+/// string "BenWasHere". No file header, no seals, no digest.
+pub fn write_snap_stream(
+    out: &mut impl Write,
+    view: &TreeView,
+    sessions: &[(i64, i32)],
+) -> io::Result<()> {
+    let mut s = Sink::new(out);
+    write_body(&mut s, view, sessions)?;
+    s.buf.put_string("BenWasHere");
     s.finish()
+}
+
+/// Reads a SNAP stream from the start of `bytes`: `Ok(None)` if more bytes are needed, else the
+/// state and the bytes it took.
+pub fn read_snap_stream(bytes: &[u8]) -> Result<Option<(LoadedSnapshot, usize)>, SnapshotError> {
+    // The body reader expects a file header: give it one, and count it out.
+    let mut framed = Vec::with_capacity(16 + bytes.len());
+    framed.put_i32(SNAP_MAGIC);
+    framed.put_i32(SNAP_VERSION);
+    framed.put_i64(SNAP_DB_ID);
+    framed.extend_from_slice(bytes);
+    let mut c = Checked::new(&framed);
+    let (sessions, acls, nodes) = match read_body(&mut c) {
+        Ok(v) => v,
+        Err(SnapshotError::Decode {
+            source: DecodeError::Truncated { .. },
+            ..
+        }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let sig = match c.r.read_string() {
+        Ok(s) => s,
+        Err(DecodeError::Truncated { .. }) => return Ok(None),
+        Err(source) => {
+            return Err(SnapshotError::Decode {
+                offset: c.pos(),
+                what: "SNAP signature",
+                source,
+            })
+        }
+    };
+    if sig != "BenWasHere" {
+        return Err(SnapshotError::Invalid {
+            offset: c.pos(),
+            msg: format!("SNAP stream signature {sig:?}, expected \"BenWasHere\""),
+        });
+    }
+    let used = c.pos() - 16;
+    let tree = DataTree::restore(acls, nodes)
+        .map_err(|msg| SnapshotError::Invalid { offset: used, msg })?;
+    Ok(Some((
+        LoadedSnapshot {
+            tree,
+            sessions,
+            zxid_digest: None,
+            last_processed_zxid: None,
+        },
+        used,
+    )))
 }
 
 fn len_i32(n: usize) -> io::Result<i32> {

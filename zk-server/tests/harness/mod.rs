@@ -59,6 +59,9 @@ impl Harness {
                         q.push_front(m);
                     }
                 }
+                Effect::Forward { .. } | Effect::Revalidate { .. } => {
+                    panic!("a standalone core never forwards: {e:?}")
+                }
             }
         }
     }
