@@ -74,6 +74,10 @@ fn run_seed(seed: u64, lying_disk: bool) -> Outcome {
         w.restart(id);
     }
     w.faults = Faults::none();
+    // A leader cut off until now may still believe it leads (and its followers that they
+    // follow) until syncLimit passes: let that settle before judging stability, or the final
+    // proposal may go to a leader that is about to step down.
+    w.run_until(w.now + 1_000);
     let voter_ids: Vec<PeerId> = voters.iter().map(|&i| PeerId(i)).collect();
     let all_serving =
         |w: &World| w.leader().is_some() && ids.iter().all(|id| w.serving().contains(id));

@@ -225,6 +225,17 @@ pub struct World {
     pub proposals: u64,
     pub elections: u64,
     pub events: u64,
+    /// With `record`, every action every peer emits, in the order it was carried out (for
+    /// scenario tests that assert what was sent, persisted or delivered, and in which order).
+    pub record: bool,
+    pub log: Vec<(u64, PeerId, Action)>,
+    /// With `record`, every message handed to the network (including the SNAP the driver
+    /// builds for `SendSnapshot`), as (time, from, to, message), whether or not it arrives.
+    pub wire: Vec<(u64, PeerId, PeerId, Message)>,
+    /// Disks that make nothing durable until released (a stalled fsync).
+    held: BTreeSet<PeerId>,
+    /// Peers [`World::build`] leaves down (start them with [`World::restart`]).
+    pub keep_down: BTreeSet<PeerId>,
 }
 
 fn pair(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
@@ -268,6 +279,19 @@ impl World {
         faults: Faults,
         tune: impl Fn(&mut Config),
     ) -> World {
+        World::build(seed, voters, observers, faults, tune, |_| {})
+    }
+
+    /// As [`World::new`], with `prepare` run before any peer starts (to seed disks with
+    /// [`World::preload`], or turn on `record`).
+    pub fn build(
+        seed: u64,
+        voters: &[u64],
+        observers: &[u64],
+        faults: Faults,
+        tune: impl Fn(&mut Config),
+        prepare: impl FnOnce(&mut World),
+    ) -> World {
         let quorum = QuorumVerifier::majority(voters.iter().map(|&i| PeerId(i)));
         let obs: BTreeSet<PeerId> = observers.iter().map(|&i| PeerId(i)).collect();
         let mut w = World {
@@ -289,6 +313,11 @@ impl World {
             proposals: 0,
             elections: 0,
             events: 0,
+            record: false,
+            log: Vec::new(),
+            wire: Vec::new(),
+            held: BTreeSet::new(),
+            keep_down: BTreeSet::new(),
         };
         for &id in voters.iter().chain(observers) {
             let mut cfg = Config::new(PeerId(id), quorum.clone(), obs.clone());
@@ -313,7 +342,13 @@ impl World {
                 },
             );
         }
-        let ids: Vec<PeerId> = w.nodes.keys().copied().collect();
+        prepare(&mut w);
+        let ids: Vec<PeerId> = w
+            .nodes
+            .keys()
+            .copied()
+            .filter(|id| !w.keep_down.contains(id))
+            .collect();
         for id in ids {
             w.start(id);
         }
@@ -446,6 +481,9 @@ impl World {
     }
 
     fn send(&mut self, from: PeerId, to: PeerId, msg: Message) {
+        if self.record {
+            self.wire.push((self.now, from, to, msg.clone()));
+        }
         if msg.is_election() {
             if !self.reachable(from, to) || self.rng.chance(self.faults.election_loss) {
                 return;
@@ -523,6 +561,9 @@ impl World {
 
     fn act(&mut self, id: PeerId, a: Action) {
         let now = self.now;
+        if self.record {
+            self.log.push((now, id, a.clone()));
+        }
         if tracing() {
             let show = !matches!(
                 &a,
@@ -787,7 +828,7 @@ impl World {
             }
             Event::DiskSync { node, incarnation } => {
                 let n = self.nodes.get_mut(&node).unwrap();
-                if n.incarnation != incarnation || n.peer.is_none() {
+                if n.incarnation != incarnation || n.peer.is_none() || self.held.contains(&node) {
                     return;
                 }
                 n.disk.sync_pending = false;
@@ -964,5 +1005,95 @@ impl World {
 
     pub fn disk_last(&self, id: PeerId) -> Zxid {
         self.nodes[&id].disk.last()
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Scenario helpers (the randomised runs do not use these)
+    // ----------------------------------------------------------------------------------------
+
+    /// Replaces what `id` has on disk (crashing it first if it runs), as if it had lived through
+    /// an earlier history. The entries count as proposed, so delivering them is legal; whether
+    /// they are committed is for the scenario to decide. Restart it with [`World::restart`].
+    pub fn preload(&mut self, id: PeerId, accepted: Epoch, current: Epoch, entries: Vec<Entry>) {
+        self.crash(id);
+        for e in &entries {
+            self.proposed.insert(e.zxid, e.data.clone());
+        }
+        let d = &mut self.nodes.get_mut(&id).unwrap().disk;
+        d.accepted = accepted;
+        d.current = current;
+        d.snap.clear();
+        d.log = entries;
+        d.volatile.clear();
+    }
+
+    /// Proposes through `id`, whatever the others think of it (a stale leader does this).
+    pub fn propose_on(&mut self, id: PeerId) -> Option<Zxid> {
+        let now = self.now;
+        self.proposals += 1;
+        let data = Bytes::from(format!("txn-{}-{}", self.seed, self.proposals));
+        let zxid = self.peer_mut(id).propose(now, data.clone()).ok()?;
+        self.proposed.insert(zxid, data);
+        self.drain(id);
+        Some(zxid)
+    }
+
+    /// Stalls `id`'s disk: appends stay volatile until [`World::release_disk`].
+    pub fn hold_disk(&mut self, id: PeerId) {
+        self.held.insert(id);
+    }
+
+    pub fn release_disk(&mut self, id: PeerId) {
+        self.held.remove(&id);
+        let node = self.nodes.get_mut(&id).unwrap();
+        if node.peer.is_some() && node.disk.sync_pending {
+            let incarnation = node.incarnation;
+            let now = self.now;
+            self.push(
+                now,
+                Event::DiskSync {
+                    node: id,
+                    incarnation,
+                },
+            );
+        }
+    }
+
+    /// Messages `from` sent to `to` (as emitted, whether or not they arrived), with the time.
+    pub fn sent(&self, from: PeerId, to: PeerId) -> Vec<(u64, Message)> {
+        self.wire
+            .iter()
+            .filter(|(_, src, dst, _)| *src == from && *dst == to)
+            .map(|(t, _, _, msg)| (*t, msg.clone()))
+            .collect()
+    }
+
+    /// Every action `id` emitted, in order.
+    pub fn actions_of(&self, id: PeerId) -> Vec<Action> {
+        self.log
+            .iter()
+            .filter(|(_, who, _)| *who == id)
+            .map(|(_, _, a)| a.clone())
+            .collect()
+    }
+
+    /// The zxids `id` was told to deliver (recorded ones only), in order.
+    pub fn delivered_log(&self, id: PeerId) -> Vec<Zxid> {
+        self.actions_of(id)
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Deliver(e) => Some(e.zxid),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The epoch of the established leader, if any.
+    pub fn leader_epoch(&self) -> Option<Epoch> {
+        let id = self.leader()?;
+        match self.nodes[&id].role {
+            Role::Leading { epoch, .. } => epoch,
+            _ => None,
+        }
     }
 }
