@@ -231,6 +231,12 @@ struct Election {
     interval: u64,
     /// The vote this peer stands by once the election ended.
     current: Ballot,
+    /// FOLLOWERINFOs from learners that finished the election before this peer did (the
+    /// usual case: a follower learns of the agreement one hop before its leader). Kept until
+    /// this peer decides, as Apache's learner keeps retrying its connection until the leader
+    /// listens; refusing them would send the learner into a new round, from which a bare
+    /// quorum cannot get back to this leader before initLimit expires.
+    early: BTreeMap<PeerId, (Epoch, bool)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -349,6 +355,7 @@ impl Peer {
                     election_epoch: 0,
                     state: ServerState::Looking,
                 },
+                early: BTreeMap::new(),
             },
             cfg,
             state: State::Looking,
@@ -502,7 +509,17 @@ impl Peer {
             msg => match &self.state {
                 State::Leading(_) => self.leader_step(now, from, msg),
                 State::Learning(l) if l.leader == from => self.learner_step(now, msg),
-                _ => {
+                State::Looking => {
+                    if let Message::FollowerInfo {
+                        accepted_epoch,
+                        observer,
+                    } = msg
+                    {
+                        // Somebody thinks we lead; we may, once our own election ends.
+                        self.election.early.insert(from, (accepted_epoch, observer));
+                    }
+                }
+                State::Learning(_) => {
                     if matches!(msg, Message::FollowerInfo { .. }) {
                         // Somebody thinks we lead; we do not.
                         self.actions.push(Action::Disconnect { peer: from });
@@ -519,7 +536,10 @@ impl Peer {
                 l.links.remove(&peer);
             }
             State::Learning(l) if l.leader == peer => self.start_looking(now),
-            _ => {}
+            State::Looking => {
+                self.election.early.remove(&peer);
+            }
+            State::Learning(_) => {}
         }
     }
 
@@ -873,9 +893,18 @@ impl Peer {
             election_epoch,
             state,
         };
+        let early = std::mem::take(&mut self.election.early);
         if leader == self.cfg.id {
             self.become_leader(now);
+            for (from, (accepted_epoch, observer)) in early {
+                if matches!(self.state, State::Leading(_)) {
+                    self.on_follower_info(now, from, accepted_epoch, observer);
+                }
+            }
         } else {
+            for peer in early.into_keys() {
+                self.actions.push(Action::Disconnect { peer });
+            }
             self.become_learner(now, leader, state == ServerState::Observing);
         }
     }
