@@ -1074,6 +1074,14 @@ impl Peer {
                     // Discovery: the leader's history must be at least as recent as that of
                     // every voter of the quorum it is built on.
                     if (current_epoch, last_zxid) > (self.current_epoch, self.hist.last()) {
+                        if link.observer {
+                            // An observer cannot lead, so yielding to it only costs a round
+                            // (and it may win the race every time). Drop it, as Apache drops
+                            // the learner; it rejoins once the history is fixed and is synced.
+                            leader!(self).links.remove(&from);
+                            self.actions.push(Action::Disconnect { peer: from });
+                            return;
+                        }
                         self.step_down(now);
                         return;
                     }
