@@ -229,6 +229,11 @@ fn quorum_settings(cfg: &ServerConfig) -> Option<QuorumSettings> {
         verifier,
         init_limit: cfg.init_limit,
         sync_limit: cfg.sync_limit,
+        history_limit: cfg
+            .system_properties
+            .get("zookeeper.commitLogCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000),
     })
 }
 

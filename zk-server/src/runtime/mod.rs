@@ -513,6 +513,10 @@ impl CoreTask {
                 reply,
             } => {
                 self.core.four_letter_word(conn);
+                if let Some(r) = &self.repl {
+                    self.ctx.synced_followers = r.peer.synced_followers().len();
+                    self.ctx.learners = r.peer.learners().len();
+                }
                 let text = if allowed {
                     four_letter::answer(cmd, &mut self.core, &self.ctx, now)
                 } else {

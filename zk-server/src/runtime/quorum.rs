@@ -20,9 +20,7 @@ use tokio::sync::{mpsc, watch};
 use zab::{Entry, Epoch, Message, Notification, PeerId, ServerState, Vote, Zxid};
 use zk_proto::data::Id;
 use zk_proto::election::{self, ConnectionHeader, ElectionAddr};
-use zk_proto::quorum::{
-    self, AckEpoch, LeaderInfo, LearnerInfo, PacketType, Payload as _, QuorumPacket,
-};
+use zk_proto::quorum::{self, AckEpoch, LeaderInfo, LearnerInfo, PacketType, QuorumPacket};
 use zk_proto::Encode;
 
 use super::ToCore;
@@ -46,6 +44,9 @@ pub struct QuorumSettings {
     pub verifier: zab::QuorumVerifier,
     pub init_limit: u32,
     pub sync_limit: u32,
+    /// Transactions kept in memory for DIFF syncs (`zookeeper.commitLogCount`); a learner
+    /// further behind gets a SNAP.
+    pub history_limit: usize,
 }
 
 impl QuorumSettings {
@@ -60,6 +61,7 @@ impl QuorumSettings {
         c.tick_ms = u64::from(tick_ms.max(1));
         c.init_limit = self.init_limit.max(1);
         c.sync_limit = self.sync_limit.max(1);
+        c.history_limit = self.history_limit.max(1);
         c
     }
 
@@ -708,12 +710,14 @@ async fn read_packet(
     }
 }
 
-/// The bytes a SNAP stream ends with: ustring "BenWasHere".
-fn ends_with_signature(buf: &[u8]) -> bool {
+/// Whether a SNAP stream's closing signature (ustring "BenWasHere") appears in `buf` at or
+/// after `from`; packets may follow it in the same read.
+fn has_signature(buf: &[u8], from: usize) -> bool {
     let mut sig = Vec::with_capacity(14);
     sig.extend_from_slice(&10i32.to_be_bytes());
     sig.extend_from_slice(quorum::SNAP_SIGNATURE.as_bytes());
-    buf.ends_with(&sig)
+    buf.get(from..)
+        .is_some_and(|b| b.windows(sig.len()).any(|w| w == sig.as_slice()))
 }
 
 async fn quorum_reader(
@@ -726,10 +730,14 @@ async fn quorum_reader(
 ) {
     let mut chunk = vec![0u8; 64 * 1024];
     let mut snap: Option<QuorumPacket> = None;
+    // How far the buffer was searched for the SNAP signature.
+    let mut searched = 0usize;
     'outer: loop {
         loop {
             if let Some(p) = &snap {
-                if !ends_with_signature(&buf) {
+                let found = has_signature(&buf, searched.saturating_sub(14));
+                searched = buf.len();
+                if !found {
                     break;
                 }
                 match snapshot::read_snap_stream(&buf) {
@@ -758,6 +766,7 @@ async fn quorum_reader(
                     buf.drain(..used);
                     if p.kind() == Some(PacketType::Snap) {
                         snap = Some(p);
+                        searched = 0;
                         continue;
                     }
                     let _ = to_core.send(ToCore::Peer(PeerEvent::Packet {

@@ -464,7 +464,7 @@ impl CoreTask {
                 packet,
                 snap,
             } => {
-                if !r.conns.get(&peer).is_some_and(|(c, _)| *c == conn) {
+                if r.conns.get(&peer).is_none_or(|(c, _)| *c != conn) {
                     return Ok(());
                 }
                 match packet.kind() {

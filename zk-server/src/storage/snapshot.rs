@@ -270,7 +270,7 @@ pub fn read_snap_stream(bytes: &[u8]) -> Result<Option<(LoadedSnapshot, usize)>,
     framed.put_i64(SNAP_DB_ID);
     framed.extend_from_slice(bytes);
     let mut c = Checked::new(&framed);
-    let (sessions, acls, nodes) = match read_body(&mut c) {
+    let (sessions, acls, nodes) = match read_body(&mut c, false) {
         Ok(v) => v,
         Err(SnapshotError::Decode {
             source: DecodeError::Truncated { .. },
@@ -423,6 +423,7 @@ fn path_shape_ok(p: &str) -> bool {
 #[allow(clippy::type_complexity)]
 fn read_body(
     c: &mut Checked<'_>,
+    sealed: bool,
 ) -> Result<(Vec<(i64, i32)>, Vec<(i64, Vec<Acl>)>, Vec<RestoredNode>), SnapshotError> {
     let magic = c.i32("file header magic")?;
     if magic != SNAP_MAGIC {
@@ -500,7 +501,9 @@ fn read_body(
             stat,
         });
     }
-    c.seal()?;
+    if sealed {
+        c.seal()?;
+    }
     Ok((sessions, acls, nodes))
 }
 
@@ -552,7 +555,7 @@ fn read_last_zxid_section(c: &mut Checked<'_>) -> Result<i64, SnapshotError> {
 /// section boundary reads as a valid snapshot with fewer sections: the format cannot tell.
 pub fn read_snapshot(bytes: &[u8]) -> Result<LoadedSnapshot, SnapshotError> {
     let mut c = Checked::new(bytes);
-    let (sessions, acls, nodes) = read_body(&mut c)?;
+    let (sessions, acls, nodes) = read_body(&mut c, true)?;
 
     let mut zxid_digest = None;
     let mut last_processed_zxid = None;

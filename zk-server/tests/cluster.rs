@@ -1,0 +1,421 @@
+//! Real `zk-server` processes on 127.0.0.1 forming ensembles from zoo.cfg `server.N` lines and
+//! `myid` files, as operators run them, driven by a real client (the `zookeeper-client` crate).
+//! Faults are `kill -9` (SIGKILL) and wiping a data directory. Every wait is bounded.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zookeeper_client as zk;
+
+const BIN: &str = env!("CARGO_BIN_EXE_zk-server");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn four_letter(port: u16, cmd: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(cmd.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+struct Node {
+    id: u64,
+    dir: PathBuf,
+    cfg: PathBuf,
+    client_port: u16,
+    child: Option<Child>,
+}
+
+struct Ensemble {
+    root: PathBuf,
+    nodes: Vec<Node>,
+}
+
+impl Ensemble {
+    /// Writes zoo.cfg and myid for every server; `extra` lines go into each zoo.cfg.
+    fn new(name: &str, voters: &[u64], observers: &[u64], extra: &str) -> Ensemble {
+        let root = std::env::temp_dir().join(format!("zkrs-cluster-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let ids: Vec<(u64, bool)> = voters
+            .iter()
+            .map(|&i| (i, false))
+            .chain(observers.iter().map(|&i| (i, true)))
+            .collect();
+        let mut servers = String::new();
+        for (id, observer) in &ids {
+            let (q, e) = (free_port(), free_port());
+            servers.push_str(&format!(
+                "server.{id}=127.0.0.1:{q}:{e}{}\n",
+                if *observer { ":observer" } else { "" }
+            ));
+        }
+        let mut nodes = Vec::new();
+        for (id, observer) in ids {
+            let dir = root.join(format!("zk{id}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("myid"), format!("{id}\n")).unwrap();
+            let client_port = free_port();
+            let cfg = root.join(format!("zk{id}.cfg"));
+            std::fs::write(
+                &cfg,
+                format!(
+                    "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
+                     4lw.commands.whitelist=*\n{}{extra}\n{servers}",
+                    dir.display(),
+                    if observer { "peerType=observer\n" } else { "" }
+                ),
+            )
+            .unwrap();
+            nodes.push(Node {
+                id,
+                dir,
+                cfg,
+                client_port,
+                child: None,
+            });
+        }
+        Ensemble { root, nodes }
+    }
+
+    fn node(&self, id: u64) -> &Node {
+        self.nodes.iter().find(|n| n.id == id).unwrap()
+    }
+
+    fn start(&mut self, id: u64) {
+        let n = self.nodes.iter_mut().find(|n| n.id == id).unwrap();
+        let log = std::fs::File::create(self.root.join(format!("zk{id}.log"))).unwrap();
+        let child = Command::new(BIN)
+            .arg(&n.cfg)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        n.child = Some(child);
+    }
+
+    fn start_all(&mut self) {
+        let ids: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
+        for id in ids {
+            self.start(id);
+        }
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    fn kill(&mut self, id: u64) {
+        let n = self.nodes.iter_mut().find(|n| n.id == id).unwrap();
+        if let Some(mut c) = n.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `Mode:` from `srvr`, or None while the server is not serving.
+    fn mode(&self, id: u64) -> Option<String> {
+        let text = four_letter(self.node(id).client_port, "srvr")?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .map(str::to_owned)
+    }
+
+    /// Waits until the live servers all serve, with exactly one leader; returns its id.
+    fn wait_stable(&self, live: &[u64], within: Duration) -> u64 {
+        let deadline = Instant::now() + within;
+        loop {
+            let modes: Vec<(u64, Option<String>)> =
+                live.iter().map(|&id| (id, self.mode(id))).collect();
+            let leaders: Vec<u64> = modes
+                .iter()
+                .filter(|(_, m)| m.as_deref() == Some("leader"))
+                .map(|(id, _)| *id)
+                .collect();
+            if leaders.len() == 1 && modes.iter().all(|(_, m)| m.is_some()) {
+                return leaders[0];
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "no stable ensemble within {within:?}: {modes:?}; logs in {}",
+                    self.root.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn connect_string(&self, ids: &[u64]) -> String {
+        ids.iter()
+            .map(|&id| format!("127.0.0.1:{}", self.node(id).client_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+async fn client(connect: &str) -> zk::Client {
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(10))
+            .connect(connect),
+    )
+    .await
+    .expect("connect in time")
+    .expect("client connects")
+}
+
+fn open() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+}
+
+/// Reads `path` on one server after `sync`, as a client that needs the latest value does.
+async fn read_synced(e: &Ensemble, id: u64, path: &str) -> Option<Vec<u8>> {
+    let c = client(&e.connect_string(&[id])).await;
+    c.sync(path).await.ok()?;
+    c.get_data(path).await.ok().map(|(d, _)| d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_elect_one_leader_and_every_server_sees_every_write() {
+    let mut e = Ensemble::new("elect", &[1, 2, 3], &[], "");
+    e.start_all();
+    let leader = e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
+    let followers: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+    for f in &followers {
+        assert_eq!(e.mode(*f).as_deref(), Some("follower"));
+    }
+    // `zk-server status CONFIG` says the same, as zkServer.sh status does.
+    let out = Command::new(BIN)
+        .arg("status")
+        .arg(&e.node(leader).cfg)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Mode: leader"));
+    let mntr = four_letter(e.node(leader).client_port, "mntr").unwrap();
+    assert!(mntr.contains("zk_server_state\tleader"), "{mntr}");
+    assert!(mntr.contains("zk_synced_followers\t2"), "{mntr}");
+
+    // Writes through a follower are forwarded; all servers agree after sync.
+    let c = client(&e.connect_string(&[followers[0]])).await;
+    c.create("/app", b"v1", &open()).await.unwrap();
+    for i in 0..20 {
+        c.create(&format!("/app/n{i:02}"), b"x", &open())
+            .await
+            .unwrap();
+    }
+    c.set_data("/app", b"v2", None).await.unwrap();
+    for id in [1, 2, 3] {
+        assert_eq!(
+            read_synced(&e, id, "/app").await.as_deref(),
+            Some(&b"v2"[..]),
+            "server {id}"
+        );
+        let c = client(&e.connect_string(&[id])).await;
+        c.sync("/app").await.unwrap();
+        let (kids, stat) = c.get_children("/app").await.unwrap();
+        assert_eq!(kids.len(), 20, "server {id}");
+        assert_eq!(stat.num_children, 20);
+    }
+    // Errors come back from the leader's prep with ZooKeeper's codes.
+    let err = c.create("/app", b"", &open()).await.unwrap_err();
+    assert!(matches!(err, zk::Error::NodeExists), "{err:?}");
+    let err = c.set_data("/app", b"v3", Some(7)).await.unwrap_err();
+    assert!(matches!(err, zk::Error::BadVersion), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_loses_no_acknowledged_write_and_sessions_survive() {
+    let mut e = Ensemble::new("failover", &[1, 2, 3], &[], "");
+    e.start_all();
+    let leader = e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
+    let others: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+
+    // A session on a follower (knowing all three servers) with an ephemeral node.
+    let c = client(&e.connect_string(&[others[0], others[1], leader])).await;
+    c.create(
+        "/lock",
+        b"",
+        &zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all()),
+    )
+    .await
+    .unwrap();
+    let mut acked = Vec::new();
+    for i in 0..50 {
+        let p = format!("/w{i:03}");
+        c.create(&p, i.to_string().as_bytes(), &open())
+            .await
+            .unwrap();
+        acked.push(p);
+    }
+
+    let killed_at = Instant::now();
+    e.kill(leader);
+    let new_leader = e.wait_stable(&others, Duration::from_secs(20));
+    let election = killed_at.elapsed();
+    assert_ne!(new_leader, leader);
+    eprintln!("new leader {new_leader} after {election:?}");
+
+    // Every acknowledged write survived, on both remaining servers.
+    for id in &others {
+        let c2 = client(&e.connect_string(&[*id])).await;
+        c2.sync("/").await.unwrap();
+        for p in &acked {
+            assert!(
+                c2.check_stat(p).await.unwrap().is_some(),
+                "{p} lost on server {id}"
+            );
+        }
+        // The session (and so its ephemeral) is still alive.
+        assert!(
+            c2.check_stat("/lock").await.unwrap().is_some(),
+            "ephemeral lost on {id}"
+        );
+    }
+    // The original client reconnects with its session and keeps writing.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match c.create("/after", b"", &open()).await {
+            Ok(_) => break,
+            Err(err) if Instant::now() < deadline => {
+                eprintln!("retrying after {err:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("the session did not survive the failover: {err:?}"),
+        }
+    }
+    assert!(c.check_stat("/lock").await.unwrap().is_some());
+
+    // The old leader comes back as a follower and catches up.
+    e.start(leader);
+    let l2 = e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
+    assert_eq!(l2, new_leader);
+    assert_eq!(e.mode(leader).as_deref(), Some("follower"));
+    assert!(read_synced(&e, leader, "/after").await.is_some());
+    assert_eq!(
+        read_synced(&e, leader, "/w049").await.as_deref(),
+        Some(&b"49"[..])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_follower_catches_up_by_snapshot() {
+    // With a history of 5 txns in memory, a follower that lost everything needs a SNAP.
+    let mut e = Ensemble::new("snap", &[1, 2, 3], &[], "commitLogCount=5");
+    e.start_all();
+    let leader = e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
+    let victim = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    let c = client(&e.connect_string(&[leader])).await;
+    for i in 0..30 {
+        c.create(&format!("/s{i:02}"), b"data", &open())
+            .await
+            .unwrap();
+    }
+    e.kill(victim);
+    let v2 = e.node(victim).dir.join("version-2");
+    let _ = std::fs::remove_dir_all(&v2);
+    let _ = std::fs::remove_file(e.node(victim).dir.join("acceptedEpoch"));
+    let _ = std::fs::remove_file(e.node(victim).dir.join("currentEpoch"));
+    c.create("/while-away", b"", &open()).await.unwrap();
+    e.start(victim);
+    e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
+    assert!(read_synced(&e, victim, "/while-away").await.is_some());
+    assert_eq!(
+        read_synced(&e, victim, "/s29").await.as_deref(),
+        Some(&b"data"[..])
+    );
+    // The SNAP image was written to disk as the follower's snapshot.
+    let snaps: Vec<String> = std::fs::read_dir(&v2)
+        .unwrap()
+        .filter_map(|f| f.ok())
+        .map(|f| f.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("snapshot."))
+        .collect();
+    assert!(
+        !snaps.is_empty(),
+        "no snapshot after SNAP: {:?}",
+        std::fs::read_dir(&v2).unwrap().count()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_serves_and_forwards_but_never_counts_toward_a_quorum() {
+    let mut e = Ensemble::new("observer", &[1, 2], &[3], "");
+    e.start_all();
+    let leader = e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
+    assert_ne!(leader, 3, "an observer was elected");
+    assert_eq!(e.mode(3).as_deref(), Some("observer"));
+    let c = client(&e.connect_string(&[3])).await;
+    c.create("/via-observer", b"o", &open()).await.unwrap();
+    assert_eq!(
+        read_synced(&e, 3, "/via-observer").await.as_deref(),
+        Some(&b"o"[..])
+    );
+    let other = [1, 2].into_iter().find(|id| *id != leader).unwrap();
+    assert_eq!(
+        read_synced(&e, other, "/via-observer").await.as_deref(),
+        Some(&b"o"[..])
+    );
+
+    // One voter of two stops: the observer cannot make a quorum, so nothing is written.
+    e.kill(other);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while e.mode(leader).as_deref() == Some("leader") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(
+        e.mode(leader).as_deref(),
+        Some("leader"),
+        "a leader without a quorum of voters"
+    );
+    let c = client_quick(&e.connect_string(&[leader, 3])).await;
+    if let Some(c) = c {
+        let r = tokio::time::timeout(Duration::from_secs(3), c.create("/no-quorum", b"", &open()))
+            .await;
+        assert!(
+            !matches!(r, Ok(Ok(_))),
+            "a write committed without a quorum of voters"
+        );
+    }
+    e.start(other);
+    e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
+    let c = client(&e.connect_string(&[3])).await;
+    c.create("/quorum-back", b"", &open()).await.unwrap();
+    assert!(read_synced(&e, leader, "/no-quorum").await.is_none());
+}
+
+/// A client if any server takes the session within a few seconds.
+async fn client_quick(connect: &str) -> Option<zk::Client> {
+    tokio::time::timeout(
+        Duration::from_secs(3),
+        zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(10))
+            .connect(connect),
+    )
+    .await
+    .ok()?
+    .ok()
+}
