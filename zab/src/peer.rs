@@ -1295,18 +1295,29 @@ impl Peer {
             for id in &observers {
                 self.send(*id, Message::Inform(e.clone()));
             }
+            self.deliver_to(e.zxid);
+            // A sync is answered right after the last commit it waited for, before the commits
+            // of later proposals: a learner answers its client's requests in order, and a
+            // write sent after the sync must not be answered first.
+            self.answer_syncs_upto(e.zxid);
         }
-        self.deliver_to(new_commit);
-        self.answer_syncs();
     }
 
     fn answer_syncs(&mut self) {
+        let committed = match &self.state {
+            State::Leading(l) => l.committed,
+            _ => return,
+        };
+        self.answer_syncs_upto(committed);
+    }
+
+    fn answer_syncs_upto(&mut self, upto: Zxid) {
         let me = self.cfg.id;
         let State::Leading(l) = &mut self.state else {
             return;
         };
         let mut ready = Vec::new();
-        while l.syncs.front().is_some_and(|(z, _)| *z <= l.committed) {
+        while l.syncs.front().is_some_and(|(z, _)| *z <= upto) {
             if let Some((_, who)) = l.syncs.pop_front() {
                 ready.push(who);
             }

@@ -714,6 +714,49 @@ fn sync_barrier_answers_only_after_earlier_proposals_commit() {
     assert!(w.peer_mut(p(2)).sync_barrier(p(2)).is_err());
 }
 
+/// A follower's client sends sync, then a write. If the leader answered the sync only after
+/// committing the write too, the follower would apply the write (and answer it) before it
+/// could answer the sync, breaking the client's FIFO order. The SYNC answer must come right
+/// after the last commit it waited for.
+#[test]
+fn a_sync_is_answered_before_the_commits_of_later_proposals() {
+    let mut w = world(&[1, 2, 3], &[], &[]);
+    let leader = settle(&mut w);
+    let follower = [p(1), p(2), p(3)]
+        .into_iter()
+        .find(|id| *id != leader)
+        .unwrap();
+    commit(&mut w, 1);
+    // Hold the commit of `before` back until `after` is proposed as well.
+    w.hold_disk(leader);
+    let others: Vec<_> = [p(1), p(2), p(3)]
+        .into_iter()
+        .filter(|id| *id != leader)
+        .collect();
+    for id in &others {
+        w.hold_disk(*id);
+    }
+    let before = w.propose().unwrap();
+    w.with_peer(leader, |peer, _| peer.sync_barrier(follower).unwrap());
+    let after = w.propose().unwrap();
+    for id in &others {
+        w.release_disk(*id);
+    }
+    w.release_disk(leader);
+    w.run_until(w.now + 300);
+    let a = w.actions_of(follower);
+    let applied = |z| position(&a, |x| matches!(x, Action::Deliver(e) if e.zxid == z)).unwrap();
+    let ready = position(&a, |x| *x == Action::SyncReady).unwrap();
+    assert!(
+        applied(before) < ready,
+        "sync answered before {before:?} was applied"
+    );
+    assert!(
+        ready < applied(after),
+        "sync answered only after the later {after:?}"
+    );
+}
+
 /// A follower forwards a write (REQUEST) and a session revalidation (REVALIDATE) to the leader,
 /// and gets the leader's revalidation answer back; the payloads are passed through untouched.
 /// A server that is not synced with a leader refuses, and only a leader proposes.
