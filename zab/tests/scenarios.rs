@@ -727,21 +727,26 @@ fn a_sync_is_answered_before_the_commits_of_later_proposals() {
         .find(|id| *id != leader)
         .unwrap();
     commit(&mut w, 1);
+    // With the third server down, the leader's own ACK is needed for a quorum.
+    let third = [p(1), p(2), p(3)]
+        .into_iter()
+        .find(|id| *id != leader && *id != follower)
+        .unwrap();
+    w.crash(third);
     // Hold the commit of `before` back until `after` is proposed as well.
     w.hold_disk(leader);
-    let others: Vec<_> = [p(1), p(2), p(3)]
-        .into_iter()
-        .filter(|id| *id != leader)
-        .collect();
+    let others = vec![follower];
     for id in &others {
         w.hold_disk(*id);
     }
     let before = w.propose().unwrap();
     w.with_peer(leader, |peer, _| peer.sync_barrier(follower).unwrap());
     let after = w.propose().unwrap();
+    // The followers ack both; the leader's own durability then commits both at once.
     for id in &others {
         w.release_disk(*id);
     }
+    w.run_until(w.now + 100);
     w.release_disk(leader);
     w.run_until(w.now + 300);
     let a = w.actions_of(follower);
