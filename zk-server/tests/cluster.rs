@@ -359,6 +359,11 @@ async fn a_wiped_follower_catches_up_by_snapshot() {
         "no snapshot after SNAP: {:?}",
         std::fs::read_dir(&v2).unwrap().count()
     );
+    let log = std::fs::read_to_string(e.root.join(format!("zk{victim}.log"))).unwrap();
+    assert!(
+        log.contains("SNAP: installing"),
+        "the wiped follower did not sync by SNAP"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,4 +423,71 @@ async fn client_quick(connect: &str) -> Option<zk::Client> {
     .await
     .ok()?
     .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_with_an_uncommitted_suffix_is_truncated_when_it_rejoins() {
+    let mut e = Ensemble::new("trunc", &[1, 2, 3], &[], "");
+    e.start_all();
+    let old = e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
+    let others: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != old).collect();
+    let c = client(&e.connect_string(&[old])).await;
+    c.create("/base", b"", &open()).await.unwrap();
+
+    // Both followers die: the leader still logs what its client sends, but nothing commits.
+    e.kill(others[0]);
+    e.kill(others[1]);
+    let mut pending = Vec::new();
+    for i in 0..5 {
+        let c = c.clone();
+        pending.push(tokio::spawn(async move {
+            let p = format!("/lost{i}");
+            tokio::time::timeout(Duration::from_secs(2), c.create(&p, b"", &open())).await
+        }));
+    }
+    for p in pending {
+        let r = p.await.unwrap();
+        assert!(
+            !matches!(r, Ok(Ok(_))),
+            "a write was acknowledged without a quorum"
+        );
+    }
+    e.kill(old);
+
+    // The followers elect a new leader and move on without those writes.
+    e.start(others[0]);
+    e.start(others[1]);
+    let new = e.wait_stable(&others, Duration::from_secs(20));
+    let c2 = client(&e.connect_string(&[new])).await;
+    for i in 0..3 {
+        c2.create(&format!("/new{i}"), b"", &open()).await.unwrap();
+    }
+
+    // The old leader rejoins: its unacknowledged suffix is cut, its state matches the others.
+    e.start(old);
+    e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
+    for id in [1, 2, 3] {
+        let c = client(&e.connect_string(&[id])).await;
+        c.sync("/").await.unwrap();
+        let (mut kids, _) = c.get_children("/").await.unwrap();
+        kids.sort();
+        assert_eq!(
+            kids,
+            vec!["base", "new0", "new1", "new2", "zookeeper"],
+            "server {id}"
+        );
+    }
+    let log = std::fs::read_to_string(e.root.join(format!("zk{old}.log"))).unwrap();
+    assert!(
+        log.contains("TRUNC: cutting the txn log"),
+        "the old leader was not truncated"
+    );
+    // And it stays so after a restart from its own disk.
+    e.kill(old);
+    e.start(old);
+    e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
+    let c = client(&e.connect_string(&[old])).await;
+    c.sync("/").await.unwrap();
+    assert!(c.check_stat("/lost0").await.unwrap().is_none());
+    assert!(c.check_stat("/new2").await.unwrap().is_some());
 }

@@ -306,6 +306,11 @@ impl CoreTask {
         let Some(st) = self.storage.clone() else {
             return Ok(());
         };
+        tracing::info!(
+            to = format_args!("{to:#x}"),
+            applied = format_args!("{:#x}", self.core.last_zxid()),
+            "TRUNC: cutting the txn log"
+        );
         if let Some(d) = &self.disk {
             let (tx, rx) = std::sync::mpsc::channel();
             let _ = d.tx.send(DiskCmd::Truncate { to, done: tx });
@@ -342,6 +347,11 @@ impl CoreTask {
     /// SNAP: the leader's image replaces state and log.
     fn install_snapshot(&mut self, zxid: i64, state: &[u8]) -> Result<(), String> {
         let now = self.clock.now();
+        tracing::info!(
+            zxid = format_args!("{zxid:#x}"),
+            bytes = state.len(),
+            "SNAP: installing the leader's image"
+        );
         let (loaded, _) = snapshot::read_snap_stream(state)
             .map_err(|e| format!("SNAP stream: {e}"))?
             .ok_or("SNAP stream: incomplete")?;
