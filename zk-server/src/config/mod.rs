@@ -2773,6 +2773,19 @@ skipACL=yes
         data_dir: &str,
         n_servers: usize,
     ) -> ServerConfig {
+        check_ensemble_member_at(text, name, myid_text, id, data_dir, n_servers, 0)
+    }
+
+    /// As [`check_ensemble_member`], for a set whose ports are all `offset` higher.
+    fn check_ensemble_member_at(
+        text: &str,
+        name: &str,
+        myid_text: &str,
+        id: u64,
+        data_dir: &str,
+        n_servers: usize,
+        offset: u16,
+    ) -> ServerConfig {
         let mut c = parse_shipped(text, name);
         let myid_file = PathBuf::from(format!("{data_dir}/myid"));
         assert_eq!(parse_myid(myid_text, &myid_file), Ok(id), "{name}");
@@ -2782,8 +2795,8 @@ skipACL=yes
         for (sid, s) in &c.servers {
             let port = u16::try_from(*sid).expect("small id");
             assert_eq!(s.host, "127.0.0.1");
-            assert_eq!(s.quorum_port, 3180 + port);
-            assert_eq!(s.election_port, 4180 + port);
+            assert_eq!(s.quorum_port, 3180 + offset + port);
+            assert_eq!(s.election_port, 4180 + offset + port);
             assert_eq!(s.client_addr, None);
         }
         let port = u16::try_from(id).expect("small id");
@@ -2793,10 +2806,10 @@ skipACL=yes
         assert_eq!((c.init_limit, c.sync_limit), (10, 5));
         assert_eq!(
             c.client_address(),
-            Some(("0.0.0.0".to_string(), 2180 + port))
+            Some(("0.0.0.0".to_string(), 2180 + offset + port))
         );
-        assert_eq!(c.admin.port, 8090 + port);
-        assert_eq!(c.metrics.http_port, 7000 + port);
+        assert_eq!(c.admin.port, 8090 + offset + port);
+        assert_eq!(c.metrics.http_port, 7000 + offset + port);
         assert_eq!(c.metrics.http_host, "127.0.0.1");
         assert_eq!(c.four_letter_whitelist, FourLetterWhitelist::All);
         c
@@ -2829,6 +2842,52 @@ skipACL=yes
         // All three files describe the same ensemble.
         assert_eq!(servers[0], servers[1]);
         assert_eq!(servers[0], servers[2]);
+    }
+
+    #[test]
+    fn shipped_five_voter_ensemble_with_an_observer() {
+        let files = [
+            (
+                include_str!("../../../confs/five/zk1.cfg"),
+                include_str!("../../../confs/five/zk1/myid"),
+            ),
+            (
+                include_str!("../../../confs/five/zk2.cfg"),
+                include_str!("../../../confs/five/zk2/myid"),
+            ),
+            (
+                include_str!("../../../confs/five/zk3.cfg"),
+                include_str!("../../../confs/five/zk3/myid"),
+            ),
+            (
+                include_str!("../../../confs/five/zk4.cfg"),
+                include_str!("../../../confs/five/zk4/myid"),
+            ),
+            (
+                include_str!("../../../confs/five/zk5.cfg"),
+                include_str!("../../../confs/five/zk5/myid"),
+            ),
+            (
+                include_str!("../../../confs/five/zk6.cfg"),
+                include_str!("../../../confs/five/zk6/myid"),
+            ),
+        ];
+        let mut servers = Vec::new();
+        for (i, (cfg, myid)) in (1u64..).zip(files) {
+            let name = format!("confs/five/zk{i}.cfg");
+            let c =
+                check_ensemble_member_at(cfg, &name, myid, i, &format!("data/five/zk{i}"), 6, 10);
+            let role = if i == 6 {
+                PeerRole::Observer
+            } else {
+                PeerRole::Participant
+            };
+            assert_eq!(c.peer_type, role, "{name}");
+            assert_eq!(c.participants().count(), 5);
+            assert_eq!(c.observers().map(|s| s.id).collect::<Vec<_>>(), vec![6]);
+            servers.push(c.servers);
+        }
+        assert!(servers.iter().all(|s| *s == servers[0]));
     }
 
     #[test]
