@@ -55,7 +55,7 @@ impl FourLetterContext {
             max_client_cnxns: cfg.max_client_cnxns,
             min_session_timeout_ms: cfg.core.min_session_timeout_ms,
             max_session_timeout_ms: cfg.core.max_session_timeout_ms,
-            server_id: 0,
+            server_id: cfg.quorum.as_ref().map_or(0, |q| q.my_id),
             started_wall_ms: super::Clock::new().now().wall_ms,
             mode: "standalone",
             serving: true,
