@@ -55,8 +55,12 @@ pub enum Message {
         epoch: Epoch,
     },
     /// ACKEPOCH: the learner accepted the epoch and reports its history's position.
+    /// `current_epoch: None` (Apache's `-1`) says the epoch was accepted already, before this
+    /// LEADERINFO: such an acknowledgement is not counted towards the epoch's quorum, so two
+    /// leaders proposing the same epoch can never both gather one (a peer moves its
+    /// acceptedEpoch up to a given epoch only once).
     AckEpoch {
-        current_epoch: Epoch,
+        current_epoch: Option<Epoch>,
         last_zxid: Zxid,
     },
     /// DIFF: the learner's log is a prefix of the leader's; the missing tail follows.

@@ -1069,7 +1069,15 @@ impl Peer {
                 last_zxid,
             } if phase == LinkPhase::EpochSent => {
                 link.phase = LinkPhase::EpochAcked;
-                link.summary = (current_epoch, last_zxid);
+                link.summary = (current_epoch.unwrap_or_default(), last_zxid);
+                let Some(current_epoch) = current_epoch else {
+                    // Accepted before this LEADERINFO: not a vote for this epoch. It is synced
+                    // once a quorum of real acknowledgements fixes the history.
+                    if l.history_fixed {
+                        self.start_sync(from);
+                    }
+                    return;
+                };
                 if !l.history_fixed {
                     // Discovery: the leader's history must be at least as recent as that of
                     // every voter of the quorum it is built on.
@@ -1450,15 +1458,20 @@ impl Peer {
                     self.learner_fail(now);
                     return;
                 }
-                if epoch > self.accepted_epoch {
+                let current_epoch = if epoch > self.accepted_epoch {
                     self.accepted_epoch = epoch;
                     self.actions.push(Action::PersistAcceptedEpoch(epoch));
-                }
+                    Some(self.current_epoch)
+                } else {
+                    // Accepted already (perhaps from another leader): say so, and it will not
+                    // count (Apache's -1).
+                    None
+                };
                 let l = learner!(self);
                 l.epoch = epoch;
                 l.phase = LearnerPhase::EpochAcked;
                 let reply = Message::AckEpoch {
-                    current_epoch: self.current_epoch,
+                    current_epoch,
                     last_zxid: self.hist.last(),
                 };
                 self.send(leader, reply);
@@ -1605,6 +1618,175 @@ impl Peer {
         let zxids: Vec<Zxid> = self.hist.range(from, durable).map(|e| e.zxid).collect();
         for zxid in zxids {
             self.send(leader, Message::Ack { zxid });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg3(id: u64) -> Config {
+        let voters = [1, 2, 3].map(PeerId);
+        let mut c = Config::new(
+            PeerId(id),
+            QuorumVerifier::majority(voters),
+            BTreeSet::new(),
+        );
+        c.tick_ms = 100;
+        c.finalize_wait_ms = 10;
+        c
+    }
+
+    fn epochs(accepted: u32, current: u32) -> Persisted {
+        Persisted {
+            accepted_epoch: Epoch(accepted),
+            current_epoch: Epoch(current),
+            ..Persisted::default()
+        }
+    }
+
+    fn vote(leader: u64, peer_epoch: u32) -> Vote {
+        Vote {
+            leader: Some(PeerId(leader)),
+            zxid: Zxid::ZERO,
+            peer_epoch: Epoch(peer_epoch),
+        }
+    }
+
+    fn notification(state: ServerState, v: Vote, election_epoch: u64) -> Message {
+        Message::Notification(Notification {
+            state,
+            vote: v,
+            election_epoch,
+        })
+    }
+
+    fn sent(actions: &[Action], to: u64) -> Vec<Message> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send { to: t, msg } if *t == PeerId(to) => Some(msg.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A peer that follows 1 (learnt from 1 LEADING and 3 FOLLOWING).
+    fn follower_of_1(p: Persisted) -> Peer {
+        let mut h = Peer::new(cfg3(2), p, 0);
+        h.step(
+            1,
+            PeerId(1),
+            notification(ServerState::Leading, vote(1, 5), 3),
+        );
+        h.step(
+            1,
+            PeerId(3),
+            notification(ServerState::Following, vote(1, 5), 3),
+        );
+        assert_eq!(
+            h.role(),
+            Role::Following {
+                leader: PeerId(1),
+                serving: false
+            }
+        );
+        h.take_actions();
+        h
+    }
+
+    /// Two leaders can propose the same epoch (each from its own connecting quorum). A peer
+    /// that accepted it from one must not vote for it again for the other, or both could gather
+    /// an epoch quorum and establish the same epoch: Apache's learner answers `-1`.
+    #[test]
+    fn an_epoch_accepted_before_is_acknowledged_as_already_accepted() {
+        let mut h = follower_of_1(epochs(5, 4));
+        h.step(2, PeerId(1), Message::LeaderInfo { epoch: Epoch(5) });
+        let a = h.take_actions();
+        assert!(!a
+            .iter()
+            .any(|a| matches!(a, Action::PersistAcceptedEpoch(_))));
+        assert_eq!(
+            sent(&a, 1),
+            vec![Message::AckEpoch {
+                current_epoch: None,
+                last_zxid: Zxid::ZERO
+            }]
+        );
+
+        let mut h = follower_of_1(epochs(5, 4));
+        h.step(2, PeerId(1), Message::LeaderInfo { epoch: Epoch(6) });
+        let a = h.take_actions();
+        assert_eq!(a[0], Action::PersistAcceptedEpoch(Epoch(6)));
+        assert_eq!(
+            sent(&a, 1),
+            vec![Message::AckEpoch {
+                current_epoch: Some(Epoch(4)),
+                last_zxid: Zxid::ZERO
+            }]
+        );
+    }
+
+    #[test]
+    fn an_already_accepted_acknowledgement_does_not_count_towards_the_epoch_quorum() {
+        let mut l = Peer::new(cfg3(1), epochs(4, 4), 0);
+        for from in [2, 3] {
+            l.step(
+                1,
+                PeerId(from),
+                notification(ServerState::Looking, vote(1, 4), 1),
+            );
+        }
+        l.tick(50);
+        assert!(matches!(l.role(), Role::Leading { .. }), "{:?}", l.role());
+        l.take_actions();
+        let info = |l: &mut Peer, from: u64| {
+            l.step(
+                60,
+                PeerId(from),
+                Message::FollowerInfo {
+                    accepted_epoch: Epoch(4),
+                    observer: false,
+                },
+            );
+        };
+        info(&mut l, 2);
+        let a = l.take_actions();
+        assert!(sent(&a, 2).contains(&Message::LeaderInfo { epoch: Epoch(5) }));
+        l.step(
+            61,
+            PeerId(2),
+            Message::AckEpoch {
+                current_epoch: None,
+                last_zxid: Zxid::ZERO,
+            },
+        );
+        let a = l.take_actions();
+        assert!(
+            sent(&a, 2).is_empty(),
+            "synced on an uncounted acknowledgement: {a:?}"
+        );
+
+        info(&mut l, 3);
+        l.take_actions();
+        l.step(
+            62,
+            PeerId(3),
+            Message::AckEpoch {
+                current_epoch: Some(Epoch(4)),
+                last_zxid: Zxid::ZERO,
+            },
+        );
+        let a = l.take_actions();
+        // Now a quorum (1 and 3) acknowledged: both learners are synced.
+        for to in [2, 3] {
+            let m = sent(&a, to);
+            assert!(
+                matches!(m.first(), Some(Message::Diff { .. })),
+                "{to}: {m:?}"
+            );
+            assert!(m.contains(&Message::NewLeader { epoch: Epoch(5) }));
         }
     }
 }

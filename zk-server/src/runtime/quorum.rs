@@ -150,7 +150,7 @@ pub(crate) fn to_packet(msg: &Message, my_id: u64, leading: bool) -> Option<Quor
         } => QuorumPacket::ack_epoch(
             zxid(*last_zxid),
             AckEpoch {
-                current_epoch: current_epoch.0 as i32,
+                current_epoch: current_epoch.map_or(AckEpoch::ALREADY_ACCEPTED, |e| e.0 as i32),
             },
         ),
         Message::Diff { last_zxid } => QuorumPacket::op(PacketType::Diff, zxid(*last_zxid)),
@@ -200,7 +200,7 @@ pub(crate) fn from_packet(
         PacketType::AckEpoch => {
             let a: AckEpoch = p.payload().map_err(|e| format!("ACKEPOCH: {e}"))?;
             Message::AckEpoch {
-                current_epoch: Epoch(a.current_epoch.max(0) as u32),
+                current_epoch: (a.current_epoch >= 0).then_some(Epoch(a.current_epoch as u32)),
                 last_zxid: z,
             }
         }
