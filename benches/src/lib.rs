@@ -6,9 +6,12 @@
 //! - [`procfs`]: peak RSS, CPU time, per-thread write syscalls and block-device flushes from
 //!   `/proc`.
 //! - [`client`]: a minimal raw jute client over tokio, one request in flight.
+//! - [`ensemble`]: real server processes (zkrs or Apache ZooKeeper) as a replicated ensemble on
+//!   127.0.0.1, stopped by PID.
 
 pub mod args;
 pub mod client;
+pub mod ensemble;
 pub mod json;
 pub mod procfs;
 pub mod stats;

@@ -1,5 +1,6 @@
-//! Figures read from `/proc` (Linux): memory high-water mark, CPU time (ours and the whole
-//! machine's), and the flush requests a block device completed. Each returns `None` where the
+//! Figures read from `/proc` (Linux): memory high-water mark, CPU time (ours, another
+//! process's and the whole machine's), the flush requests a block device completed, and the
+//! filesystem a path is on. Each returns `None` where the
 //! file or field is not available.
 
 use std::os::unix::fs::MetadataExt;
@@ -54,6 +55,14 @@ fn parse_stat(stat: &str) -> Option<(u64, u64, u64, u64)> {
     // cmajflt utime(14) stime(15), so indexes 7, 9, 11 and 12.
     let get = |i: usize| f.get(i)?.parse::<u64>().ok();
     Some((get(7)?, get(9)?, get(11)?, get(12)?))
+}
+
+/// User + system CPU time of another process so far (all its threads), in seconds, from
+/// `/proc/<pid>/stat`; `None` once it has exited (or without `/proc`).
+pub fn pid_cpu_seconds(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, _, utime, stime) = parse_stat(&s)?;
+    Some((utime + stime) as f64 / rustix::param::clock_ticks_per_second() as f64)
 }
 
 /// CPU time the whole machine spent busy (user, nice, system, irq, softirq, steal; guest time is
@@ -158,6 +167,56 @@ pub fn device_name(dev: (u32, u32)) -> Option<String> {
     })
 }
 
+/// The filesystem holding `path`: (type, source), e.g. `("ext4", "/dev/vda")`, from the
+/// `/proc/self/mountinfo` entry with the longest mount point that contains the path.
+pub fn filesystem_of(path: &Path) -> Option<(String, String)> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let s = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    parse_mountinfo_fs(&s, &path)
+}
+
+fn parse_mountinfo_fs(mountinfo: &str, path: &Path) -> Option<(String, String)> {
+    let mut best: Option<(usize, String, String)> = None;
+    for l in mountinfo.lines() {
+        // id parent maj:min root mount-point options [optional...] - fstype source superopts
+        let Some((left, right)) = l.split_once(" - ") else {
+            continue;
+        };
+        let Some(mount) = left.split_whitespace().nth(4).map(unescape_mount) else {
+            continue;
+        };
+        let mut r = right.split_whitespace();
+        let (Some(fstype), Some(source)) = (r.next(), r.next()) else {
+            continue;
+        };
+        let len = Path::new(&mount).components().count();
+        if path.starts_with(&mount) && best.as_ref().is_none_or(|(b, _, _)| len >= *b) {
+            best = Some((len, fstype.to_owned(), unescape_mount(source)));
+        }
+    }
+    best.map(|(_, t, s)| (t, s))
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo` octal escapes.
+fn unescape_mount(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,11 +256,29 @@ mod tests {
     }
 
     #[test]
+    fn mountinfo_longest_prefix_wins() {
+        let m = "22 27 0:21 / /proc rw,relatime - proc proc rw\n\
+                 27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard\n\
+                 30 27 0:30 / /tmp rw,nosuid shared:5 - tmpfs tmpfs rw\n\
+                 31 27 8:1 / /mnt/my\\040disk rw - xfs /dev/sdb1 rw\n";
+        let fs = |p: &str| parse_mountinfo_fs(m, Path::new(p));
+        assert_eq!(fs("/tmp/x"), Some(("tmpfs".into(), "tmpfs".into())));
+        assert_eq!(fs("/tmpx/y"), Some(("ext4".into(), "/dev/vda".into())));
+        assert_eq!(fs("/"), Some(("ext4".into(), "/dev/vda".into())));
+        assert_eq!(
+            fs("/mnt/my disk/d"),
+            Some(("xfs".into(), "/dev/sdb1".into()))
+        );
+    }
+
+    #[test]
     fn live_process_figures() {
         // Only on Linux with /proc; these must not panic elsewhere.
         if Path::new("/proc/self/status").exists() {
             assert!(status_kib("VmHWM").unwrap_or(1) > 0);
             assert!(cpu_seconds().is_some());
+            assert!(pid_cpu_seconds(std::process::id()).is_some());
+            assert!(filesystem_of(Path::new("/")).is_some());
         }
         if Path::new("/proc/stat").exists() {
             assert!(system_busy_seconds().is_some());
