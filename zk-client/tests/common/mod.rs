@@ -8,6 +8,8 @@
 //! assertions that differ between ZooKeeper releases; see [`server_is_3_8_0`].
 #![allow(dead_code)]
 
+pub mod ensemble;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
