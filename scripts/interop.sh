@@ -3,9 +3,11 @@
 #
 #   scripts/interop.sh                    build zk-server, start it, run the suites
 #   scripts/interop.sh --apache           run the same suites against Apache
-#                                         ZooKeeper 3.8 (Debian's `zookeeper`)
+#                                         ZooKeeper 3.8 (Debian's `zookeeper`):
+#                                         1, 2, and 5 with an Apache ensemble
 #   scripts/interop.sh --server HOST:PORT only run the suites against a running server
 #   scripts/interop.sh --client-tests     only suite 4 (zk-client's tests on Apache)
+#   scripts/interop.sh --cluster          only suite 5 (the 3-node zkrs pseudo-cluster)
 #
 # Suites:
 #   1. zkcli - Apache's Java command-line client (zkCli.sh from Debian's package)
@@ -13,6 +15,10 @@
 #   3. datadir - one data directory served by zkrs, then Apache, then zkrs (default mode)
 #   4. client tests - zk-client's api/watches/recipes tests against Apache ZooKeeper
 #      3.8 (ZK_TEST_SERVER, see zk-client/tests/common/mod.rs) (default mode, or alone)
+#   5. cluster - a 3-node zkrs pseudo-cluster (zkN.cfg with server.N lines, myid):
+#      zkCli and kazoo (scripts/interop/cluster_suite.py) with a connect string naming
+#      all three, writes through one server read through another, kill -9 of the
+#      server kazoo is connected to and of the leader (default mode, --apache, or alone)
 #
 # The expectations were validated against Apache ZooKeeper 3.8.0 (Debian
 # bookworm) with --apache: they are Apache's real behaviour.
@@ -49,6 +55,8 @@ MODE=zkrs
 EXISTS_NEEDS_READ="${EXISTS_NEEDS_READ:-1}"
 SERVER=""             # HOST:PORT the suites talk to
 SERVER_PID=""         # set only for a server this script started
+ZKRS_BIN=""           # the zk-server binary, once built
+APACHE_CMD=()         # set by apache_cmd
 EXTRA_CONFIG=""       # extra zoo.cfg lines for the next server started
 WORK_DIR=""
 ZKCLI="${ZKCLI:-}"
@@ -219,13 +227,20 @@ wait_for_server() {
     return 1
 }
 
-start_zkrs() {
+# build_zkrs: cargo build --release (once per run); sets ZKRS_BIN.
+build_zkrs() {
+    [[ -n "$ZKRS_BIN" ]] && return 0
     header "building zk-server"
     (cd "$REPO_ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release -p zk-server --bin zk-server) \
         || die "cargo build failed"
     local bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/zk-server"
     [[ -x "$bin" ]] || die "built binary not found at $bin"
-    local port
+    ZKRS_BIN="$bin"
+}
+
+start_zkrs() {
+    build_zkrs
+    local bin="$ZKRS_BIN" port
     port="$(free_port)"
     write_config "$port" "${1:-}"
     header "starting zk-server on 127.0.0.1:$port"
@@ -241,18 +256,24 @@ start_zkrs() {
 # QuorumPeerMain CONFIG, the jar's manifest supplying the rest of the classpath),
 # without JMX, logging through slf4j-simple (Debian ships no slf4j binding on the
 # server's classpath, so it would log nothing) into the temp dir.
-start_apache() {
+# apache_cmd CONFIG LOGDIR: sets APACHE_CMD to the command line that runs it.
+apache_cmd() {
     command -v java >/dev/null || die "java not found (Debian's zookeeper package depends on a JRE)"
     [[ -f /usr/share/java/zookeeper.jar ]] || die "/usr/share/java/zookeeper.jar missing"
     local cp="/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
     [[ -f /usr/share/java/slf4j-simple.jar ]] && cp="$cp:/usr/share/java/slf4j-simple.jar"
+    APACHE_CMD=(java -Xmx512m
+        "-Dzookeeper.log.dir=$2" -Dzookeeper.log.file=zookeeper.log
+        -Dorg.slf4j.simpleLogger.defaultLogLevel=info
+        -cp "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain "$1")
+}
+
+start_apache() {
     local port
     port="$(free_port)"
     write_config "$port" "${1:-}"
-    local cmd=(java -Xmx512m
-        "-Dzookeeper.log.dir=$WORK_DIR" -Dzookeeper.log.file=zookeeper.log
-        -Dorg.slf4j.simpleLogger.defaultLogLevel=info
-        -cp "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain "$WORK_DIR/zoo.cfg")
+    apache_cmd "$WORK_DIR/zoo.cfg" "$WORK_DIR"
+    local cmd=("${APACHE_CMD[@]}")
     header "starting Apache ZooKeeper on 127.0.0.1:$port"
     info "${cmd[*]}"
     "${cmd[@]}" >"$WORK_DIR/server.log" 2>&1 </dev/null &
@@ -283,6 +304,7 @@ stop_server() {
 # shellcheck disable=SC2317 # reached through the EXIT trap
 cleanup() {
     stop_server
+    stop_cluster
     if [[ -n "$WORK_DIR" && -d "$WORK_DIR" ]]; then
         if [[ "${INTEROP_KEEP:-}" == 1 ]]; then
             printf 'interop: kept %s\n' "$WORK_DIR" >&2
@@ -551,7 +573,7 @@ datadir_phase() {
 
 suite_datadir() {
     header "Suite 3: a dataDir written by zkrs, served by Apache ZooKeeper, and back"
-    local dd="$WORK_DIR/shared-data" snaps logs f out
+    local dd="$WORK_DIR/shared-data" f out
     start_zkrs "$dd" || return 0
     datadir_phase write1
     stop_server
@@ -627,8 +649,349 @@ suite_client_tests() {
     stop_server
 }
 
+# ----------------------------------------------------------------------------
+# Suite 5: a 3-node zkrs pseudo-cluster (Zab) with Apache zkCli and kazoo
+
+# Servers 1..3 on 127.0.0.1 with free client/quorum/election ports, configured
+# as operators do (zkN.cfg with server.N lines, dataDir/myid), tickTime=200 as
+# zk-server/tests/cluster.rs uses. Each server's PID is kept in CLUSTER_PIDS and
+# in $CLUSTER_DIR/zkN.pid; they are stopped by PID (also from the EXIT trap).
+CLUSTER_DIR=""
+CLUSTER_IDS=(1 2 3)
+declare -A CLUSTER_PIDS=() CLUSTER_PORTS=()
+CLUSTER_CONNECT=""    # 127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3
+CLUSTER_LEADER=""     # set by wait_cluster_stable
+CLUSTER_KAZOO_PID=""  # the kazoo cluster script's `timeout` while it runs
+CLUSTER_STABLE_TIMEOUT=30  # seconds for an election to settle
+CLUSTER_KAZOO_TIMEOUT=240  # seconds for the whole kazoo cluster script
+
+# cluster_ports N: N distinct free ports, one a line.
+cluster_ports() {
+    python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()' "$1"
+}
+
+write_cluster_configs() {
+    local id servers="" hosts=() ports=() i=0
+    mapfile -t ports < <(cluster_ports $((3 * ${#CLUSTER_IDS[@]})))
+    (( ${#ports[@]} == 3 * ${#CLUSTER_IDS[@]} )) || die "could not find free ports"
+    for id in "${CLUSTER_IDS[@]}"; do
+        servers+="server.$id=127.0.0.1:${ports[i]}:${ports[i + 1]}"$'\n'
+        CLUSTER_PORTS[$id]="${ports[i + 2]}"
+        hosts+=("127.0.0.1:${ports[i + 2]}")
+        i=$((i + 3))
+    done
+    CLUSTER_CONNECT="$(IFS=,; printf '%s' "${hosts[*]}")"
+    for id in "${CLUSTER_IDS[@]}"; do
+        mkdir -p "$CLUSTER_DIR/zk$id"
+        printf '%s\n' "$id" >"$CLUSTER_DIR/zk$id/myid"
+        cat >"$CLUSTER_DIR/zk$id.cfg" <<CFG
+tickTime=200
+initLimit=10
+syncLimit=5
+dataDir=$CLUSTER_DIR/zk$id
+clientPort=${CLUSTER_PORTS[$id]}
+clientPortAddress=127.0.0.1
+4lw.commands.whitelist=*
+admin.enableServer=false
+CFG
+        printf '%s' "$servers" >>"$CLUSTER_DIR/zk$id.cfg"
+    done
+}
+
+# start_cluster_node ID: start server ID in the background (log appended).
+start_cluster_node() {
+    local id="$1"
+    local cmd=("$ZKRS_BIN" "$CLUSTER_DIR/zk$id.cfg")
+    if [[ "$MODE" == apache ]]; then
+        apache_cmd "$CLUSTER_DIR/zk$id.cfg" "$CLUSTER_DIR/zk$id"
+        cmd=("${APACHE_CMD[@]}")
+    fi
+    "${cmd[@]}" >>"$CLUSTER_DIR/zk$id.log" 2>&1 </dev/null &
+    CLUSTER_PIDS[$id]=$!
+    printf '%s\n' "$!" >"$CLUSTER_DIR/zk$id.pid"
+}
+
+# kill9_cluster_node ID: SIGKILL by the recorded PID (no shutdown path runs), reaped.
+kill9_cluster_node() {
+    local id="$1" pid="${CLUSTER_PIDS[$1]:-}"
+    [[ -n "$pid" ]] || return 1
+    CLUSTER_PIDS[$id]=""
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317 # also reached through the EXIT trap
+stop_cluster() {
+    local id pid i
+    if [[ -n "$CLUSTER_KAZOO_PID" ]]; then
+        # interrupted while the kazoo script runs: timeout passes SIGTERM on to python
+        kill -TERM "$CLUSTER_KAZOO_PID" 2>/dev/null || true
+        wait "$CLUSTER_KAZOO_PID" 2>/dev/null || true
+        CLUSTER_KAZOO_PID=""
+    fi
+    for id in "${!CLUSTER_PIDS[@]}"; do
+        pid="${CLUSTER_PIDS[$id]}"
+        if [[ -n "$pid" ]]; then kill -TERM "$pid" 2>/dev/null || true; fi
+    done
+    for id in "${!CLUSTER_PIDS[@]}"; do
+        pid="${CLUSTER_PIDS[$id]}"
+        [[ -n "$pid" ]] || continue
+        CLUSTER_PIDS[$id]=""
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            # a SIGTERMed child that exited is a zombie until waited for
+            [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null && [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]]; then
+            info "cluster server $id (pid $pid) ignored SIGTERM for 10s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
+# cluster_mode ID: the `Mode:` line of server ID's srvr (empty while not serving).
+cluster_mode() {
+    four_letter 127.0.0.1 "${CLUSTER_PORTS[$1]}" srvr | sed -n 's/^Mode: //p'
+}
+
+# wait_cluster_stable ID...: until these servers all serve and exactly one of
+# them is the leader (bounded by CLUSTER_STABLE_TIMEOUT); sets CLUSTER_LEADER.
+wait_cluster_stable() {
+    local ids=("$@") t0=$SECONDS deadline=$((SECONDS + CLUSTER_STABLE_TIMEOUT))
+    local id mode leader_ids serving modes
+    while :; do
+        leader_ids=() serving=0 modes=""
+        for id in "${ids[@]}"; do
+            mode="$(cluster_mode "$id")"
+            modes+=" $id=${mode:-none}"
+            if [[ -n "$mode" ]]; then serving=$((serving + 1)); fi
+            if [[ "$mode" == leader ]]; then leader_ids+=("$id"); fi
+        done
+        if (( serving == ${#ids[@]} && ${#leader_ids[@]} == 1 )); then
+            CLUSTER_LEADER="${leader_ids[0]}"
+            info "ensemble stable after $((SECONDS - t0))s:$modes"
+            return 0
+        fi
+        if (( SECONDS >= deadline )); then
+            CLUSTER_LEADER=""
+            info "no stable ensemble within ${CLUSTER_STABLE_TIMEOUT}s:$modes"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+cluster_logs() {
+    local id
+    for id in "${CLUSTER_IDS[@]}"; do
+        printf -- '--- zk%s.log (last 15 lines)\n' "$id"
+        tail -n 15 "$CLUSTER_DIR/zk$id.log" 2>/dev/null || true
+    done
+}
+
+# cluster_zkcli ID|all CMD...: a zkCli session (see zkcli) against one server
+# or the three-server connect string.
+cluster_zkcli() {
+    local target="$1" server
+    shift
+    if [[ "$target" == all ]]; then server="$CLUSTER_CONNECT"; else server="127.0.0.1:${CLUSTER_PORTS[$target]}"; fi
+    SERVER="$server" zkcli "$@"
+}
+
+readonly CLUSTER_CLI_ROOT=/interop-cluster-cli
+
+suite_cluster_zkcli() {
+    info "zkCli -server $CLUSTER_CONNECT"
+    local out id prev
+    out="$(cluster_zkcli all \
+        "create $CLUSTER_CLI_ROOT data1" \
+        "get $CLUSTER_CLI_ROOT" \
+        "set $CLUSTER_CLI_ROOT data2" \
+        "get $CLUSTER_CLI_ROOT" \
+        "stat $CLUSTER_CLI_ROOT" \
+        "set -v 0 $CLUSTER_CLI_ROOT x" \
+        "create $CLUSTER_CLI_ROOT again" \
+        "create -s $CLUSTER_CLI_ROOT/seq-" \
+        "create -s $CLUSTER_CLI_ROOT/seq-" \
+        "create -e $CLUSTER_CLI_ROOT/eph e" \
+        "stat $CLUSTER_CLI_ROOT/eph" \
+        "ls $CLUSTER_CLI_ROOT" \
+        "getEphemerals $CLUSTER_CLI_ROOT" \
+        "sync $CLUSTER_CLI_ROOT")"
+    if ! grep -Fxq "WatchedEvent state:SyncConnected type:None path:null" <<<"$out"; then
+        fail "cluster: zkCli gets a session through the 3-server connect string; skipping the zkCli part" "$out"
+        return 0
+    fi
+    pass "cluster: zkCli connects with the 3-server connect string"
+    expect_line "cluster: create prints the path" "$out" "Created $CLUSTER_CLI_ROOT"
+    expect_in_order "cluster: get shows data1, then data2 after set" "$out" "data1" "data2"
+    expect_line "cluster: stat: dataVersion = 1" "$out" "dataVersion = 1"
+    expect_line "cluster: set -v with stale version: BadVersion" "$out" \
+        "version No is not valid : $CLUSTER_CLI_ROOT"
+    expect_line "cluster: create of existing node: NodeExists" "$out" \
+        "Node already exists: $CLUSTER_CLI_ROOT"
+    expect_line "cluster: first sequential node" "$out" "Created $CLUSTER_CLI_ROOT/seq-0000000000"
+    expect_line "cluster: second sequential node" "$out" "Created $CLUSTER_CLI_ROOT/seq-0000000001"
+    expect_line "cluster: ephemeral created" "$out" "Created $CLUSTER_CLI_ROOT/eph"
+    expect_match "cluster: ephemeralOwner is the session id" "$out" \
+        '^ephemeralOwner = 0x[0-9a-f]*[1-9a-f][0-9a-f]*$'
+    expect_line "cluster: ls lists children sorted" "$out" "[eph, seq-0000000000, seq-0000000001]"
+    expect_line "cluster: getEphemerals lists the session's ephemeral" "$out" "[$CLUSTER_CLI_ROOT/eph]"
+    expect_line "cluster: sync" "$out" "Sync is OK"
+    expect_line "cluster: quit closes the session" "$out" "WatchedEvent state:Closed type:None path:null"
+
+    # Write through each server, read through the next (after sync): every
+    # server serves the others' writes, and sees session 1's ephemeral gone.
+    # Sequence suffixes count the parent's child creates ensemble-wide: seq-0,
+    # seq-1 and eph above, then per server via-N and seq-(2N+2).
+    prev=""
+    for id in "${CLUSTER_IDS[@]}"; do
+        out="$(cluster_zkcli "$id" \
+            "sync $CLUSTER_CLI_ROOT" \
+            "ls $CLUSTER_CLI_ROOT" \
+            ${prev:+"get $CLUSTER_CLI_ROOT/via-$prev"} \
+            "create $CLUSTER_CLI_ROOT/via-$id written-through-$id" \
+            "create -s $CLUSTER_CLI_ROOT/seq-" \
+            "get $CLUSTER_CLI_ROOT")"
+        expect_line "cluster: server $id: sync" "$out" "Sync is OK"
+        if [[ -z "$prev" ]]; then
+            expect_line "cluster: server $id: the first session's ephemeral is gone after its quit" "$out" \
+                "[seq-0000000000, seq-0000000001]"
+        else
+            expect_line "cluster: server $id reads the node created through server $prev" "$out" \
+                "written-through-$prev"
+        fi
+        expect_line "cluster: server $id: create" "$out" "Created $CLUSTER_CLI_ROOT/via-$id"
+        expect_line "cluster: server $id: sequence number continues the ensemble-wide counter" "$out" \
+            "Created $CLUSTER_CLI_ROOT/seq-$(printf '%010d' $((2 * id + 2)))"
+        expect_line "cluster: server $id: data set through the connect string" "$out" "data2"
+        prev="$id"
+    done
+    out="$(cluster_zkcli "${CLUSTER_IDS[0]}" "sync $CLUSTER_CLI_ROOT" \
+        "get $CLUSTER_CLI_ROOT/via-$prev" "ls $CLUSTER_CLI_ROOT")"
+    expect_line "cluster: server ${CLUSTER_IDS[0]} reads the node created through server $prev" "$out" \
+        "written-through-$prev"
+    expect_line "cluster: every server's writes listed" "$out" \
+        "[seq-0000000000, seq-0000000001, seq-0000000004, seq-0000000006, seq-0000000008, via-1, via-2, via-3]"
+    out="$(cluster_zkcli all "deleteall $CLUSTER_CLI_ROOT" "stat $CLUSTER_CLI_ROOT")"
+    expect_line "cluster: deleteall removes the tree" "$out" "Node does not exist: $CLUSTER_CLI_ROOT"
+}
+
+# The kazoo part runs scripts/interop/cluster_suite.py, which asks this shell to
+# kill -9 / restart servers by printing "@kill ID" / "@start ID" and reading the
+# answer from a FIFO, so that every server stays this script's child, by PID.
+# (The FIFO is opened by python before it asks, so the write below does not block
+# unless python is gone; `timeout` bounds it then.)
+# shellcheck disable=SC2016 # $1/$2 are expanded by the inner bash
+suite_cluster_kazoo() {
+    local ctl="$CLUSTER_DIR/ctl" servers="" id line rc="" answer summary=""
+    mkfifo "$ctl"
+    for id in "${CLUSTER_IDS[@]}"; do servers+="${servers:+,}$id=127.0.0.1:${CLUSTER_PORTS[$id]}"; done
+    CLUSTER_KAZOO_PID=""
+    while IFS= read -r line; do
+        # $! is the process substitution's (timeout's) PID until a server is restarted below
+        [[ -n "$CLUSTER_KAZOO_PID" ]] || CLUSTER_KAZOO_PID=$!
+        case "$line" in
+            "@kill "*)
+                id="${line#@kill }"
+                if kill9_cluster_node "$id"; then answer="ok"; else answer="error: server $id not running"; fi
+                info "kill -9 server $id: $answer"
+                timeout 10 bash -c 'printf "%s\n" "$2" >"$1"' _ "$ctl" "$answer" || true
+                ;;
+            "@start "*)
+                id="${line#@start }"
+                if [[ -n "${CLUSTER_PIDS[$id]:-}" ]]; then
+                    answer="error: server $id already running"
+                else
+                    start_cluster_node "$id"
+                    answer="ok"
+                fi
+                info "restart server $id (pid ${CLUSTER_PIDS[$id]}): $answer"
+                timeout 10 bash -c 'printf "%s\n" "$2" >"$1"' _ "$ctl" "$answer" || true
+                ;;
+            "ok - "*) pass "cluster kazoo: ${line#ok - }" ;;
+            "FAIL - "*) fail "cluster kazoo: ${line#FAIL - }" ;;
+            "kazoo-cluster: "*" passed, "*" failed") summary="$line"; info "$line" ;;
+            *) printf '%s\n' "$line" ;;
+        esac
+    done < <(exec env CLUSTER_CTL="$ctl" timeout "$CLUSTER_KAZOO_TIMEOUT" "$PYTHON" -u \
+        "$INTEROP_DIR/cluster_suite.py" "$CLUSTER_CONNECT" "$servers" 2>&1)
+    [[ -n "$CLUSTER_KAZOO_PID" ]] || CLUSTER_KAZOO_PID=$!
+    rc=0
+    wait "$CLUSTER_KAZOO_PID" || rc=$?
+    CLUSTER_KAZOO_PID=""
+    if [[ -z "$summary" ]]; then
+        fail "kazoo cluster script ended without a summary (exit $rc; 124 = timed out after ${CLUSTER_KAZOO_TIMEOUT}s)"
+    elif [[ "$rc" != 0 && "$summary" == *" 0 failed" ]]; then
+        fail "kazoo cluster script exited $rc with no failed checks"
+    fi
+}
+
+suite_cluster() {
+    local what="zkrs"
+    if [[ "$MODE" == apache ]]; then what="Apache ZooKeeper"; else build_zkrs; fi
+    header "Suite 5: a 3-node $what pseudo-cluster: Apache zkCli, kazoo, kill -9 failover"
+    CLUSTER_DIR="$WORK_DIR/cluster"
+    mkdir -p "$CLUSTER_DIR"
+    write_cluster_configs
+    local id mode leaders=0 followers=0 saved_server="$SERVER" saved_pid="$SERVER_PID" failed0=$FAILED
+    local t0=$SECONDS pids=""
+    for id in "${CLUSTER_IDS[@]}"; do
+        start_cluster_node "$id"
+        pids+=" ${CLUSTER_PIDS[$id]}"
+    done
+    info "servers ${CLUSTER_IDS[*]} (pids$pids), connect string $CLUSTER_CONNECT, files in $CLUSTER_DIR"
+    if ! wait_cluster_stable "${CLUSTER_IDS[@]}"; then
+        fail "cluster: 3 servers elect exactly one leader within ${CLUSTER_STABLE_TIMEOUT}s" "$(cluster_logs)"
+        stop_cluster
+        return 0
+    fi
+    pass "cluster: 3 servers elect exactly one leader (server $CLUSTER_LEADER)"
+    for id in "${CLUSTER_IDS[@]}"; do
+        mode="$(cluster_mode "$id")"
+        [[ "$mode" == leader ]] && leaders=$((leaders + 1))
+        [[ "$mode" == follower ]] && followers=$((followers + 1))
+        if [[ "$MODE" != apache ]]; then
+            expect_line "cluster: zk-server status zk$id.cfg agrees with srvr" \
+                "$(timeout 10 "$ZKRS_BIN" status "$CLUSTER_DIR/zk$id.cfg" 2>&1 || true)" "Mode: $mode"
+        fi
+    done
+    expect_eq "cluster: srvr Mode: one leader and two followers" "$leaders/$followers" "1/2"
+
+    SERVER_PID="" # zkcli's liveness check is for a single server
+    suite_cluster_zkcli
+    suite_cluster_kazoo
+    SERVER="$saved_server" SERVER_PID="$saved_pid"
+
+    local alive=0
+    for id in "${CLUSTER_IDS[@]}"; do
+        [[ -n "${CLUSTER_PIDS[$id]:-}" ]] && kill -0 "${CLUSTER_PIDS[$id]}" 2>/dev/null && alive=$((alive + 1))
+    done
+    expect_eq "cluster: all 3 server processes alive at the end" "$alive" 3
+    if wait_cluster_stable "${CLUSTER_IDS[@]}"; then
+        pass "cluster: still exactly one leader at the end (server $CLUSTER_LEADER)"
+    else
+        fail "cluster: still exactly one leader at the end" "$(cluster_logs)"
+    fi
+    if (( FAILED > failed0 )); then
+        header "cluster server logs"
+        cluster_logs
+    fi
+    stop_cluster
+    info "suite 5 took $((SECONDS - t0))s"
+}
+
 usage() {
-    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -637,6 +1000,7 @@ main() {
         case "$1" in
             --apache) MODE=apache; EXISTS_NEEDS_READ=0 ;;
             --client-tests) MODE=client-tests ;;
+            --cluster) MODE=cluster ;;
             --server)
                 [[ $# -ge 2 ]] || usage
                 MODE=server
@@ -667,7 +1031,7 @@ main() {
         zkrs) start_zkrs || up=0 ;;
         apache) start_apache || up=0 ;;
         server) info "using the running server at $SERVER" ;;
-        client-tests) up=0 ;;
+        client-tests | cluster) up=0 ;;
     esac
 
     if (( up )) && [[ "$MODE" == server ]] && ! tcp_open "${SERVER%:*}" "${SERVER##*:}"; then
@@ -687,6 +1051,10 @@ main() {
     fi
     if [[ "$MODE" == zkrs || "$MODE" == client-tests ]]; then
         suite_client_tests
+    fi
+    if [[ "$MODE" == zkrs || "$MODE" == cluster || "$MODE" == apache ]]; then
+        stop_server
+        suite_cluster
     fi
     if (( FAILED > 0 )) && [[ -f "$WORK_DIR/server.log" ]]; then
         header "server log (last 40 lines)"
