@@ -34,6 +34,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree for kazoo_suite
 
 import kazoo_suite as ks  # noqa: E402  (the standalone suite's checks and sub-suites)
 from kazoo.client import KazooClient  # noqa: E402
