@@ -319,6 +319,9 @@ async fn killing_the_leader_loses_no_acknowledged_write_and_sessions_survive() {
         read_synced(&e, leader, "/w049").await.as_deref(),
         Some(&b"49"[..])
     );
+    // It caught up from its own log plus a DIFF: no full image was needed.
+    let log = std::fs::read_to_string(e.root.join(format!("zk{leader}.log"))).unwrap();
+    assert!(!log.contains("SNAP: installing"), "the old leader needed a SNAP");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
