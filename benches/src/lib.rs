@@ -8,6 +8,7 @@
 //! - [`client`]: a minimal raw jute client over tokio, one request in flight.
 //! - [`ensemble`]: real server processes (zkrs or Apache ZooKeeper) as a replicated ensemble on
 //!   127.0.0.1, stopped by PID.
+//! - [`workload`]: the closed-loop create/setData clients of `write-bench` and `cluster-bench`.
 
 pub mod args;
 pub mod client;
@@ -15,6 +16,7 @@ pub mod ensemble;
 pub mod json;
 pub mod procfs;
 pub mod stats;
+pub mod workload;
 
 /// `n` bytes of deterministic, incompressible-looking data (xorshift64*), seeded.
 pub fn value_bytes(n: usize, seed: u64) -> Vec<u8> {

@@ -1,21 +1,17 @@
 //! The `zk-server` binary as an operator runs it: a zoo.cfg on the command line, `status`,
 //! config errors that name the file, line and key, and a clean exit on SIGTERM/SIGINT.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_zk-server");
+#[path = "common/process.rs"]
+mod process;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use process::{four_letter, free_port, BIN};
+
+/// How long a four-letter word's answer may take.
+const FLW_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn write_cfg(dir: &Path, body: &str) -> std::path::PathBuf {
     let p = dir.join("zoo.cfg");
@@ -30,15 +26,6 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     d
 }
 
-fn four_letter(port: u16, cmd: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(cmd.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
 fn start(cfg: &Path, port: u16) -> Child {
     let mut child = Command::new(BIN)
         .arg(cfg)
@@ -48,7 +35,7 @@ fn start(cfg: &Path, port: u16) -> Child {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if four_letter(port, "ruok").as_deref() == Some("imok") {
+        if four_letter(port, "ruok", FLW_TIMEOUT).as_deref() == Some("imok") {
             return child;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -82,9 +69,9 @@ fn serves_from_a_zoo_cfg_reports_status_and_stops_on_sigterm_and_sigint() {
             ),
         );
         let mut child = start(&cfg, port);
-        let srvr = four_letter(port, "srvr").unwrap();
+        let srvr = four_letter(port, "srvr", FLW_TIMEOUT).unwrap();
         assert!(srvr.contains("Mode: standalone"), "{srvr}");
-        let denied = four_letter(port, "cons").unwrap();
+        let denied = four_letter(port, "cons", FLW_TIMEOUT).unwrap();
         assert_eq!(
             denied,
             "cons is not executed because it is not in the whitelist.\n"
@@ -101,7 +88,7 @@ fn serves_from_a_zoo_cfg_reports_status_and_stops_on_sigterm_and_sigint() {
         let st = wait_exit(&mut child);
         assert!(st.success(), "exit after {signal}: {st:?}");
         assert!(
-            four_letter(port, "ruok").is_none(),
+            four_letter(port, "ruok", FLW_TIMEOUT).is_none(),
             "the port is closed after shutdown"
         );
         let _ = std::fs::remove_dir_all(&dir);

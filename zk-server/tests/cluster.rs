@@ -2,32 +2,19 @@
 //! `myid` files, as operators run them, driven by a real client (the `zookeeper-client` crate).
 //! Faults are `kill -9` (SIGKILL) and wiping a data directory. Every wait is bounded.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zookeeper_client as zk;
 
-const BIN: &str = env!("CARGO_BIN_EXE_zk-server");
+#[path = "common/process.rs"]
+mod process;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use process::{four_letter, free_port, BIN};
 
-fn four_letter(port: u16, cmd: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    s.write_all(cmd.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
+/// How long a four-letter word's answer may take.
+const FLW_TIMEOUT: Duration = Duration::from_secs(3);
 
 struct Node {
     id: u64,
@@ -124,7 +111,7 @@ impl Ensemble {
 
     /// `Mode:` from `srvr`, or None while the server is not serving.
     fn mode(&self, id: u64) -> Option<String> {
-        let text = four_letter(self.node(id).client_port, "srvr")?;
+        let text = four_letter(self.node(id).client_port, "srvr", FLW_TIMEOUT)?;
         text.lines()
             .find_map(|l| l.strip_prefix("Mode: "))
             .map(str::to_owned)
@@ -215,7 +202,7 @@ async fn three_servers_elect_one_leader_and_every_server_sees_every_write() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("Mode: leader"));
-    let mntr = four_letter(e.node(leader).client_port, "mntr").unwrap();
+    let mntr = four_letter(e.node(leader).client_port, "mntr", FLW_TIMEOUT).unwrap();
     assert!(mntr.contains("zk_server_state\tleader"), "{mntr}");
     assert!(mntr.contains("zk_synced_followers\t2"), "{mntr}");
 
@@ -321,7 +308,10 @@ async fn killing_the_leader_loses_no_acknowledged_write_and_sessions_survive() {
     );
     // It caught up from its own log plus a DIFF: no full image was needed.
     let log = std::fs::read_to_string(e.root.join(format!("zk{leader}.log"))).unwrap();
-    assert!(!log.contains("SNAP: installing"), "the old leader needed a SNAP");
+    assert!(
+        !log.contains("SNAP: installing"),
+        "the old leader needed a SNAP"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,10 +45,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use zkrs_benches::args::Args;
-use zkrs_benches::client::{create_req, set_data_req, Client};
+use zkrs_benches::client::{create_req, Client};
 use zkrs_benches::ensemble::{Ensemble, Flavor, Settings};
 use zkrs_benches::json::{self, Obj};
-use zkrs_benches::stats::{fmt_us, latencies, median, Latencies};
+use zkrs_benches::stats::{fmt_us, median, Latencies};
+use zkrs_benches::workload::{self, Op, Workload};
 use zkrs_benches::{procfs, value_bytes};
 
 const USAGE: &str = "\
@@ -85,21 +86,6 @@ const POLL: Duration = Duration::from_millis(10);
 
 /// Pause between a rejoin and the next kill, so that the restarted server has settled.
 const SETTLE: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Create,
-    Set,
-}
-
-impl Op {
-    fn name(self) -> &'static str {
-        match self {
-            Op::Create => "create",
-            Op::Set => "set",
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Params {
@@ -152,15 +138,7 @@ fn parse_args() -> Result<Option<Params>> {
     let duration: f64 = a.parse("--duration", 10.0)?;
     let warmup: f64 = a.parse("--warmup", 2.0)?;
     let value_size: usize = a.parse("--value-size", 100)?;
-    let ops = a
-        .list::<String>("--ops", &["create".into(), "set".into()])?
-        .iter()
-        .map(|s| match s.as_str() {
-            "create" => Ok(Op::Create),
-            "set" | "setData" => Ok(Op::Set),
-            o => bail!("unknown op {o:?} (create, set)"),
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let ops = Op::from_args(&mut a)?;
     let dir = a
         .value("--dir")?
         .map_or_else(std::env::temp_dir, PathBuf::from);
@@ -590,53 +568,17 @@ fn diff(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 async fn drive(addrs: &[SocketAddr], pids: &[u32], p: &Params, op: Op) -> Result<WriteRun> {
-    let handles: Vec<_> = addrs
-        .iter()
-        .map(|&a| tokio::spawn(Client::connect(a)))
-        .collect();
-    let mut conns = Vec::with_capacity(addrs.len());
-    for (i, h) in handles.into_iter().enumerate() {
-        conns.push(
-            h.await?
-                .with_context(|| format!("client {i} connecting to {}", addrs[i]))?,
-        );
-    }
+    let mut conns = workload::connect_all(addrs).await?;
     let value = value_bytes(p.value_size, 1);
-    let err = conns[0]
-        .call(&create_req("/bench".into(), Vec::new()))
-        .await?;
-    if err != 0 {
-        bail!("create /bench failed: error {err}");
-    }
-    for (i, c) in conns.iter_mut().enumerate() {
-        let err = c
-            .call(&create_req(format!("/bench/c{i}"), value.clone()))
-            .await?;
-        if err != 0 {
-            bail!("create /bench/c{i} failed: error {err}");
-        }
-    }
+    workload::create_own_znodes(&mut conns, &value).await?;
 
-    let warm_end = Instant::now() + p.warmup;
-    let end = warm_end + p.duration;
-    let tasks: Vec<_> = conns
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| tokio::spawn(client_loop(c, i, op, value.clone(), warm_end, end)))
-        .collect();
-    tokio::time::sleep_until(warm_end.into()).await;
+    let w = Workload::start(conns, op, &value, p.warmup, p.duration, 16 * 1024);
+    w.until_warm().await;
     let before = Counters::read(pids);
-    tokio::time::sleep_until(end.into()).await;
+    w.until_end().await;
     let after = Counters::read(pids);
 
-    let mut samples = Vec::new();
-    let mut errors = 0;
-    for (i, t) in tasks.into_iter().enumerate() {
-        let (lat, errs) = t.await?.with_context(|| format!("client {i}"))?;
-        samples.extend_from_slice(&lat);
-        errors += errs;
-    }
-    let lat = latencies(&mut samples);
+    let (lat, errors) = w.finish().await?;
     let servers_cpu = diff(before.servers, after.servers);
     let clients_cpu = diff(before.own, after.own);
     let others_cpu = match (diff(before.busy, after.busy), servers_cpu, clients_cpu) {
@@ -657,46 +599,6 @@ async fn drive(addrs: &[SocketAddr], pids: &[u32], p: &Params, op: Op) -> Result
         clients_cpu,
         others_cpu,
     })
-}
-
-/// One client's closed loop; returns the latencies (us) of the ops that started and ended
-/// inside the window, and how many replies carried an error.
-async fn client_loop(
-    mut c: Client,
-    i: usize,
-    op: Op,
-    value: Vec<u8>,
-    warm_end: Instant,
-    end: Instant,
-) -> Result<(Vec<u32>, u64)> {
-    let mut lat = Vec::with_capacity(16 * 1024);
-    let mut errors = 0;
-    let own = format!("/bench/c{i}");
-    let mut k = 0u64;
-    loop {
-        let req = match op {
-            Op::Create => create_req(format!("{own}/n{k:010}"), value.clone()),
-            Op::Set => set_data_req(own.clone(), value.clone()),
-        };
-        k += 1;
-        let start = Instant::now();
-        if start >= end {
-            break;
-        }
-        let err = c.call(&req).await?;
-        let done = Instant::now();
-        if err != 0 {
-            errors += 1;
-        }
-        if start >= warm_end && done <= end {
-            lat.push(
-                done.duration_since(start)
-                    .as_micros()
-                    .min(u128::from(u32::MAX)) as u32,
-            );
-        }
-    }
-    Ok((lat, errors))
 }
 
 // ---------------------------------------------------------------------------------------------

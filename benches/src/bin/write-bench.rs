@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use zk_server::runtime::{RuntimeConfig, Server, StorageConfig};
 use zkrs_benches::args::Args;
-use zkrs_benches::client::{create_req, set_data_req, Client};
 use zkrs_benches::json::{self, Obj};
 use zkrs_benches::stats::{fmt_us, latencies, Latencies};
+use zkrs_benches::workload::{self, micros, Op, Workload};
 use zkrs_benches::{procfs, value_bytes};
 
 const USAGE: &str = "\
@@ -56,21 +56,6 @@ usage: write-bench [--clients 1,16,64] [--duration S] [--warmup S] [--value-size
 /// with `--retries`, run again).
 const BUSY_LIMIT: f64 = 0.1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Create,
-    Set,
-}
-
-impl Op {
-    fn name(self) -> &'static str {
-        match self {
-            Op::Create => "create",
-            Op::Set => "set",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 struct Params {
     clients: Vec<usize>,
@@ -99,15 +84,7 @@ fn parse_args() -> Result<Option<Params>> {
     let duration: f64 = a.parse("--duration", 10.0)?;
     let warmup: f64 = a.parse("--warmup", 2.0)?;
     let value_size: usize = a.parse("--value-size", 100)?;
-    let ops = a
-        .list::<String>("--ops", &["create".into(), "set".into()])?
-        .iter()
-        .map(|s| match s.as_str() {
-            "create" => Ok(Op::Create),
-            "set" | "setData" => Ok(Op::Set),
-            o => bail!("unknown op {o:?} (create, set)"),
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let ops = Op::from_args(&mut a)?;
     let modes = a
         .list::<String>("--modes", &["durable".into(), "memory".into()])?
         .iter()
@@ -374,57 +351,23 @@ async fn drive(
     dev: Option<(u32, u32)>,
 ) -> Result<RunResult> {
     // Sessions first, then each client's own znode.
-    let mut conns = Vec::with_capacity(clients);
-    let handles: Vec<_> = (0..clients)
-        .map(|_| tokio::spawn(Client::connect(addr)))
-        .collect();
-    for h in handles {
-        conns.push(h.await??);
-    }
+    let mut conns = workload::connect_all(&vec![addr; clients]).await?;
     let value = value_bytes(p.value_size, 1);
-    let err = conns[0]
-        .call(&create_req("/bench".into(), Vec::new()))
-        .await?;
-    if err != 0 {
-        bail!("create /bench failed: error {err}");
-    }
-    for (i, c) in conns.iter_mut().enumerate() {
-        let err = c
-            .call(&create_req(format!("/bench/c{i}"), value.clone()))
-            .await?;
-        if err != 0 {
-            bail!("create /bench/c{i} failed: error {err}");
-        }
-    }
+    workload::create_own_znodes(&mut conns, &value).await?;
 
-    let t0 = Instant::now();
-    let warm_end = t0 + p.warmup;
-    let end = warm_end + p.duration;
-    let tasks: Vec<_> = conns
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| tokio::spawn(client_loop(c, i, op, value.clone(), warm_end, end)))
-        .collect();
-
-    tokio::time::sleep_until(tokio::time::Instant::from_std(warm_end)).await;
+    let w = Workload::start(conns, op, &value, p.warmup, p.duration, 64 * 1024);
+    w.until_warm().await;
     let before = Counters::read(dev);
     let perf = if p.perf && durable {
         start_perf(p.duration)
     } else {
         None
     };
-    tokio::time::sleep_until(tokio::time::Instant::from_std(end)).await;
+    w.until_end().await;
     let after = Counters::read(dev);
 
-    let mut samples = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (lat, errs) = t.await??;
-        samples.extend_from_slice(&lat);
-        errors += errs;
-    }
+    let (lat, errors) = w.finish().await?;
     let perf_fdatasyncs = perf.and_then(finish_perf);
-    let lat = latencies(&mut samples);
     Ok(RunResult {
         op,
         clients,
@@ -444,46 +387,6 @@ async fn drive(
             (after.system_busy, after.cpu),
         ),
     })
-}
-
-/// One client's closed loop; returns the latencies (us) of the ops that started and ended
-/// inside the window, and how many replies carried an error.
-async fn client_loop(
-    mut c: Client,
-    i: usize,
-    op: Op,
-    value: Vec<u8>,
-    warm_end: Instant,
-    end: Instant,
-) -> Result<(Vec<u32>, u64)> {
-    let mut lat = Vec::with_capacity(64 * 1024);
-    let mut errors = 0;
-    let own = format!("/bench/c{i}");
-    let mut k = 0u64;
-    loop {
-        let req = match op {
-            Op::Create => create_req(format!("{own}/n{k:010}"), value.clone()),
-            Op::Set => set_data_req(own.clone(), value.clone()),
-        };
-        k += 1;
-        let start = Instant::now();
-        if start >= end {
-            break;
-        }
-        let err = c.call(&req).await?;
-        let done = Instant::now();
-        if err != 0 {
-            errors += 1;
-        }
-        if start >= warm_end && done <= end {
-            lat.push(
-                done.duration_since(start)
-                    .as_micros()
-                    .min(u128::from(u32::MAX)) as u32,
-            );
-        }
-    }
-    Ok((lat, errors))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,7 +449,7 @@ fn fdatasync_probe(dir: &Path, window: Duration, record: usize) -> Result<Probe>
         let s = Instant::now();
         f.write_all(&buf)?;
         f.sync_data()?;
-        samples.push(s.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+        samples.push(micros(s.elapsed()));
     }
     let secs = t0.elapsed().as_secs_f64();
     drop(f);

@@ -2765,19 +2765,10 @@ skipACL=yes
         assert_eq!(c.metrics.class_name, DEFAULT_METRICS_PROVIDER);
     }
 
+    /// Checks one member of a shipped ensemble whose ports are `offset` above the base ones
+    /// (quorum 3180 + id, election 4180 + id, client 2180 + id, admin 8090 + id, metrics
+    /// 7000 + id).
     fn check_ensemble_member(
-        text: &str,
-        name: &str,
-        myid_text: &str,
-        id: u64,
-        data_dir: &str,
-        n_servers: usize,
-    ) -> ServerConfig {
-        check_ensemble_member_at(text, name, myid_text, id, data_dir, n_servers, 0)
-    }
-
-    /// As [`check_ensemble_member`], for a set whose ports are all `offset` higher.
-    fn check_ensemble_member_at(
         text: &str,
         name: &str,
         myid_text: &str,
@@ -2815,116 +2806,61 @@ skipACL=yes
         c
     }
 
-    #[test]
-    fn shipped_pseudo_cluster() {
-        let files = [
-            (
-                include_str!("../../../confs/pseudo-cluster/zk1.cfg"),
-                include_str!("../../../confs/pseudo-cluster/zk1/myid"),
-            ),
-            (
-                include_str!("../../../confs/pseudo-cluster/zk2.cfg"),
-                include_str!("../../../confs/pseudo-cluster/zk2/myid"),
-            ),
-            (
-                include_str!("../../../confs/pseudo-cluster/zk3.cfg"),
-                include_str!("../../../confs/pseudo-cluster/zk3/myid"),
-            ),
-        ];
+    /// The `(zk<i>.cfg, zk<i>/myid)` texts of a shipped ensemble `confs/<set>`, ids in order.
+    macro_rules! shipped_ensemble {
+        ($set:literal: $($id:literal),+) => {
+            [$((
+                include_str!(concat!("../../../confs/", $set, "/zk", $id, ".cfg")),
+                include_str!(concat!("../../../confs/", $set, "/zk", $id, "/myid")),
+            )),+]
+        };
+    }
+
+    /// Checks every member of the shipped ensemble `confs/<set>` (`files` as
+    /// `shipped_ensemble!` gives them, server `i` with its data in `<data>/zk<i>` and its ports
+    /// `offset` above the base ones): the ids in `observers` are observers, all others
+    /// participants, and every file describes the same servers.
+    fn check_shipped_ensemble(
+        set: &str,
+        files: &[(&str, &str)],
+        data: &str,
+        offset: u16,
+        observers: &[u64],
+    ) {
         let mut servers = Vec::new();
         for (i, (cfg, myid)) in (1u64..).zip(files) {
-            let name = format!("confs/pseudo-cluster/zk{i}.cfg");
-            let c = check_ensemble_member(cfg, &name, myid, i, &format!("data/zk{i}"), 3);
-            assert_eq!(c.peer_type, PeerRole::Participant);
-            assert_eq!(c.observers().count(), 0);
+            let name = format!("confs/{set}/zk{i}.cfg");
+            let data_dir = format!("{data}/zk{i}");
+            let c = check_ensemble_member(cfg, &name, myid, i, &data_dir, files.len(), offset);
+            let role = if observers.contains(&i) {
+                PeerRole::Observer
+            } else {
+                PeerRole::Participant
+            };
+            assert_eq!(c.peer_type, role, "{name}");
+            assert_eq!(c.participants().count(), files.len() - observers.len());
+            assert_eq!(c.observers().map(|s| s.id).collect::<Vec<_>>(), observers);
             servers.push(c.servers);
         }
-        // All three files describe the same ensemble.
-        assert_eq!(servers[0], servers[1]);
-        assert_eq!(servers[0], servers[2]);
+        assert!(servers.iter().all(|s| *s == servers[0]));
+    }
+
+    #[test]
+    fn shipped_pseudo_cluster() {
+        let files = shipped_ensemble!("pseudo-cluster": 1, 2, 3);
+        check_shipped_ensemble("pseudo-cluster", &files, "data", 0, &[]);
     }
 
     #[test]
     fn shipped_five_voter_ensemble_with_an_observer() {
-        let files = [
-            (
-                include_str!("../../../confs/five/zk1.cfg"),
-                include_str!("../../../confs/five/zk1/myid"),
-            ),
-            (
-                include_str!("../../../confs/five/zk2.cfg"),
-                include_str!("../../../confs/five/zk2/myid"),
-            ),
-            (
-                include_str!("../../../confs/five/zk3.cfg"),
-                include_str!("../../../confs/five/zk3/myid"),
-            ),
-            (
-                include_str!("../../../confs/five/zk4.cfg"),
-                include_str!("../../../confs/five/zk4/myid"),
-            ),
-            (
-                include_str!("../../../confs/five/zk5.cfg"),
-                include_str!("../../../confs/five/zk5/myid"),
-            ),
-            (
-                include_str!("../../../confs/five/zk6.cfg"),
-                include_str!("../../../confs/five/zk6/myid"),
-            ),
-        ];
-        let mut servers = Vec::new();
-        for (i, (cfg, myid)) in (1u64..).zip(files) {
-            let name = format!("confs/five/zk{i}.cfg");
-            let c =
-                check_ensemble_member_at(cfg, &name, myid, i, &format!("data/five/zk{i}"), 6, 10);
-            let role = if i == 6 {
-                PeerRole::Observer
-            } else {
-                PeerRole::Participant
-            };
-            assert_eq!(c.peer_type, role, "{name}");
-            assert_eq!(c.participants().count(), 5);
-            assert_eq!(c.observers().map(|s| s.id).collect::<Vec<_>>(), vec![6]);
-            servers.push(c.servers);
-        }
-        assert!(servers.iter().all(|s| *s == servers[0]));
+        let files = shipped_ensemble!("five": 1, 2, 3, 4, 5, 6);
+        check_shipped_ensemble("five", &files, "data/five", 10, &[6]);
     }
 
     #[test]
     fn shipped_observer_ensemble() {
-        let files = [
-            (
-                include_str!("../../../confs/observers/zk1.cfg"),
-                include_str!("../../../confs/observers/zk1/myid"),
-            ),
-            (
-                include_str!("../../../confs/observers/zk2.cfg"),
-                include_str!("../../../confs/observers/zk2/myid"),
-            ),
-            (
-                include_str!("../../../confs/observers/zk3.cfg"),
-                include_str!("../../../confs/observers/zk3/myid"),
-            ),
-            (
-                include_str!("../../../confs/observers/zk4.cfg"),
-                include_str!("../../../confs/observers/zk4/myid"),
-            ),
-        ];
-        let mut servers = Vec::new();
-        for (i, (cfg, myid)) in (1u64..).zip(files) {
-            let name = format!("confs/observers/zk{i}.cfg");
-            let c = check_ensemble_member(cfg, &name, myid, i, &format!("data/observers/zk{i}"), 4);
-            let role = if i == 4 {
-                PeerRole::Observer
-            } else {
-                PeerRole::Participant
-            };
-            assert_eq!(c.peer_type, role, "{name}");
-            assert_eq!(c.participants().count(), 3);
-            assert_eq!(c.observers().map(|s| s.id).collect::<Vec<_>>(), vec![4]);
-            servers.push(c.servers);
-        }
-        assert!(servers.iter().all(|s| *s == servers[0]));
+        let files = shipped_ensemble!("observers": 1, 2, 3, 4);
+        check_shipped_ensemble("observers", &files, "data/observers", 0, &[4]);
     }
 
     // --- load(): files on disk
