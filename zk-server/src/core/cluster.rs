@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use zk_proto::codec::Encode;
 use zk_proto::data::Id;
 use zk_proto::proto::SyncResponse;
-use zk_proto::request::{decode_request, Request, RequestError};
+use zk_proto::request::{decode_request, RequestError};
 use zk_proto::{ErrorCode, OpCode};
 
 use super::prep::Origin;
@@ -340,18 +340,8 @@ impl Core {
         self.sessions.touch(session, now.mono_ms);
         match decode_request(payload, self.config.max_buffer) {
             Ok((hdr, req)) => {
-                if matches!(
-                    req,
-                    Request::Create { .. }
-                        | Request::CreateTtl(_)
-                        | Request::Delete(_)
-                        | Request::SetData(_)
-                        | Request::SetAcl(_)
-                        | Request::Multi(_)
-                        | Request::Reconfig(_)
-                        | Request::CloseSession
-                ) {
-                    let op = zk_proto::request::request_op(&req);
+                let op = zk_proto::request::request_op(&req);
+                if OpCode::from_i32(op).is_some_and(super::is_write) {
                     self.prep_and_propose(
                         session,
                         hdr.xid,

@@ -164,7 +164,7 @@ pub struct Core {
 }
 
 /// Requests that go through prep and the txn log.
-fn is_write(op: OpCode) -> bool {
+pub(crate) fn is_write(op: OpCode) -> bool {
     use OpCode::*;
     matches!(
         op,
