@@ -252,13 +252,16 @@ impl ClientBuilder {
             }),
         };
         let limit = self.connect_timeout.unwrap_or(self.session_timeout * 2);
+        // Copy the state out at once: a `watch::Ref` held across the `close().await` below
+        // would make this future `!Send` (unusable in a spawned task).
         let waited = tokio::time::timeout(
             limit,
             state_rx.wait_for(|s| *s == SessionState::Connected || s.is_terminal()),
         )
-        .await;
+        .await
+        .map(|r| r.map(|s| *s));
         let state = match waited {
-            Ok(Ok(s)) => *s,
+            Ok(Ok(s)) => s,
             Ok(Err(_)) => SessionState::Closed,
             Err(_) => {
                 client.close().await;
@@ -917,5 +920,15 @@ impl Client {
         )
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod send_tests {
+    /// `connect` must be usable from `tokio::spawn`: its future is `Send`.
+    #[allow(dead_code)]
+    fn connect_future_is_send() {
+        fn assert_send<T: Send>(_: T) {}
+        assert_send(super::Client::builder().connect("127.0.0.1:1"));
     }
 }
