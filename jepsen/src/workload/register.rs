@@ -133,7 +133,14 @@ async fn client(mut w: Worker, opts: Arc<Options>, invoked: Arc<AtomicU64>) {
 /// A recorded read; returns the value and version when it completed `Ok` with a node.
 async fn read(w: &mut Worker, c: &zk_client::Client, key: u64, p: &str) -> Option<(Value, i32)> {
     let h = w.invoke(F::Read, key, Value::None);
-    match call(w.cfg.op_timeout, c.get_data(p)).await {
+    // ZooKeeper's reads are sequentially consistent, not linearizable: a follower may lag.
+    // `sync` first brings the server up to the leader's commit point, as a client that needs
+    // the latest value does; only such reads can be held to linearizability.
+    let synced_read = async {
+        c.sync(p).await?;
+        c.get_data(p).await
+    };
+    match call(w.cfg.op_timeout, synced_read).await {
         Ok((data, stat)) => {
             let v = parse(&data);
             w.finish(h, Outcome::Ok(v.clone()), None);
