@@ -58,7 +58,8 @@ pub struct Op {
     pub value: Value,
     /// Nanoseconds since the start of the run.
     pub time_ns: u64,
-    /// The server the client was connected to, if known.
+    /// The server (1-based index into the run's client addresses) the client was connected to
+    /// when it invoked the operation, if known; completions copy their invocation's.
     pub node: Option<u64>,
     /// Why it failed or is unknown.
     pub error: Option<String>,

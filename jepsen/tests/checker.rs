@@ -1002,11 +1002,42 @@ fn locks_overlapping_holds_are_invalid() {
     let r = locks::check_with(&h.build(), &strict);
     assert_eq!(r.valid(), Valid::No);
     assert_eq!(r.keys[0].overlapping.len(), 1);
-    // By default a release's Ok may mean the node was already gone: counted, not judged.
-    let r = locks::check(&h.build());
+    // The default judges them too: zk-client's release is Ok only when it deleted the node.
+    assert_eq!(locks::check(&h.build()).valid(), Valid::No);
+    // So does check_all.
+    let v = checker::check_all(&h.build());
+    let locks_v = v.iter().find(|v| v.name == "locks").unwrap();
+    assert_eq!(locks_v.valid, Valid::No, "{locks_v}");
+    // For a client whose release swallows NoNode: counted, not judged.
+    let lax = locks::Options {
+        release_ok_means_held: false,
+    };
+    let r = locks::check_with(&h.build(), &lax);
     assert_eq!(r.valid(), Valid::Yes);
     assert_eq!(r.keys[0].overlapping.len(), 1);
     assert!(r.verdict().details.contains("not judged"));
+}
+
+#[test]
+fn locks_release_of_a_lost_lock_ends_no_definite_hold() {
+    // p1's lock was lost (its release failed: LockLost) while p2 held it; p1's release was
+    // invoked after p2 acquired, but p1's hold is not definite.
+    let mut h = H::new();
+    acquire(&mut h, 1, 10);
+    acquire(&mut h, 2, 12);
+    release(&mut h, 1, 10, Type::Fail);
+    release(&mut h, 2, 12, Type::Ok);
+    let r = locks::check(&h.build());
+    assert_eq!(r.valid(), Valid::Yes, "{r:?}");
+    assert_eq!(r.keys[0].definite, 1);
+    assert!(r.keys[0].overlapping.is_empty());
+    // An unknown release (Info) is not definite either.
+    let mut h = H::new();
+    acquire(&mut h, 1, 10);
+    acquire(&mut h, 2, 12);
+    release(&mut h, 1, 10, Type::Info);
+    release(&mut h, 2, 12, Type::Ok);
+    assert_eq!(locks::check(&h.build()).valid(), Valid::Yes);
 }
 
 #[test]

@@ -48,6 +48,11 @@ pub enum Error {
     /// The server's reply could not be decoded.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// A lock recipe's release found the lock already lost: its node was gone before the
+    /// release's delete reached the server, or the session had ended. The release deleted
+    /// nothing, and the lock was not (certainly) held until the release.
+    #[error("lock already lost: {0}")]
+    LockLost(crate::recipes::LockLoss),
 }
 
 impl Error {
@@ -242,6 +247,7 @@ impl ClientBuilder {
             state_tx,
             session_tx,
         );
+        let host = shell.connected_host();
         tokio::spawn(shell.run());
         let client = Client {
             inner: Arc::new(Inner {
@@ -249,6 +255,7 @@ impl ClientBuilder {
                 chroot: cs.chroot,
                 state: state_rx.clone(),
                 session: session_rx,
+                host,
             }),
         };
         let limit = self.connect_timeout.unwrap_or(self.session_timeout * 2);
@@ -282,6 +289,7 @@ struct Inner {
     chroot: Chroot,
     state: watch::Receiver<SessionState>,
     session: watch::Receiver<(i64, Vec<u8>)>,
+    host: watch::Receiver<Option<String>>,
 }
 
 /// A ZooKeeper session. Cheap to clone; the session ends when [`Client::close`] is called or
@@ -327,6 +335,13 @@ impl Client {
     /// The session password, with [`Client::session_id`] what a reconnect presents.
     pub fn session_password(&self) -> Vec<u8> {
         self.inner.session.borrow().1.clone()
+    }
+
+    /// The server the session is connected to now, as `host:port` from the connect string
+    /// (IPv6 hosts in brackets); `None` while not connected (connecting, disconnected, ended).
+    /// A snapshot: the client may move to another server at any time.
+    pub fn connected_host(&self) -> Option<String> {
+        self.inner.host.borrow().clone()
     }
 
     /// The current session state.

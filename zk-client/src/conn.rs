@@ -227,6 +227,11 @@ pub(crate) struct Shell {
     pub rx: mpsc::UnboundedReceiver<Cmd>,
     pub state_tx: watch::Sender<SessionState>,
     session_tx: watch::Sender<(i64, Vec<u8>)>,
+    /// The server (`host:port`) the session is connected through while `Connected`, else
+    /// `None`. Shell state, not session state: the session machine does not know hosts.
+    host_tx: watch::Sender<Option<String>>,
+    /// The host of the socket being served.
+    current_host: Option<String>,
     registry: Registry,
     state_subs: Vec<mpsc::UnboundedSender<SessionState>>,
     closers: Vec<oneshot::Sender<()>>,
@@ -252,12 +257,19 @@ impl Shell {
             rx,
             state_tx,
             session_tx,
+            host_tx: watch::channel(None).0,
+            current_host: None,
             registry: Registry::default(),
             state_subs: Vec::new(),
             closers: Vec::new(),
             start: Instant::now(),
             rx_open: true,
         }
+    }
+
+    /// Follows the server the session is connected to (`host_tx`).
+    pub fn connected_host(&self) -> watch::Receiver<Option<String>> {
+        self.host_tx.subscribe()
     }
 
     fn now_ms(&self) -> u64 {
@@ -275,7 +287,10 @@ impl Shell {
             match self.detached_until(connect).await {
                 Some(Ok(Ok(s))) => {
                     tracing::debug!(host = %host.to_addr_string(), "connected");
+                    self.current_host = Some(host.to_addr_string());
                     self.serve(s).await;
+                    self.current_host = None;
+                    self.host_tx.send_replace(None);
                 }
                 Some(_) => tracing::debug!(host = %host.to_addr_string(), "connect failed"),
                 None => break,
@@ -369,6 +384,9 @@ impl Shell {
                     if s == SessionState::Connected {
                         let id = (self.session.session_id(), self.session.passwd().to_vec());
                         self.session_tx.send_replace(id);
+                        self.host_tx.send_replace(self.current_host.clone());
+                    } else {
+                        self.host_tx.send_replace(None);
                     }
                     let _ = self.state_tx.send(s);
                     self.state_subs.retain(|tx| tx.send(s).is_ok());

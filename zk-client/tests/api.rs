@@ -12,6 +12,22 @@ fn open() -> Vec<Acl> {
     Acl::open_unsafe()
 }
 
+/// `connected_host` names the server the session is on (as the connect string spells it),
+/// and nothing once the session is closed.
+#[tokio::test]
+async fn connected_host_names_the_server() {
+    bounded(async {
+        let server = test_server().await;
+        let c = connect(server.local_addr).await;
+        // (An external server's connect string may end with a chroot.)
+        let host = server.local_addr.split('/').next().unwrap();
+        assert_eq!(c.connected_host().as_deref(), Some(host));
+        c.close().await;
+        assert_eq!(c.connected_host(), None);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn create_get_set_delete() {
     bounded(async {

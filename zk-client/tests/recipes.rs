@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use zk_client::recipes::{
-    lowest_child, watch_lowest_child, LeaderElection, LeaderState, Lock, LockState,
+    lowest_child, watch_lowest_child, LeaderElection, LeaderState, Lock, LockLoss, LockState,
 };
 use zk_client::{Acl, Client, CreateMode, Error, ErrorCode, SessionState};
 
@@ -343,7 +343,10 @@ async fn lock_guard_reports_suspension_and_loss_on_expiry() {
             async move {
                 let g = guard;
                 let why = g.lost().await;
-                (why, g.state(), node)
+                let state = g.state();
+                // Releasing a lock lost to expiry is an error, not Ok: the release deleted
+                // nothing and the lock was not held until it.
+                (why, state, node, g.release().await)
             }
         });
         drop(proxy);
@@ -353,9 +356,10 @@ async fn lock_guard_reports_suspension_and_loss_on_expiry() {
             SessionState::Expired,
             "expired before the takeover"
         );
-        let (why, state, node) = soon("loss", lost).await.unwrap();
+        let (why, state, node, released) = soon("loss", lost).await.unwrap();
         assert_eq!(why, Error::SessionExpired);
         assert_eq!(state, LockState::Lost);
+        assert_eq!(released, Err(Error::LockLost(LockLoss::SessionEnded)));
         assert_eq!(a.state(), SessionState::Expired);
         assert_eq!(
             b.exists(&node).await,
@@ -365,6 +369,38 @@ async fn lock_guard_reports_suspension_and_loss_on_expiry() {
         assert_eq!(b.get_children("/locks/x").await.unwrap().len(), 1);
         gb.release().await.unwrap();
         b.close().await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// A release right after the node was deleted behind the guard's back (no `lost()` running):
+/// `LockLost(NodeGone)`, and a release of a held lock is `Ok` and deletes the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_after_loss_is_an_error() {
+    bounded(async {
+        let server = test_server().await;
+        let a = connect(server.local_addr).await;
+        let admin = connect(server.local_addr).await;
+        let lock = Lock::new(&a, "/l3");
+        let g = lock.acquire().await.unwrap();
+        admin.delete(g.node(), -1).await.unwrap();
+        // The guard has not noticed (nothing watches the node)...
+        assert_eq!(g.state(), LockState::Held);
+        // ...but the release does.
+        assert_eq!(g.release().await, Err(Error::LockLost(LockLoss::NodeGone)));
+        let g = lock.acquire().await.unwrap();
+        let node = g.node().to_string();
+        assert_eq!(g.release().await, Ok(()));
+        assert_eq!(admin.exists(&node).await, Ok(None));
+        let e = Error::LockLost(LockLoss::NodeGone);
+        assert_eq!(
+            e.to_string(),
+            "lock already lost: the lock node was already gone"
+        );
+        assert_eq!(e.code(), None);
+        a.close().await;
+        admin.close().await;
         server.shutdown().await;
     })
     .await;
@@ -392,14 +428,21 @@ async fn lock_guard_reports_a_deleted_node() {
             );
         }
         assert_eq!(guard.state(), LockState::Lost);
-        guard.release().await.unwrap();
-        // A closed session: Lost at once.
+        // The release finds the node gone: the lock was lost before it, not released by it.
+        assert_eq!(
+            guard.release().await,
+            Err(Error::LockLost(LockLoss::NodeGone))
+        );
+        // A closed session: Lost at once, and so is a release.
         let g = Lock::new(&a, "/l2").acquire().await.unwrap();
         a.close().await;
         assert_eq!(g.state(), LockState::Lost);
         assert_eq!(soon("loss", g.lost()).await, Error::Closed);
         assert_eq!(soon("suspended", g.suspended()).await, LockState::Lost);
-        drop(g);
+        assert_eq!(
+            g.release().await,
+            Err(Error::LockLost(LockLoss::SessionEnded))
+        );
         admin.close().await;
         server.shutdown().await;
     })

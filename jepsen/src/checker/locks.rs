@@ -11,9 +11,10 @@
 //!   `Release` of that token, when that release completed `Ok` and `Ok` means the lock node
 //!   was still there to delete (the node, and so the lock, existed throughout). Holds that end
 //!   otherwise (session expiry, indeterminate release) are not definite: their validity is
-//!   what the fencing token is for. zk-client's recipe reports a release of an already deleted
-//!   node (`NoNode`, e.g. after the session expired) as `Ok`, so by default overlaps are only
-//!   counted in the report, not judged.
+//!   what the fencing token is for. zk-client's recipe reports a release that found its node
+//!   already deleted (`NoNode`, e.g. after the session expired) as `Error::LockLost`, which
+//!   the lock workload records as `Fail`, so an `Ok` release proves the hold and overlaps are
+//!   violations by default.
 
 use std::collections::BTreeMap;
 
@@ -21,11 +22,26 @@ use super::{completed, describe, push_limited, Completed, Valid, Verdict};
 use crate::history::{Op, Type, Value, F};
 
 /// What a history's `Release` results mean.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// A `Release` completes `Ok` only if it deleted the lock node (not on `NoNode`): then
     /// overlapping definite holds are violations.
     pub release_ok_means_held: bool,
+}
+
+impl Default for Options {
+    /// `release_ok_means_held: true`. Sound for histories of the lock workload since
+    /// zk-client's `LockGuard::release` returns `Ok` only when its own delete removed the node
+    /// (a `NoNode`, an ended session, or a `NoNode` after a retried delete is an error there,
+    /// recorded `Fail` or `Info`). The node existing until that delete means the lock was held
+    /// until then: a contender acquires only once its read of the children, ordered after its
+    /// own create and so after ours, no longer shows our node. Use `false` for histories
+    /// recorded by a client whose release swallows `NoNode`.
+    fn default() -> Self {
+        Options {
+            release_ok_means_held: true,
+        }
+    }
 }
 
 /// The result for one lock.

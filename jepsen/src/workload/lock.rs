@@ -1,7 +1,10 @@
 //! A lock: clients take zk-client's lock recipe on `/jepsen/lock`, hold it briefly and release
 //! it. `Acquire` completes `Ok` with the fencing token, the lock node's czxid (`Int`);
-//! `Release` carries the token. The checker's property: no two holders with overlapping
-//! validity, in token order. Every op is on key 0.
+//! `Release` carries the token and completes `Ok` only when the release deleted the lock node
+//! (so the lock was held until the release was invoked); a release that found the lock already
+//! lost (`LockLost`: the node gone, the session over) is a `Fail`, and an unknown one (timeout,
+//! connection loss) `Info`. The checker's property: no two holders with overlapping validity,
+//! in token order, and no two definite holds overlap. Every op is on key 0.
 //!
 //! Not acquiring within `acquire_wait` (the recipe then deletes its node) is a `Fail`. After any
 //! `Info` the client also ends its session: an unknown acquire may have left a queued node,
@@ -86,9 +89,12 @@ async fn client(mut w: Worker, opts: Options) {
         let r = call(t, guard.release()).await;
         let (outcome, err) = match r {
             Ok(()) => (Outcome::Ok(Value::Int(token)), None),
+            // `LockLost` is a Fail (outcome_of), anything else unknown.
             Err(e) => (e.outcome(), Some(e)),
         };
-        if w.finish(h, outcome, err.as_ref()) == Type::Info {
+        let lost = err.is_some();
+        if w.finish(h, outcome, err.as_ref()) == Type::Info || lost {
+            // The session lost the lock (or may have): start afresh with a new one.
             w.drop_session();
         }
     }

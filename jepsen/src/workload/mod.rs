@@ -15,8 +15,12 @@
 //! ([`Recorder::sessions`] maps processes to session ids).
 //!
 //! Client `i` is given every server, starting with server `i % n`. zk-client shuffles its
-//! hosts before connecting, so this is a hint, and the server a client is connected to is not
-//! known: `Op::node` is `None`.
+//! hosts before connecting, so this is a hint; the server a client is actually connected to
+//! when it invokes an operation ([`zk_client::Client::connected_host`], mapped back to its
+//! position in [`Config::addrs`] by [`node_of`]) is recorded as `Op::node`, 1-based. `None`
+//! when the client is between servers at that moment (the request then waits for a
+//! reconnect and may go to any server), and for the set's final read (it connects after
+//! invoking).
 
 pub mod ids;
 pub mod lock;
@@ -156,6 +160,20 @@ pub fn connect_string(addrs: &[String], i: usize) -> String {
         .join(",")
 }
 
+/// The history's node (1-based position in `addrs`) of the server at `host` (`host:port`, as
+/// [`zk_client::Client::connected_host`] gives it); `None` if it is none of them. Compares the
+/// strings, then the socket addresses they parse to (so `[::1]:5` finds `::1` spelled
+/// differently).
+pub fn node_of(addrs: &[String], host: &str) -> Option<u64> {
+    let pos = addrs.iter().position(|a| a == host).or_else(|| {
+        let h: std::net::SocketAddr = host.parse().ok()?;
+        addrs
+            .iter()
+            .position(|a| a.parse::<std::net::SocketAddr>().is_ok_and(|a| a == h))
+    })?;
+    Some(pos as u64 + 1)
+}
+
 /// How an operation ended, before it is recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -211,7 +229,8 @@ impl std::fmt::Display for CallError {
 
 /// The outcome a client error stands for. `Fail` only for errors the server returns when it
 /// refused the request before changing anything (checked versions and existence, arguments,
-/// ACLs) or that the client raises before sending; everything else, including
+/// ACLs) or that the client raises before sending (or, for `LockLost`, after seeing that it
+/// changed nothing); everything else, including
 /// `ConnectionLoss`, `SessionExpired`, `OperationTimeout` and unknown codes, is `Info`.
 pub fn outcome_of(e: &Error) -> Outcome {
     let definite = match e {
@@ -226,7 +245,8 @@ pub fn outcome_of(e: &Error) -> Outcome {
                 | ErrorCode::NoAuth
                 | ErrorCode::BadArguments
         ),
-        Error::BadArguments(_) | Error::ConnectString(_) => true,
+        // The lock recipe's release found the lock already lost: it deleted nothing.
+        Error::BadArguments(_) | Error::ConnectString(_) | Error::LockLost(_) => true,
         _ => false,
     };
     if definite {
@@ -330,9 +350,13 @@ impl Worker {
         self.client.clone()
     }
 
-    /// Invokes on the current process.
+    /// Invokes on the current process, recording the server the session is connected to.
     pub fn invoke(&self, f: crate::history::F, key: u64, value: Value) -> Handle {
-        self.rec.invoke(self.process, f, key, value, None)
+        let node = self
+            .client
+            .as_ref()
+            .and_then(|c| node_of(&self.cfg.addrs, &c.connected_host()?));
+        self.rec.invoke(self.process, f, key, value, node)
     }
 
     /// Records the completion; after `Info` moves to a fresh process, and when the session is
@@ -568,6 +592,12 @@ mod tests {
         assert!(fail(Error::Server(ErrorCode::BadVersion)));
         assert!(fail(Error::Server(ErrorCode::NodeExists)));
         assert!(fail(Error::Server(ErrorCode::NoNode)));
+        assert!(fail(Error::LockLost(
+            zk_client::recipes::LockLoss::NodeGone
+        )));
+        assert!(fail(Error::LockLost(
+            zk_client::recipes::LockLoss::SessionEnded
+        )));
         assert!(matches!(CallError::Timeout.outcome(), Outcome::Info(_)));
         assert!(CallError::Zk(Error::SessionExpired).session_ended());
         assert!(!CallError::Zk(Error::ConnectionLoss).session_ended());
@@ -600,6 +630,19 @@ mod tests {
         let e = CallError::Zk(Error::Server(ErrorCode::BadVersion));
         assert_eq!(w.finish(h, e.outcome(), Some(&e)), Type::Fail);
         assert_eq!(w.process, p);
+    }
+
+    #[test]
+    fn node_of_maps_a_host_to_its_server_index() {
+        let addrs: Vec<String> = ["127.0.0.1:7001", "127.0.0.1:7002", "[::1]:7003"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(node_of(&addrs, "127.0.0.1:7001"), Some(1));
+        assert_eq!(node_of(&addrs, "127.0.0.1:7002"), Some(2));
+        assert_eq!(node_of(&addrs, "[::1]:7003"), Some(3));
+        assert_eq!(node_of(&addrs, "[0:0:0:0:0:0:0:1]:7003"), Some(3));
+        assert_eq!(node_of(&addrs, "127.0.0.1:7004"), None);
+        assert_eq!(node_of(&addrs, "localhost:7001"), None);
     }
 
     #[test]

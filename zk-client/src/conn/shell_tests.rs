@@ -207,6 +207,7 @@ async fn a_silent_server_is_dropped_and_the_next_host_tried() {
     let states = record_states(&c);
     // Keep reading (and never answering) until the client hangs up; note when.
     let silent_host = silent.host.clone();
+    assert_eq!(c.connected_host(), Some(format!("{silent_host}:2181")));
     let hung_up = tokio::spawn(async move {
         let mut got = Vec::new();
         while let Some((_, r)) = silent.request().await {
@@ -251,6 +252,12 @@ async fn a_silent_server_is_dropped_and_the_next_host_tried() {
         ]
     );
     assert_eq!(c.session_id(), 0x55);
+    assert_eq!(c.connected_host(), Some(format!("{}:2181", p2.host)));
+    // A closed session is connected nowhere (the fake server does not answer closeSession,
+    // so the client gives up on it after the read timeout).
+    c.close().await;
+    assert_eq!(c.state(), SessionState::Closed);
+    assert_eq!(c.connected_host(), None);
 }
 
 /// Every server gone: the client keeps dialling, and reports `Expired` once the session
@@ -275,11 +282,15 @@ async fn unreachable_for_the_session_timeout_means_expired() {
     });
     let c = client(&net, "a:2181,b:2181", 3000).await;
     let states = record_states(&c);
+    let host = c.connected_host().expect("connected");
+    assert!(host == "a:2181" || host == "b:2181", "{host}");
     let _accepted = server.await.unwrap();
     assert_eq!(
         c.wait_for_state(SessionState::Disconnected).await,
         SessionState::Disconnected
     );
+    // Disconnected (and dialling): connected to no server.
+    assert_eq!(c.connected_host(), None);
     let queued = tokio::spawn({
         let c = c.clone();
         async move { c.exists("/x").await }
@@ -316,4 +327,5 @@ async fn unreachable_for_the_session_timeout_means_expired() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(net.dials().len(), dials.len());
     assert_eq!(c.state(), SessionState::Expired);
+    assert_eq!(c.connected_host(), None);
 }

@@ -22,8 +22,8 @@ pub struct Lock {
     dir: String,
 }
 
-/// A held lock. [`LockGuard::release`] deletes the node; dropping the guard deletes it in
-/// the background (best effort, needs a tokio runtime).
+/// A held lock. [`LockGuard::release`] deletes the node and says whether the lock was still
+/// held; dropping the guard deletes it in the background (best effort, needs a tokio runtime).
 ///
 /// Holding the guard is not proof of holding the lock: the session can end, or someone can
 /// delete the node. Work done under the lock should check [`LockGuard::state`] or race
@@ -48,6 +48,25 @@ pub enum LockState {
     /// The session ended (expired, closed, authentication failed) or the node was deleted.
     /// Final.
     Lost,
+}
+
+/// How a lock was found lost by [`LockGuard::release`] (see [`Error::LockLost`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockLoss {
+    /// The lock node no longer existed when the release's delete reached the server.
+    NodeGone,
+    /// The session had ended (expired, closed, authentication failed) before the release
+    /// could send its delete; the server removes (or removed) the ephemeral node.
+    SessionEnded,
+}
+
+impl std::fmt::Display for LockLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LockLoss::NodeGone => "the lock node was already gone",
+            LockLoss::SessionEnded => "the session had ended",
+        })
+    }
 }
 
 impl Lock {
@@ -211,10 +230,45 @@ impl LockGuard {
         }
     }
 
-    /// Releases the lock (deletes the node; a missing node is not an error).
+    /// Releases the lock by deleting its node. `Ok` only when this release deleted the node:
+    /// then the lock was held until the release (the node, which holds it, existed until the
+    /// delete).
+    ///
+    /// Errors:
+    /// - [`Error::LockLost`]: the lock was already lost and this release deleted nothing: the
+    ///   node was gone when the delete reached the server ([`LockLoss::NodeGone`]: the
+    ///   session expired and the server removed it, or someone deleted it), or the session
+    ///   had ended ([`LockLoss::SessionEnded`]) before the delete could be sent;
+    /// - any other error: unknown. Notably, after a `ConnectionLoss` the delete is retried,
+    ///   and if the retry finds the node gone, the lost attempt may have deleted it or it may
+    ///   have been gone already: that is reported as [`Error::ConnectionLoss`]. An error the
+    ///   session's end gives a request in flight (`Closed`, `AuthFailed`) is passed through.
+    ///
+    /// Either way the guard is spent; an ephemeral node left behind goes with its session.
     pub async fn release(mut self) -> Result<()> {
         self.released = true;
-        delete_node(&self.client, &self.node).await
+        if session_end(self.client.state()).is_some() {
+            return Err(Error::LockLost(LockLoss::SessionEnded));
+        }
+        // Whether an earlier attempt may have reached the server (and deleted the node).
+        let mut maybe_sent = false;
+        loop {
+            match self.client.delete(&self.node, -1).await {
+                Ok(()) => return Ok(()),
+                Err(Error::ConnectionLoss) => maybe_sent = true,
+                Err(Error::Server(ErrorCode::NoNode)) if !maybe_sent => {
+                    self.node_gone.store(true, Ordering::Release);
+                    return Err(Error::LockLost(LockLoss::NodeGone));
+                }
+                Err(Error::Server(ErrorCode::NoNode)) => return Err(Error::ConnectionLoss),
+                // The session expired while the request waited for a connection: it was never
+                // sent (a request sent on a connection that then drops gets ConnectionLoss).
+                Err(Error::SessionExpired) if !maybe_sent => {
+                    return Err(Error::LockLost(LockLoss::SessionEnded))
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 

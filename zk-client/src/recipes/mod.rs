@@ -17,7 +17,7 @@ mod lock;
 mod lowest;
 
 pub use election::{LeaderElection, LeaderState};
-pub use lock::{Lock, LockGuard, LockState};
+pub use lock::{Lock, LockGuard, LockLoss, LockState};
 pub use lowest::{lowest_child, watch_lowest_child};
 
 use crate::{Acl, Client, CreateMode, Error, ErrorCode, Result};
