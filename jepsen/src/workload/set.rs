@@ -1,7 +1,8 @@
-//! A set: clients add unique elements `n` by creating `/jepsen/set/e<n>` (an acknowledged
-//! create must survive); after the run, once faults are healed, the harness calls
-//! [`read_all`] for the final read (`sync` then `getChildren`, by a fresh client). Every op is
-//! on key 0.
+//! A set: clients add unique elements `n` by creating `/jepsen/set/b<n % 256>/e<n>` (an
+//! acknowledged create must survive); after the run, once faults are healed, the harness calls
+//! [`read_all`] for the final read (`sync` then `getChildren` of every bucket, by a fresh
+//! client). Every op is on key 0. The buckets keep each listing far below `jute.maxbuffer`
+//! however long the run (one parent with a few hundred thousand children would not fit).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -14,9 +15,19 @@ use crate::history::{Op, Value, F};
 
 pub const DIR: &str = "/jepsen/set";
 
+/// Children of [`DIR`] the elements are spread over.
+pub const BUCKETS: i64 = 256;
+
+fn bucket(n: i64) -> String {
+    format!("{DIR}/b{}", n.rem_euclid(BUCKETS))
+}
+
 /// Runs set clients until `cfg.stop` fires.
 pub async fn run(cfg: &Config, rec: &Recorder) -> anyhow::Result<()> {
-    setup(cfg, &[DIR]).await?;
+    let buckets: Vec<String> = (0..BUCKETS).map(bucket).collect();
+    let mut paths = vec![DIR];
+    paths.extend(buckets.iter().map(String::as_str));
+    setup(cfg, &paths).await?;
     let next = Arc::new(AtomicI64::new(0));
     super::run_clients(cfg, rec, |w| client(w, next.clone())).await
 }
@@ -27,7 +38,7 @@ async fn client(mut w: Worker, next: Arc<AtomicI64>) {
         let Some(c) = w.client().await else { break };
         let n = next.fetch_add(1, Ordering::Relaxed);
         let h = w.invoke(F::Add, 0, Value::Int(n));
-        let path = format!("{DIR}/e{n}");
+        let path = format!("{}/e{n}", bucket(n));
         let create = c.create(&path, b"", &acl, CreateMode::Persistent);
         let r = call(w.cfg.op_timeout, create).await;
         let (outcome, err) = match r {
@@ -51,7 +62,11 @@ pub async fn read_all(addrs: &[String], rec: &Recorder, timeout: Duration) -> Op
         rec.set_session(process, c.session_id());
         let r = async {
             c.sync(DIR).await?;
-            c.get_children(DIR).await
+            let mut all = Vec::new();
+            for b in 0..BUCKETS {
+                all.extend(c.get_children(&bucket(b)).await?);
+            }
+            Ok::<_, zk_client::Error>(all)
         }
         .await;
         let _ = tokio::time::timeout(Duration::from_secs(5), c.close()).await;
