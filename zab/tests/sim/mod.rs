@@ -36,7 +36,7 @@ macro_rules! fail {
 
 fn die(seed: u64, now: u64, what: String) -> ! {
     panic!(
-        "seed {seed}: t={now}ms: {what}\nreplay: ZAB_SIM_SEED={seed} cargo test -p zab --test simulation -- replay --ignored --nocapture"
+        "seed {seed}: t={now}ms: {what}\nreplay: ZAB_SIM_SEED={seed} cargo test -p zab --test simulation -- seeds --nocapture"
     );
 }
 
@@ -358,7 +358,7 @@ impl World {
     /// The command that replays this run.
     pub fn replay_hint(&self) -> String {
         format!(
-            "ZAB_SIM_SEED={} cargo test -p zab --test simulation -- replay --ignored --nocapture",
+            "ZAB_SIM_SEED={} cargo test -p zab --test simulation -- seeds --nocapture",
             self.seed
         )
     }
