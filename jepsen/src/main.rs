@@ -209,15 +209,15 @@ async fn run(a: Args) -> Result<(Summary, PathBuf)> {
         .into_iter()
         .map(|v| report::Verdict::new(v.name, v.valid.as_option(), v.details))
         .collect();
-    // Every server ends with the same state.
-    let converged = ens.wait_converged(Duration::from_secs(30)).await;
+    // Every server ends with the same tree: same zxid, same digest of every znode.
+    let converged = ens.same_tree(Duration::from_secs(300)).await;
     verdicts.push(match &converged {
-        Ok(s) => report::Verdict::new(
+        Ok((s, d)) => report::Verdict::new(
             "convergence",
             Some(true),
             format!(
-                "all servers at zxid {:#x} with {} znodes",
-                s.last_zxid, s.znode_count
+                "all servers at zxid {:#x} hold the same tree: {} znodes, digest {:#018x}",
+                s.last_zxid, d.nodes, d.digest
             ),
         ),
         Err(e) => report::Verdict::new("convergence", Some(false), format!("{e:#}")),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jepsen::cluster::{
-    fresh_run_dir, locate_zk_server, Ensemble, EnsembleOptions, FaultKind, Mode, Nemesis,
-    NemesisOptions,
+    fresh_run_dir, locate_zk_server, tree_digest, walker, Ensemble, EnsembleOptions, FaultKind,
+    Mode, Nemesis, NemesisOptions,
 };
 use zk_client::{Acl, Client, CreateMode};
 
@@ -126,9 +126,32 @@ async fn partitions_pauses_and_kills_through_proxies() {
     assert!(e.kill(leader));
     e.start_node(leader).unwrap();
     e.wait_stable(Duration::from_secs(20)).await.unwrap();
+    // The tree walk sees a change: one znode more, and the root's stat (cversion, pzxid).
+    let w = walker(e.direct_client_addr(leader), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let before = tree_digest(&w, Duration::from_secs(10)).await.unwrap();
     create(&e, "/after").await;
     let s = e.wait_converged(Duration::from_secs(10)).await.unwrap();
     assert_eq!(s.znode_count, base.znode_count + 2, "{s:?}");
+    let after = tree_digest(&w, Duration::from_secs(10)).await.unwrap();
+    w.close().await;
+    assert_ne!(before.digest, after.digest);
+    assert_eq!(after.nodes, before.nodes + 1);
+    assert_eq!(
+        before.differences(&after, 10),
+        ["/ differs", "/after only in the second"]
+    );
+    // Every server holds that same tree: /, /before, /healed, /after (not /zookeeper).
+    let (agreed, tree) = e.same_tree(Duration::from_secs(20)).await.unwrap();
+    // Later only by the walkers' session transactions.
+    assert_eq!(agreed.znode_count, s.znode_count);
+    assert!(agreed.last_zxid > s.last_zxid);
+    assert_eq!(tree, after);
+    assert_eq!(
+        tree.by_path.keys().collect::<Vec<_>>(),
+        ["/", "/after", "/before", "/healed"]
+    );
     assert!(e.reap_exited().is_empty(), "a server crashed");
 
     let pids: Vec<u32> = e.nodes().iter().filter_map(|&n| e.pid(n)).collect();
@@ -175,7 +198,8 @@ async fn a_short_nemesis_schedule_heals_and_the_servers_agree() {
     assert!(periods.len() >= 3, "{periods:?}");
     assert!(e.net().grudge().is_empty() && e.net().blocked_clients().is_empty());
     create(&e, "/after-nemesis").await;
-    e.wait_converged(Duration::from_secs(10)).await.unwrap();
+    let (_, tree) = e.same_tree(Duration::from_secs(20)).await.unwrap();
+    assert!(tree.by_path.contains_key("/after-nemesis"), "{tree:?}");
     e.stop_all(Duration::from_secs(3)).await;
     let _ = std::fs::remove_dir_all(e.run_dir());
 }

@@ -188,6 +188,7 @@ pub struct ClientBuilder {
     session_timeout: Duration,
     connect_timeout: Option<Duration>,
     read_only: bool,
+    max_buffer: usize,
 }
 
 impl Default for ClientBuilder {
@@ -196,6 +197,7 @@ impl Default for ClientBuilder {
             session_timeout: Duration::from_secs(10),
             connect_timeout: None,
             read_only: false,
+            max_buffer: zk_proto::DEFAULT_MAX_BUFFER,
         }
     }
 }
@@ -214,6 +216,13 @@ impl ClientBuilder {
     }
     pub fn read_only(mut self, ro: bool) -> Self {
         self.read_only = ro;
+        self
+    }
+    /// The largest reply record accepted, as the Java client's `jute.maxbuffer` (default
+    /// 0xfffff). A larger reply, say `getChildren` of a parent with a few hundred thousand
+    /// children, closes the connection (`ConnectionLoss`) unless this is raised.
+    pub fn max_buffer(mut self, bytes: usize) -> Self {
+        self.max_buffer = bytes;
         self
     }
 
@@ -238,7 +247,7 @@ impl ClientBuilder {
         let (tx, rx) = mpsc::unbounded_channel();
         let (state_tx, mut state_rx) = watch::channel(SessionState::Connecting);
         let (session_tx, session_rx) = watch::channel((0, Vec::new()));
-        let shell = Shell::new(
+        let mut shell = Shell::new(
             cs.hosts,
             connector,
             cs.chroot.clone(),
@@ -247,6 +256,7 @@ impl ClientBuilder {
             state_tx,
             session_tx,
         );
+        shell.set_max_buffer(self.max_buffer);
         let host = shell.connected_host();
         tokio::spawn(shell.run());
         let client = Client {
@@ -311,6 +321,13 @@ impl std::fmt::Debug for Client {
 fn check_path(path: &str, sequential: bool) -> Result<()> {
     zk_proto::path::validate(path, sequential)
         .map_err(|e| Error::BadArguments(format!("{path:?}: {e}")))
+}
+
+/// Decodes a reply body. Its frame already passed the connection's `jute.maxbuffer` check
+/// ([`ClientBuilder::max_buffer`]), so no length inside it is bounded more tightly than by
+/// the body itself.
+fn reply<T: Decode>(body: &[u8]) -> std::result::Result<T, zk_proto::codec::DecodeError> {
+    T::from_bytes_max(body, body.len())
 }
 
 fn opt_data(data: &[u8]) -> Option<Vec<u8>> {
@@ -437,7 +454,7 @@ impl Client {
         {
             let req = self.create_request(OpCode::Create, path, data, acl, mode)?;
             let body = self.call(req).await?;
-            return Ok(self.strip(&CreateResponse::from_bytes(&body)?.path));
+            return Ok(self.strip(&reply::<CreateResponse>(&body)?.path));
         }
         Ok(self.create2(path, data, acl, mode).await?.0)
     }
@@ -462,7 +479,7 @@ impl Client {
         };
         let req = self.create_request(op, path, data, acl, mode)?;
         let body = self.call(req).await?;
-        let r = Create2Response::from_bytes(&body)?;
+        let r = reply::<Create2Response>(&body)?;
         Ok((self.strip(&r.path), r.stat))
     }
 
@@ -487,7 +504,7 @@ impl Client {
             ttl: ttl_ms,
         });
         let body = self.call(req).await?;
-        let r = Create2Response::from_bytes(&body)?;
+        let r = reply::<Create2Response>(&body)?;
         Ok((self.strip(&r.path), r.stat))
     }
 
@@ -553,7 +570,7 @@ impl Client {
         if err != 0 {
             return Err(Error::from_code(err));
         }
-        Ok(Some(ExistsResponse::from_bytes(&body)?.stat))
+        Ok(Some(reply::<ExistsResponse>(&body)?.stat))
     }
 
     /// The node's data (empty when null) and stat.
@@ -562,7 +579,7 @@ impl Client {
         let body = self
             .call(Request::GetData(GetDataRequest { path, watch: false }))
             .await?;
-        let r = GetDataResponse::from_bytes(&body)?;
+        let r = reply::<GetDataResponse>(&body)?;
         Ok((r.data.unwrap_or_default(), r.stat))
     }
 
@@ -579,7 +596,7 @@ impl Client {
                 OnReply::Watch(WatchKind::Data, path, tx),
             )
             .await?;
-        let r = GetDataResponse::from_bytes(&body)?;
+        let r = reply::<GetDataResponse>(&body)?;
         Ok((r.data.unwrap_or_default(), r.stat, rx))
     }
 
@@ -593,13 +610,13 @@ impl Client {
                 version,
             }))
             .await?;
-        Ok(SetDataResponse::from_bytes(&body)?.stat)
+        Ok(reply::<SetDataResponse>(&body)?.stat)
     }
 
     pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
         let path = self.path(path)?;
         let body = self.call(Request::GetAcl(GetAclRequest { path })).await?;
-        let r = GetAclResponse::from_bytes(&body)?;
+        let r = reply::<GetAclResponse>(&body)?;
         Ok((r.acl, r.stat))
     }
 
@@ -613,7 +630,7 @@ impl Client {
                 version: aversion,
             }))
             .await?;
-        Ok(SetAclResponse::from_bytes(&body)?.stat)
+        Ok(reply::<SetAclResponse>(&body)?.stat)
     }
 
     /// The node's children (names, unsorted as the server sends them).
@@ -625,7 +642,7 @@ impl Client {
                 watch: false,
             }))
             .await?;
-        Ok(GetChildrenResponse::from_bytes(&body)?.children)
+        Ok(reply::<GetChildrenResponse>(&body)?.children)
     }
 
     /// Like [`Client::get_children`], also leaving a one-shot child watch.
@@ -641,7 +658,7 @@ impl Client {
                 OnReply::Watch(WatchKind::Child, path, tx),
             )
             .await?;
-        Ok((GetChildrenResponse::from_bytes(&body)?.children, rx))
+        Ok((reply::<GetChildrenResponse>(&body)?.children, rx))
     }
 
     /// The node's children and its stat.
@@ -653,7 +670,7 @@ impl Client {
                 watch: false,
             }))
             .await?;
-        let r = GetChildren2Response::from_bytes(&body)?;
+        let r = reply::<GetChildren2Response>(&body)?;
         Ok((r.children, r.stat))
     }
 
@@ -665,7 +682,7 @@ impl Client {
                 path,
             }))
             .await?;
-        Ok(GetAllChildrenNumberResponse::from_bytes(&body)?.total_number)
+        Ok(reply::<GetAllChildrenNumberResponse>(&body)?.total_number)
     }
 
     /// The paths of this session's ephemeral nodes that start with `prefix` (`/` for all).
@@ -674,7 +691,7 @@ impl Client {
         let body = self
             .call(Request::GetEphemerals(GetEphemeralsRequest { prefix_path }))
             .await?;
-        let r = GetEphemeralsResponse::from_bytes(&body)?;
+        let r = reply::<GetEphemeralsResponse>(&body)?;
         Ok(r.ephemerals.iter().map(|p| self.strip(p)).collect())
     }
 
@@ -745,7 +762,7 @@ impl Client {
     }
 
     fn results(&self, body: &[u8]) -> Result<Vec<OpResult>> {
-        let mut r = Reader::new(body);
+        let mut r = Reader::with_max(body, body.len());
         let results = decode_multi_results(&mut r)?;
         Ok(results
             .into_iter()
@@ -844,7 +861,7 @@ impl Client {
                 cur_config_id: from_config,
             }))
             .await?;
-        let r = GetDataResponse::from_bytes(&body)?;
+        let r = reply::<GetDataResponse>(&body)?;
         Ok((r.data.unwrap_or_default(), r.stat))
     }
 
@@ -862,7 +879,7 @@ impl Client {
     /// The session's identities (3.9 `whoAmI`).
     pub async fn whoami(&self) -> Result<Vec<ClientInfo>> {
         let body = self.call(Request::WhoAmI).await?;
-        Ok(WhoAmIResponse::from_bytes(&body)?.client_info)
+        Ok(reply::<WhoAmIResponse>(&body)?.client_info)
     }
 
     /// A persistent (or persistent-recursive) watch on `path`: it stays until removed with

@@ -26,8 +26,8 @@ use zk_proto::{frame, EventType, KeeperState, WatcherType};
 use crate::connect_string::{Chroot, HostPort};
 use crate::session::{Failure, Output, Session, SessionConfig, SessionState, WatchPaths};
 
-/// The largest reply frame accepted (ZooKeeper's `jute.maxbuffer` plus headers).
-const MAX_FRAME: usize = zk_proto::DEFAULT_MAX_BUFFER + 1024;
+/// Bytes a reply frame may carry beyond its record (`jute.maxbuffer` bounds the record).
+const FRAME_SLACK: usize = 1024;
 
 /// A byte stream to a server.
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -237,6 +237,8 @@ pub(crate) struct Shell {
     closers: Vec<oneshot::Sender<()>>,
     start: Instant,
     rx_open: bool,
+    /// The largest reply frame accepted: the client's `jute.maxbuffer` plus headers.
+    max_frame: usize,
 }
 
 impl Shell {
@@ -264,7 +266,13 @@ impl Shell {
             closers: Vec::new(),
             start: Instant::now(),
             rx_open: true,
+            max_frame: zk_proto::DEFAULT_MAX_BUFFER + FRAME_SLACK,
         }
+    }
+
+    /// Accepts replies whose record is up to `bytes` long (the client's `jute.maxbuffer`).
+    pub fn set_max_buffer(&mut self, bytes: usize) {
+        self.max_frame = bytes.saturating_add(FRAME_SLACK);
     }
 
     /// Follows the server the session is connected to (`host_tx`).
@@ -476,7 +484,7 @@ impl Shell {
                     Ok(_) => {
                         let mut at = 0;
                         loop {
-                            match frame::check(&rbuf[at..], MAX_FRAME) {
+                            match frame::check(&rbuf[at..], self.max_frame) {
                                 Ok(Some(end)) => {
                                     let now = self.now_ms();
                                     let outs = self.session.on_frame(&rbuf[at + 4..at + end], now);

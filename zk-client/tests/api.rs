@@ -471,3 +471,50 @@ async fn unknown_auth_scheme_fails_the_session() {
     })
     .await;
 }
+
+/// A reply larger than the client's `jute.maxbuffer` (default 0xfffff) costs the connection,
+/// as in the Java client; `ClientBuilder::max_buffer` raises the limit.
+#[tokio::test]
+async fn replies_over_the_clients_max_buffer_need_it_raised() {
+    if skip_external() {
+        return;
+    }
+    bounded(async {
+        let mut cfg = config("127.0.0.1:0".parse().unwrap());
+        cfg.core.max_buffer = 4 << 20;
+        let server = zk_server::runtime::Server::start(cfg).await.unwrap();
+        let addr = server.local_addr.to_string();
+        let big = vec![7u8; 2 << 20];
+        let raised = Client::builder()
+            .max_buffer(4 << 20)
+            .connect(&addr)
+            .await
+            .unwrap();
+        raised
+            .create("/big", &big, &open(), CreateMode::Persistent)
+            .await
+            .unwrap();
+        assert_eq!(raised.get_data("/big").await.unwrap().0, big);
+
+        let default = Client::connect(&addr).await.unwrap();
+        assert!(matches!(
+            default.get_data("/big").await,
+            Err(Error::ConnectionLoss)
+        ));
+        // The small reads of the same session still work once it reconnects.
+        soon("reconnect", async {
+            loop {
+                if let Ok(s) = default.exists("/big").await {
+                    break s;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("/big exists");
+        default.close().await;
+        raised.close().await;
+        server.shutdown().await;
+    })
+    .await;
+}

@@ -229,7 +229,13 @@ pub trait Decode: Sized {
 
     /// Decodes a whole byte slice, which must hold exactly one record.
     fn from_bytes(buf: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(buf);
+        Self::from_bytes_max(buf, crate::DEFAULT_MAX_BUFFER)
+    }
+
+    /// [`Decode::from_bytes`] with `max_len` bounding every length prefix instead of the
+    /// default `jute.maxbuffer`.
+    fn from_bytes_max(buf: &[u8], max_len: usize) -> Result<Self, DecodeError> {
+        let mut r = Reader::with_max(buf, max_len);
         let v = Self::decode(&mut r)?;
         r.finish()?;
         Ok(v)

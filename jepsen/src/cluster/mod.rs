@@ -12,10 +12,12 @@
 //!   (SIGKILL through `Child::kill`, SIGTERM/SIGSTOP/SIGCONT through `kill -SIG PID`), also
 //!   when the [`Ensemble`] is dropped; nothing is ever signalled by name.
 
+mod digest;
 mod nemesis;
 mod net;
 mod proxy;
 
+pub use digest::{tree_digest, walker, znode_hash, TreeDigest, WALK_MAX_BUFFER};
 pub use nemesis::{FaultKind, FaultPeriod, Nemesis, NemesisOptions};
 pub use net::{
     bridge, complete, describe, halves, isolate, majorities_ring, one_way, Grudge, Net, Port,
@@ -250,11 +252,13 @@ impl Ensemble {
                 format!(
                     "tickTime={}\ninitLimit={}\nsyncLimit={}\ndataDir={}\nclientPort={client_port}\n\
                      clientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n\
-                     admin.enableServer=false\n{}\n{servers}",
+                     admin.enableServer=false\njute.maxbuffer={}\n{}\n{servers}",
                     opts.tick_ms,
                     opts.init_limit,
                     opts.sync_limit,
                     dir.display(),
+                    // The final tree walk lists a long run's sequential znodes in one reply.
+                    WALK_MAX_BUFFER,
                     opts.extra_cfg
                 ),
             )?;
@@ -610,6 +614,65 @@ impl Ensemble {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// After [`Ensemble::wait_converged`]: walks every server's whole tree through its own
+    /// client port and compares the digests ([`tree_digest`]). A walk that overlaps a change
+    /// (some zxid moved, a znode vanished) is retried, up to 5 times. Returns the agreed
+    /// state and digest, or an error naming what differs.
+    pub async fn same_tree(&self, timeout: Duration) -> Result<(FinalState, TreeDigest)> {
+        let mut last_err = anyhow!("no attempt");
+        for _ in 0..5 {
+            let mut clients = Vec::new();
+            for &id in &self.ids {
+                clients.push((id, walker(self.direct_client_addr(id), timeout).await?));
+            }
+            let before = self.wait_converged(timeout).await?;
+            let mut digests = Vec::new();
+            let mut walked = true;
+            for (id, c) in &clients {
+                match tree_digest(c, timeout).await {
+                    Ok(d) => digests.push((*id, d)),
+                    Err(e) => {
+                        last_err = e;
+                        walked = false;
+                        break;
+                    }
+                }
+            }
+            let after = self.final_states().await;
+            for (_, c) in clients {
+                c.close().await;
+            }
+            if !walked || after.iter().any(|(_, s)| s.as_ref().ok() != Some(&before)) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            let (first_id, first) = &digests[0];
+            let odd: Vec<String> = digests[1..]
+                .iter()
+                .filter(|(_, d)| d.digest != first.digest || d.nodes != first.nodes)
+                .map(|(id, d)| {
+                    format!(
+                        "node {id}: {} znodes, digest {:#018x}, vs node {first_id}: {}",
+                        d.nodes,
+                        d.digest,
+                        first.differences(d, 5).join(", ")
+                    )
+                })
+                .collect();
+            if !odd.is_empty() {
+                bail!(
+                    "at zxid {:#x} node {first_id} has {} znodes, digest {:#018x}; {}",
+                    before.last_zxid,
+                    first.nodes,
+                    first.digest,
+                    odd.join("; ")
+                );
+            }
+            return Ok((before, digests.swap_remove(0).1));
+        }
+        Err(last_err.context("the tree kept changing during the walks"))
     }
 
     /// Undoes every fault: all links open, paused servers resumed, dead servers restarted.
