@@ -9,7 +9,9 @@
 //! Options (defaults in brackets):
 //! - `--workload register|set|ids|lock|all` [all]: `all` runs register, set, ids and lock at
 //!   once;
-//! - `--nemesis kill,pause,partition,client-partition,leader-kill|all|none` [all];
+//! - `--nemesis kill,pause,partition,client-partition,leader-kill,disk-full|all|none` [all];
+//!   `disk-full` puts every server's data directory on a tmpfs of its own (`--disk-mb`
+//!   [1024]) and needs root;
 //! - `--time SECS` [60] of faults and load, then everything heals and the final checks run;
 //! - `--seed N` [1]: the nemesis schedule and the workloads' choices;
 //! - `--nodes 3|5` [3], `--concurrency N` [10] clients per workload, `--tick MS` [200];
@@ -43,13 +45,14 @@ struct Args {
     nodes: u64,
     concurrency: usize,
     tick_ms: u64,
+    disk_mb: u64,
     out: PathBuf,
     zk_server: Option<PathBuf>,
 }
 
 fn usage() -> &'static str {
     "usage: jepsen run [--workload register|set|ids|lock|all] [--nemesis KINDS|all|none] \
-     [--time SECS] [--seed N] [--nodes N] [--concurrency N] [--tick MS] [--out DIR] \
+     [--time SECS] [--seed N] [--nodes N] [--concurrency N] [--tick MS] [--disk-mb MB] [--out DIR] \
      [--zk-server PATH]"
 }
 
@@ -67,6 +70,7 @@ fn parse_args() -> Result<Args> {
         nodes: 3,
         concurrency: 10,
         tick_ms: 200,
+        disk_mb: 1024,
         out: PathBuf::from("jepsen-results"),
         zk_server: None,
     };
@@ -102,6 +106,7 @@ fn parse_args() -> Result<Args> {
             "--nodes" => a.nodes = value()?.parse().context("--nodes")?,
             "--concurrency" => a.concurrency = value()?.parse().context("--concurrency")?,
             "--tick" => a.tick_ms = value()?.parse().context("--tick")?,
+            "--disk-mb" => a.disk_mb = value()?.parse().context("--disk-mb")?,
             "--out" => a.out = PathBuf::from(value()?),
             "--zk-server" => a.zk_server = Some(PathBuf::from(value()?)),
             "-h" | "--help" => bail!("{}", usage()),
@@ -139,6 +144,9 @@ async fn run(a: Args) -> Result<(Summary, PathBuf)> {
     let mut opts = EnsembleOptions::new(bin, run_dir.join("cluster"));
     opts.nodes = a.nodes;
     opts.tick_ms = a.tick_ms;
+    if a.nemesis.contains(&FaultKind::DiskFull) {
+        opts.disk_bytes = Some(a.disk_mb << 20);
+    }
     let ens = Arc::new(Ensemble::start(opts).await?);
     ens.wait_stable(Duration::from_secs(30)).await?;
     eprintln!("ensemble of {} up in {}", a.nodes, run_dir.display());

@@ -170,7 +170,11 @@ async fn partitions_pauses_and_kills_through_proxies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_nemesis_schedule_heals_and_the_servers_agree() {
-    let e = Arc::new(ensemble("jepsen-nemesis").await);
+    // Every kind of fault, the full disk included: each data directory is a tmpfs of its own.
+    let dir = fresh_run_dir(&std::env::temp_dir(), "jepsen-nemesis").unwrap();
+    let mut opts = EnsembleOptions::new(zk_server(), dir);
+    opts.disk_bytes = Some(64 << 20);
+    let e = Arc::new(Ensemble::start(opts).await.expect("ensemble starts"));
     e.wait_stable(Duration::from_secs(20)).await.unwrap();
     let origin = Instant::now();
     let mut opts = NemesisOptions::new(FaultKind::ALL.to_vec(), 7);

@@ -13,6 +13,7 @@
 //!   when the [`Ensemble`] is dropped; nothing is ever signalled by name.
 
 mod digest;
+mod disk;
 mod nemesis;
 mod net;
 mod proxy;
@@ -111,6 +112,10 @@ pub struct EnsembleOptions {
     pub extra_cfg: String,
     /// `RUST_LOG` of the servers.
     pub rust_log: String,
+    /// Each server's data directory on a tmpfs of its own of this many bytes, so that the
+    /// disk-full nemesis can fill it ([`Ensemble::fill_disk`]); needs root. None: plain
+    /// directories under `run_dir`.
+    pub disk_bytes: Option<u64>,
 }
 
 impl EnsembleOptions {
@@ -125,6 +130,7 @@ impl EnsembleOptions {
             sync_limit: 5,
             extra_cfg: String::new(),
             rust_log: "info".into(),
+            disk_bytes: None,
         }
     }
 }
@@ -186,6 +192,8 @@ pub struct Ensemble {
     ids: Vec<u64>,
     procs: Mutex<BTreeMap<u64, NodeProc>>,
     net: Net,
+    /// tmpfs mounts to undo when the ensemble stops.
+    mounts: Mutex<Vec<PathBuf>>,
 }
 
 /// A port that was free on 127.0.0.1 a moment ago.
@@ -226,6 +234,17 @@ impl Ensemble {
                         Proxy::start(localhost(e)).await?,
                     );
                 }
+            }
+        }
+        let mut mounts = Vec::new();
+        if let Some(bytes) = opts.disk_bytes {
+            for &id in &ids {
+                let dir = opts.run_dir.join(format!("zk{id}"));
+                if let Err(e) = disk::mount_tmpfs(&dir, bytes) {
+                    mounts.iter().for_each(|d: &PathBuf| disk::unmount(d));
+                    return Err(e);
+                }
+                mounts.push(dir);
             }
         }
         let mut procs = BTreeMap::new();
@@ -280,6 +299,7 @@ impl Ensemble {
             ids,
             procs: Mutex::new(procs),
             opts,
+            mounts: Mutex::new(mounts),
         };
         for &id in &e.ids {
             e.start_node(id)?;
@@ -337,6 +357,32 @@ impl Ensemble {
 
     pub fn data_dir(&self, node: u64) -> PathBuf {
         self.procs.lock().unwrap()[&node].dir.clone()
+    }
+
+    /// Fills `node`'s data filesystem until ENOSPC (needs [`EnsembleOptions::disk_bytes`]);
+    /// returns the bytes the ballast took.
+    pub fn fill_disk(&self, node: u64) -> Result<u64> {
+        if self.opts.disk_bytes.is_none() {
+            bail!("node {node}'s data directory is not a disk of its own (disk_bytes)");
+        }
+        disk::fill(&self.data_dir(node))
+    }
+
+    /// Deletes the ballast [`Ensemble::fill_disk`] wrote.
+    pub fn free_disk(&self, node: u64) -> Result<()> {
+        disk::free(&self.data_dir(node))
+    }
+
+    /// Bytes free on `node`'s data filesystem.
+    pub fn disk_available(&self, node: u64) -> Result<u64> {
+        disk::available(&self.data_dir(node))
+    }
+
+    fn unmount_all(&self) {
+        let mounts = std::mem::take(&mut *self.mounts.lock().unwrap());
+        for d in mounts {
+            disk::unmount(&d);
+        }
     }
 
     /// The PID of `node`'s process while it runs.
@@ -723,6 +769,7 @@ impl Ensemble {
         for &id in &self.ids {
             self.kill(id);
         }
+        self.unmount_all();
     }
 }
 
@@ -736,6 +783,7 @@ impl Drop for Ensemble {
                 }
             }
         }
+        self.unmount_all();
     }
 }
 

@@ -28,15 +28,20 @@ pub enum FaultKind {
     ClientPartition,
     /// SIGKILL of the leader; restarted at heal.
     LeaderKill,
+    /// A node's data disk (a tmpfs of its own) filled until ENOSPC, the leader's half of the
+    /// time; freed at heal. A server that stops on the write error, as ZooKeeper does, is
+    /// restarted then; any other exit is a crash.
+    DiskFull,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 5] = [
+    pub const ALL: [FaultKind; 6] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Partition,
         FaultKind::ClientPartition,
         FaultKind::LeaderKill,
+        FaultKind::DiskFull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +51,7 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::ClientPartition => "client-partition",
             FaultKind::LeaderKill => "leader-kill",
+            FaultKind::DiskFull => "disk-full",
         }
     }
 
@@ -80,7 +86,8 @@ impl FromStr for FaultKind {
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "unknown fault {s:?} (kill, pause, partition, client-partition, leader-kill)"
+                    "unknown fault {s:?} (kill, pause, partition, client-partition, \
+                     leader-kill, disk-full)"
                 )
             })
     }
@@ -136,6 +143,7 @@ enum Active {
     Paused(Vec<u64>),
     Partitioned,
     ClientsBlocked(Vec<u64>),
+    DiskFull(Vec<u64>),
 }
 
 /// Runs a fault schedule on a shared [`Ensemble`].
@@ -197,7 +205,10 @@ impl Nemesis {
             let start = Instant::now();
             tracing::info!(fault = %kind, %description, ?length, "nemesis: fault");
             sleep_until((start + length).min(deadline)).await;
-            self.undo(&active)?;
+            let mut description = description;
+            if let Some(note) = self.undo(&active)? {
+                description.push_str(&note);
+            }
             let end = Instant::now();
             tracing::info!(fault = %kind, "nemesis: healed");
             self.periods.push(FaultPeriod {
@@ -335,10 +346,27 @@ impl Nemesis {
                 }
                 (Active::ClientsBlocked(v), d, length)
             }
+            FaultKind::DiskFull => {
+                let use_leader = self.rng.chance(0.5);
+                let (random, leader) = self.node_or_leader().await;
+                let x = if use_leader { leader } else { random };
+                let bytes = self.ens.fill_disk(x)?;
+                let role = if x == leader { " (leader)" } else { "" };
+                (
+                    Active::DiskFull(vec![x]),
+                    format!(
+                        "disk of {x}{role} full ({:.1} MiB of ballast)",
+                        bytes as f64 / f64::from(1 << 20)
+                    ),
+                    length,
+                )
+            }
         })
     }
 
-    fn undo(&self, a: &Active) -> Result<()> {
+    /// Undoes a fault; returns a note for its description (how a full disk ended).
+    fn undo(&self, a: &Active) -> Result<Option<String>> {
+        let mut may_exit: &[u64] = &[];
         match a {
             Active::Killed(v) => {
                 for &x in v {
@@ -360,14 +388,26 @@ impl Nemesis {
                     self.ens.net().heal_client(x);
                 }
             }
+            Active::DiskFull(v) => {
+                for &x in v {
+                    self.ens.free_disk(x)?;
+                }
+                may_exit = v;
+            }
         }
-        if let Some((x, how)) = self.ens.reap_exited().into_iter().next() {
-            bail!(
-                "server {x} exited by itself ({how}); see {}",
-                self.ens.log_path(x).display()
-            );
+        let mut note = None;
+        for (x, how) in self.ens.reap_exited() {
+            if !may_exit.contains(&x) {
+                bail!(
+                    "server {x} exited by itself ({how}); see {}",
+                    self.ens.log_path(x).display()
+                );
+            }
+            // Stopping on a failed write is the right answer to a full disk: restart it.
+            self.ens.start_node(x)?;
+            note = Some(format!("; {x} stopped on the full disk ({how}), restarted"));
         }
-        Ok(())
+        Ok(note)
     }
 }
 
@@ -385,7 +425,7 @@ mod tests {
             FaultKind::parse_list("partition, kill,kill").unwrap(),
             vec![FaultKind::Kill, FaultKind::Partition]
         );
-        assert_eq!(FaultKind::parse_list("all").unwrap().len(), 5);
+        assert_eq!(FaultKind::parse_list("all").unwrap().len(), 6);
         assert!(FaultKind::parse_list("flood").is_err());
         for k in FaultKind::ALL {
             assert_eq!(k.name().parse::<FaultKind>().unwrap(), k);
