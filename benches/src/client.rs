@@ -141,3 +141,33 @@ pub fn set_data_req(path: String, data: Vec<u8>) -> Request {
         version: -1,
     })
 }
+
+/// Opens a session on one of `addrs` (the next one on each attempt) and creates `path`, again
+/// every 10 ms until it works or the deadline passes; returns when the create was
+/// acknowledged. A NodeExists on a retry means an earlier attempt's create went through.
+pub async fn write_until_ok(
+    addrs: &[std::net::SocketAddr],
+    path: String,
+    deadline: std::time::Instant,
+) -> Result<std::time::Instant> {
+    let mut attempts = 0;
+    loop {
+        let addr = addrs[attempts % addrs.len()];
+        attempts += 1;
+        let attempt = async {
+            let mut c = Client::connect(addr).await?;
+            c.call(&create_req(path.clone(), b"x".to_vec())).await
+        };
+        let last = match tokio::time::timeout_at(deadline.into(), attempt).await {
+            Ok(Ok(0)) => return Ok(std::time::Instant::now()),
+            Ok(Ok(-110)) if attempts > 1 => return Ok(std::time::Instant::now()),
+            Ok(Ok(err)) => bail!("create {path}: error {err}"),
+            Ok(Err(e)) => e,
+            Err(_) => bail!("no acknowledged write by the deadline ({attempts} attempts)"),
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(last.context(format!("no acknowledged write ({attempts} attempts)")));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

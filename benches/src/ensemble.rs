@@ -26,6 +26,16 @@ pub enum Flavor {
     Apache { java: PathBuf, classpath: String },
 }
 
+/// `zk-server` beside the running executable (cargo builds both into the same directory),
+/// else `target/release/zk-server`.
+pub fn default_zk_server() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("zk-server")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("target/release/zk-server"))
+}
+
 /// Debian's jar of Apache ZooKeeper (`apt-get install -y zookeeper`).
 pub const DEBIAN_ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 
@@ -84,7 +94,8 @@ impl Flavor {
             }
             Flavor::Apache { java, classpath } => {
                 let mut c = Command::new(java);
-                c.arg("-Xmx512m")
+                // zkEnv.sh's default heap (ZK_SERVER_HEAP=1000), as upstream runs it.
+                c.arg("-Xmx1000m")
                     .arg(format!("-Dzookeeper.log.dir={}", node.dir.display()))
                     .arg("-Dzookeeper.log.file=zookeeper.log")
                     .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=info")
@@ -244,8 +255,24 @@ impl Ensemble {
         })
     }
 
+    /// One standalone server (a zoo.cfg without `server.N` lines) under `root`; starts nothing.
+    pub fn standalone(flavor: Flavor, root: &Path, settings: &Settings) -> Result<Ensemble> {
+        let e = Ensemble::create(flavor, root, 1, settings)?;
+        let n = &e.nodes[0];
+        std::fs::write(&n.cfg, zoo_cfg(settings, &n.dir, n.client_port, ""))?;
+        Ok(e)
+    }
+
     pub fn ids(&self) -> Vec<u64> {
         self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// `host:port` of every server, for a connect string.
+    pub fn client_addrs(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| n.client_addr().to_string())
+            .collect()
     }
 
     pub fn node(&self, id: u64) -> &Node {

@@ -9,6 +9,8 @@
 //! - [`ensemble`]: real server processes (zkrs or Apache ZooKeeper) as a replicated ensemble on
 //!   127.0.0.1, stopped by PID.
 //! - [`workload`]: the closed-loop create/setData clients of `write-bench` and `cluster-bench`.
+//! - [`zkbench`]: `zk-bench`, the pipelined load generator for any ZooKeeper-wire server, as a
+//!   library (`compare` drives it).
 
 pub mod args;
 pub mod client;
@@ -17,6 +19,7 @@ pub mod json;
 pub mod procfs;
 pub mod stats;
 pub mod workload;
+pub mod zkbench;
 
 /// `n` bytes of deterministic, incompressible-looking data (xorshift64*), seeded.
 pub fn value_bytes(n: usize, seed: u64) -> Vec<u8> {

@@ -12,6 +12,12 @@ pub fn status_kib(field: &str) -> Option<u64> {
     parse_status_kib(&s, field)
 }
 
+/// A `kB` field of `/proc/PID/status` of another process (`VmRSS`: its resident memory).
+pub fn pid_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_kib(&s, field)
+}
+
 fn parse_status_kib(status: &str, field: &str) -> Option<u64> {
     status.lines().find_map(|l| {
         let rest = l.strip_prefix(field)?.strip_prefix(':')?;

@@ -45,8 +45,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use zkrs_benches::args::Args;
-use zkrs_benches::client::{create_req, Client};
-use zkrs_benches::ensemble::{Ensemble, Flavor, Settings};
+use zkrs_benches::client::write_until_ok;
+use zkrs_benches::ensemble::{default_zk_server, Ensemble, Flavor, Settings};
 use zkrs_benches::json::{self, Obj};
 use zkrs_benches::stats::{fmt_us, median, Latencies};
 use zkrs_benches::workload::{self, Op, Workload};
@@ -104,16 +104,6 @@ struct Params {
     timeout: Duration,
     client_threads: usize,
     keep: bool,
-}
-
-/// `zk-server` beside this executable (cargo builds both into the same directory), else
-/// `target/release/zk-server`.
-fn default_zk_server() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.join("zk-server")))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("target/release/zk-server"))
 }
 
 fn parse_args() -> Result<Option<Params>> {
@@ -367,7 +357,7 @@ fn election(
         let addr = e.node(follower).client_addr();
         let path = format!("/cluster-bench-round-{n}");
         let done = rt
-            .block_on(write_until_ok(addr, path, killed_at + p.timeout))
+            .block_on(write_until_ok(&[addr], path, killed_at + p.timeout))
             .with_context(|| format!("round {n}: writing through server {follower}"))?;
         let write = done - killed_at;
 
@@ -403,31 +393,6 @@ fn election(
         first_leader,
         rounds,
     })
-}
-
-/// Opens a session on `addr` and creates `path`, again every 10 ms until it works or the
-/// deadline passes; returns when the create was acknowledged.
-async fn write_until_ok(addr: SocketAddr, path: String, deadline: Instant) -> Result<Instant> {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let attempt = async {
-            let mut c = Client::connect(addr).await?;
-            c.call(&create_req(path.clone(), b"x".to_vec())).await
-        };
-        let last = match tokio::time::timeout_at(deadline.into(), attempt).await {
-            // NODEEXISTS on a retry: an earlier attempt's create went through.
-            Ok(Ok(0)) => return Ok(Instant::now()),
-            Ok(Ok(-110)) if attempts > 1 => return Ok(Instant::now()),
-            Ok(Ok(err)) => bail!("create {path}: error {err}"),
-            Ok(Err(e)) => e,
-            Err(_) => bail!("no acknowledged write by the deadline ({attempts} attempts)"),
-        };
-        if Instant::now() >= deadline {
-            return Err(last.context(format!("no acknowledged write ({attempts} attempts)")));
-        }
-        tokio::time::sleep(POLL).await;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
