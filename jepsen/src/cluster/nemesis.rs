@@ -122,7 +122,8 @@ impl NemesisOptions {
             heal_min: Duration::from_secs(2),
             heal_max: Duration::from_secs(4),
             session_timeout: Duration::from_secs(4),
-            stable_timeout: Duration::from_secs(30),
+            // More than initLimit (20 s): a learner may need a whole snapshot to rejoin.
+            stable_timeout: Duration::from_secs(60),
         }
     }
 }
