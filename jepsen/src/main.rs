@@ -15,6 +15,11 @@
 //! - `--time SECS` [60] of faults and load, then everything heals and the final checks run;
 //! - `--seed N` [1]: the nemesis schedule and the workloads' choices;
 //! - `--nodes 3|5` [3], `--concurrency N` [10] clients per workload, `--tick MS` [200];
+//! - `--init-limit TICKS` [100]: 20 s for a learner to sync, as ZooKeeper's defaults give
+//!   (2000 ms × 10); syncLimit stays 5 ticks, so failures are noticed within a second. A long
+//!   run's tree holds a million znodes or more, and a learner far behind gets it whole (SNAP)
+//!   on a loaded machine: with initLimit 10 (2 s) such a learner timed out on every attempt
+//!   and never rejoined (a 30-minute kill run, 1.2M znodes);
 //! - `--out DIR` [jepsen-results]: each run gets its own subdirectory;
 //! - `--zk-server PATH` [$ZK_SERVER_BIN, else `zk-server` beside this binary].
 //!
@@ -45,6 +50,7 @@ struct Args {
     nodes: u64,
     concurrency: usize,
     tick_ms: u64,
+    init_limit: u32,
     disk_mb: u64,
     out: PathBuf,
     zk_server: Option<PathBuf>,
@@ -52,7 +58,7 @@ struct Args {
 
 fn usage() -> &'static str {
     "usage: jepsen run [--workload register|set|ids|lock|all] [--nemesis KINDS|all|none] \
-     [--time SECS] [--seed N] [--nodes N] [--concurrency N] [--tick MS] [--disk-mb MB] [--out DIR] \
+     [--time SECS] [--seed N] [--nodes N] [--concurrency N] [--tick MS] [--init-limit TICKS] [--disk-mb MB] [--out DIR] \
      [--zk-server PATH]"
 }
 
@@ -70,6 +76,7 @@ fn parse_args() -> Result<Args> {
         nodes: 3,
         concurrency: 10,
         tick_ms: 200,
+        init_limit: 100,
         disk_mb: 1024,
         out: PathBuf::from("jepsen-results"),
         zk_server: None,
@@ -106,6 +113,7 @@ fn parse_args() -> Result<Args> {
             "--nodes" => a.nodes = value()?.parse().context("--nodes")?,
             "--concurrency" => a.concurrency = value()?.parse().context("--concurrency")?,
             "--tick" => a.tick_ms = value()?.parse().context("--tick")?,
+            "--init-limit" => a.init_limit = value()?.parse().context("--init-limit")?,
             "--disk-mb" => a.disk_mb = value()?.parse().context("--disk-mb")?,
             "--out" => a.out = PathBuf::from(value()?),
             "--zk-server" => a.zk_server = Some(PathBuf::from(value()?)),
@@ -144,11 +152,12 @@ async fn run(a: Args) -> Result<(Summary, PathBuf)> {
     let mut opts = EnsembleOptions::new(bin, run_dir.join("cluster"));
     opts.nodes = a.nodes;
     opts.tick_ms = a.tick_ms;
+    opts.init_limit = a.init_limit;
     if a.nemesis.contains(&FaultKind::DiskFull) {
         opts.disk_bytes = Some(a.disk_mb << 20);
     }
     let ens = Arc::new(Ensemble::start(opts).await?);
-    ens.wait_stable(Duration::from_secs(30)).await?;
+    ens.wait_stable(Duration::from_secs(60)).await?;
     eprintln!("ensemble of {} up in {}", a.nodes, run_dir.display());
 
     let origin = Instant::now();

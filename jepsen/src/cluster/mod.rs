@@ -119,18 +119,15 @@ pub struct EnsembleOptions {
 }
 
 impl EnsembleOptions {
-    /// 3 nodes, tickTime 200 ms, initLimit 100, syncLimit 5: failures are noticed within a
-    /// second (syncLimit), while a learner gets 20 s to sync, as with ZooKeeper's defaults
-    /// (2000 ms × 10). A long run's tree holds a million znodes or more, and a learner far
-    /// behind gets it whole (SNAP) on a loaded machine: with initLimit 10 (2 s) such a learner
-    /// timed out on every attempt and never rejoined (a 30-minute kill run, 1.2M znodes).
+    /// 3 nodes, tickTime 200 ms, initLimit 10, syncLimit 5 (`jepsen run` raises initLimit:
+    /// see its `--init-limit`).
     pub fn new(bin: impl Into<PathBuf>, run_dir: impl Into<PathBuf>) -> Self {
         EnsembleOptions {
             bin: bin.into(),
             run_dir: run_dir.into(),
             nodes: 3,
             tick_ms: 200,
-            init_limit: 100,
+            init_limit: 10,
             sync_limit: 5,
             extra_cfg: String::new(),
             rust_log: "info".into(),
