@@ -154,6 +154,8 @@ pub struct Nemesis {
     rng: SplitMix64,
     origin: Instant,
     periods: Vec<FaultPeriod>,
+    /// Kinds still to inject in this round of the schedule.
+    bag: Vec<FaultKind>,
 }
 
 impl Nemesis {
@@ -165,6 +167,7 @@ impl Nemesis {
             opts,
             origin,
             periods: Vec::new(),
+            bag: Vec::new(),
         }
     }
 
@@ -201,7 +204,12 @@ impl Nemesis {
             if Instant::now() >= deadline {
                 return Ok(());
             }
-            let kind = self.rng.pick(&self.opts.kinds);
+            // Kinds come from a shuffled bag, so a short run still sees each of them.
+            if self.bag.is_empty() {
+                self.bag = self.opts.kinds.clone();
+                self.rng.shuffle(&mut self.bag);
+            }
+            let kind = self.bag.pop().expect("refilled");
             let (active, description, length) = self.inject(kind).await?;
             let start = Instant::now();
             tracing::info!(fault = %kind, %description, ?length, "nemesis: fault");
