@@ -281,6 +281,13 @@ async fn run(a: Args) -> Result<(Summary, PathBuf)> {
         verdicts,
     };
     report::write(&run_dir, &history, &faults, &summary)?;
+    if summary.valid() == Some(true) {
+        // A long run leaves gigabytes of txn logs and snapshots per server; a valid run's are
+        // not needed (its logs and configs stay). An invalid run keeps everything.
+        for &id in ens.nodes() {
+            let _ = std::fs::remove_dir_all(ens.data_dir(id).join("version-2"));
+        }
+    }
     Ok((summary, run_dir))
 }
 
