@@ -356,6 +356,40 @@ fn failover_once(
     Ok(done - killed_at)
 }
 
+/// A new session on `addrs` (tried in turn every `poll`) answers `exists(path)`: the instant it
+/// did. An error code other than Ok (say NoNode: the data is not there) fails at once.
+async fn first_answer(
+    addrs: &[std::net::SocketAddr],
+    path: &str,
+    poll: Duration,
+    deadline: Instant,
+) -> Result<Instant> {
+    let mut n = 0usize;
+    loop {
+        let addr = addrs[n % addrs.len()];
+        n += 1;
+        let attempt = async {
+            let mut c = Client::connect(addr).await?;
+            c.call(&zk_proto::request::Request::Exists(
+                zk_proto::proto::ExistsRequest {
+                    path: path.into(),
+                    watch: false,
+                },
+            ))
+            .await
+        };
+        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            Ok(Ok(0)) => return Ok(Instant::now()),
+            Ok(Ok(err)) => bail!("exists {path}: error {err}"),
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            bail!("no answer by the deadline ({n} attempts)");
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
 /// Spawn of a standalone server on an empty dataDir until a new session's first request is
 /// answered.
 fn cold_start(
@@ -368,28 +402,12 @@ fn cold_start(
     let addr = e.node(1).client_addr();
     let t0 = Instant::now();
     e.start(1)?;
-    let deadline = t0 + p.timeout;
-    let answered = rt.block_on(async {
-        loop {
-            let attempt = async {
-                let mut c = Client::connect(addr).await?;
-                c.call(&zk_proto::request::Request::Exists(
-                    zk_proto::proto::ExistsRequest {
-                        path: "/zookeeper".into(),
-                        watch: false,
-                    },
-                ))
-                .await
-            };
-            if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
-                return Ok(Instant::now());
-            }
-            if Instant::now() >= deadline {
-                bail!("no answer within {:?}", p.timeout);
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    })?;
+    let answered = rt.block_on(first_answer(
+        &[addr],
+        "/zookeeper",
+        Duration::from_millis(1),
+        t0 + p.timeout,
+    ))?;
     e.check_running(&[1])?;
     e.remove()?;
     Ok(answered - t0)
@@ -409,33 +427,7 @@ fn restart_once(
         e.ids().iter().map(|&i| e.node(i).client_addr()).collect();
     let t0 = Instant::now();
     e.start_all()?;
-    let deadline = t0 + p.timeout;
-    let done = rt.block_on(async {
-        let mut n = 0usize;
-        loop {
-            let addr = addrs[n % addrs.len()];
-            n += 1;
-            let attempt = async {
-                let mut c = Client::connect(addr).await?;
-                c.call(&zk_proto::request::Request::Exists(
-                    zk_proto::proto::ExistsRequest {
-                        path: probe.into(),
-                        watch: false,
-                    },
-                ))
-                .await
-            };
-            match tokio::time::timeout(Duration::from_secs(5), attempt).await {
-                Ok(Ok(0)) => return Ok(Instant::now()),
-                Ok(Ok(err)) => bail!("exists {probe}: error {err} (the data is not there)"),
-                _ => {}
-            }
-            if Instant::now() >= deadline {
-                bail!("no answer within {:?}", p.timeout);
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })?;
+    let done = rt.block_on(first_answer(&addrs, probe, POLL, t0 + p.timeout))?;
     let all = e.ids();
     e.wait_stable(&all, p.timeout, POLL)?;
     Ok(done - t0)
