@@ -407,6 +407,19 @@ impl Nemesis {
         let mut note = None;
         for (x, how) in self.ens.reap_exited() {
             if !may_exit.contains(&x) {
+                // With disks of their own, a disk the server's own data filled is the run's
+                // sizing, not a crash: say so.
+                if self.ens.options().disk_bytes.is_some() {
+                    let free = self.ens.disk_available(x).unwrap_or(u64::MAX);
+                    if free < 64 << 20 {
+                        bail!(
+                            "server {x} stopped ({how}): its data disk filled up by itself \
+                             ({} MiB free, no ballast); give it more room (--disk-mb); see {}",
+                            free >> 20,
+                            self.ens.log_path(x).display()
+                        );
+                    }
+                }
                 bail!(
                     "server {x} exited by itself ({how}); see {}",
                     self.ens.log_path(x).display()
