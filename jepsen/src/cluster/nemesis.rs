@@ -215,7 +215,7 @@ impl Nemesis {
             tracing::info!(fault = %kind, %description, ?length, "nemesis: fault");
             sleep_until((start + length).min(deadline)).await;
             let mut description = description;
-            if let Some(note) = self.undo(&active)? {
+            if let Some(note) = self.undo(&active).await? {
                 description.push_str(&note);
             }
             let end = Instant::now();
@@ -374,8 +374,9 @@ impl Nemesis {
     }
 
     /// Undoes a fault; returns a note for its description (how a full disk ended).
-    fn undo(&self, a: &Active) -> Result<Option<String>> {
+    async fn undo(&self, a: &Active) -> Result<Option<String>> {
         let mut may_exit: &[u64] = &[];
+        let mut reaped = Vec::new();
         match a {
             Active::Killed(v) => {
                 for &x in v {
@@ -401,11 +402,30 @@ impl Nemesis {
                 for &x in v {
                     self.ens.free_disk(x)?;
                 }
+                // A victim that met ENOSPC just before the ballast went may still be on its way
+                // out: wait (bounded) until each one either answers or has exited, so that its
+                // exit is seen here and it is restarted, not missed by the final settle.
+                // (The grace first: one that just failed may still answer for a moment.)
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let deadline = Instant::now() + Duration::from_secs(5);
+                for &x in v {
+                    while self.ens.is_running(x)
+                        && self.ens.status(x).await.is_none()
+                        && Instant::now() < deadline
+                    {
+                        reaped.extend(self.ens.reap_exited());
+                        if reaped.iter().any(|(id, _)| *id == x) {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
                 may_exit = v;
             }
         }
         let mut note = None;
-        for (x, how) in self.ens.reap_exited() {
+        reaped.extend(self.ens.reap_exited());
+        for (x, how) in reaped {
             if !may_exit.contains(&x) {
                 // With disks of their own, a disk the server's own data filled is the run's
                 // sizing, not a crash: say so.
