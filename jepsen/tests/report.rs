@@ -186,6 +186,54 @@ fn latency_svg_is_well_formed_with_faults_and_points() {
     parse_xml(&svg::latency(&[], &[]));
 }
 
+/// Ops that land on one pixel with one outcome are drawn once; the legend still counts them
+/// all (a 30-minute run has millions of ops).
+#[test]
+fn latency_svg_draws_one_circle_per_pixel_and_outcome() {
+    use Type::*;
+    let mut h = Vec::new();
+    for i in 0..1000u64 {
+        // 1000 ops invoked within 1 us of each other, all 2 ms long: one pixel.
+        h.push(op(
+            2 * i as usize,
+            i,
+            Invoke,
+            F::Read,
+            0,
+            Value::None,
+            1_000_000_000 + i,
+        ));
+        h.push(op(
+            2 * i as usize + 1,
+            i,
+            Ok,
+            F::Read,
+            0,
+            Value::Int(0),
+            1_002_000_000 + i,
+        ));
+    }
+    // A later op far away gets its own circle.
+    h.push(op(
+        2000,
+        5000,
+        Invoke,
+        F::Read,
+        0,
+        Value::None,
+        9_000_000_000,
+    ));
+    h.push(op(2001, 5000, Ok, F::Read, 0, Value::Int(0), 9_500_000_000));
+    let s = svg::latency(&h, &[]);
+    let tags = parse_xml(&s);
+    let ok = tags
+        .iter()
+        .filter(|(n, a)| n == "circle" && a.contains("class=\"ok\""))
+        .count();
+    assert_eq!(ok, 2);
+    assert!(s.contains("ok (1001)"), "the legend counts every op");
+}
+
 fn attr<'a>(attrs: &'a str, name: &str) -> &'a str {
     let at = attrs.find(&format!(" {name}=\"")).or_else(|| {
         attrs

@@ -1,9 +1,11 @@
 //! `latency.svg`, written by hand: x is the time an op was invoked (s), y its latency on a
 //! log scale, one circle per completed op coloured by outcome (ok green, fail orange, info
-//! red); fault periods are shaded rectangles labelled at the top.
+//! red), at most one per pixel and outcome; fault periods are shaded rectangles labelled at
+//! the top.
 //!
 //! Element classes, for tools and tests: `rect.fault` (one per fault), `circle.ok`,
-//! `circle.fail`, `circle.info` (one per completed op), `g.axis`, `g.legend`.
+//! `circle.fail`, `circle.info` (one per pixel with completed ops of that outcome), `g.axis`,
+//! `g.legend`.
 
 use std::fmt::Write;
 
@@ -155,16 +157,21 @@ pub fn latency(history: &[Op], faults: &[Fault]) -> String {
     );
     let _ = writeln!(s, "</g>");
 
-    // Points: ok first, so fail and info are drawn on top.
+    // Points: ok first, so fail and info are drawn on top. One circle per pixel and outcome:
+    // a 30-minute run has millions of ops, and circles on the same pixel look like one (the
+    // legend counts every op).
     let _ = writeln!(s, r#"<g class="points" fill-opacity="0.7">"#);
+    let mut drawn = std::collections::HashSet::new();
     for pass in [Type::Ok, Type::Fail, Type::Info] {
         for p in pts.iter().filter(|p| class(p.typ).0 == class(pass).0) {
             let (cls, colour) = class(p.typ);
+            let (cx, cy) = (x(p.invoke_ns).round(), y(p.latency_ns).round());
+            if !drawn.insert((cls, cx as i64, cy as i64)) {
+                continue;
+            }
             let _ = writeln!(
                 s,
-                r#"<circle class="{cls}" cx="{:.1}" cy="{:.1}" r="1.8" fill="{colour}"/>"#,
-                x(p.invoke_ns),
-                y(p.latency_ns)
+                r#"<circle class="{cls}" cx="{cx:.0}" cy="{cy:.0}" r="1.8" fill="{colour}"/>"#
             );
         }
     }
