@@ -491,13 +491,7 @@ fn run(p: &Params) -> Result<()> {
                 more_is_better: false,
             });
         }
-        for e in pair {
-            if p.keep {
-                drop(e);
-            } else {
-                e.remove()?;
-            }
-        }
+        finish(pair, p)?;
     }
 
     if has("start") {
@@ -628,13 +622,7 @@ fn run(p: &Params) -> Result<()> {
             apache: median(&t[1]),
             more_is_better: false,
         });
-        for e in pair {
-            if p.keep {
-                drop(e);
-            } else {
-                e.remove()?;
-            }
-        }
+        finish(pair, p)?;
     }
 
     println!();
@@ -677,6 +665,18 @@ fn run(p: &Params) -> Result<()> {
     println!("{json}");
     if !p.keep {
         let _ = std::fs::remove_dir_all(&p.dir);
+    }
+    Ok(())
+}
+
+/// Stops both ensembles (by PID) and, unless `--keep`, removes their data.
+fn finish(pair: [Ensemble; 2], p: &Params) -> Result<()> {
+    for e in pair {
+        if p.keep {
+            drop(e);
+        } else {
+            e.remove()?;
+        }
     }
     Ok(())
 }
