@@ -72,7 +72,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    // One thread serves everything: the core is a single task anyway, and on a small machine
+    // (the target: 2 cores, often shared by a pseudo-cluster) cross-thread wake-ups and work
+    // stealing cost more than they give (measured in benches/RESULTS.md). Txn log syncs,
+    // snapshots and their loading have threads of their own.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

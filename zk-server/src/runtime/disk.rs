@@ -17,7 +17,12 @@ use crate::storage::txnlog::TxnLog;
 const MAX_BATCH: usize = 4096;
 
 pub(crate) enum DiskCmd {
+    /// A txn to log and hand back (with `Durable`) once synced: the standalone server applies
+    /// it then.
     Append(Box<Txn>),
+    /// A Zab proposal's bytes (a txn encoded as the log holds it) to log; `Durable` reports
+    /// only its zxid, since Zab delivers committed txns itself.
+    AppendEncoded { zxid: i64, record: bytes::Bytes },
     /// Start a new log file with the next txn (after a snapshot, as ZooKeeper rolls).
     Roll,
     /// Zab TRUNC (and SNAP): make what is queued durable, drop every txn after the zxid, and go
@@ -62,16 +67,27 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
         let _ = to_core.send(ToCore::DiskFailed(msg));
     };
     let mut batch: Vec<Txn> = Vec::new();
+    // The last zxid appended and not yet reported durable.
+    let mut unsynced: Option<i64> = None;
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         let mut stop = false;
+        let mut appended = 0usize;
         while let Some(cmd) = next.take() {
+            appended += 1;
             match cmd {
                 DiskCmd::Append(t) => {
                     if let Err(e) = log.append(&t) {
                         return fail("write", &e);
                     }
+                    unsynced = Some(t.hdr.zxid);
                     batch.push(*t);
+                }
+                DiskCmd::AppendEncoded { zxid, record } => {
+                    if let Err(e) = log.append_encoded(zxid, &record) {
+                        return fail("write", &e);
+                    }
+                    unsynced = Some(zxid);
                 }
                 DiskCmd::Roll => {
                     if let Err(e) = log.roll() {
@@ -82,8 +98,9 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                     if let Err(e) = log.commit() {
                         return fail("sync", &e);
                     }
-                    if !batch.is_empty() {
-                        let _ = to_core.send(ToCore::Durable(std::mem::take(&mut batch)));
+                    if let Some(last) = unsynced.take() {
+                        let txns = std::mem::take(&mut batch);
+                        let _ = to_core.send(ToCore::Durable { txns, last });
                     }
                     let dir = log.dir().to_path_buf();
                     let opts = log.options().clone();
@@ -108,18 +125,16 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                 }
                 DiskCmd::Shutdown => stop = true,
             }
-            if !stop && batch.len() < MAX_BATCH {
+            if !stop && appended < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        if !batch.is_empty() {
+        if let Some(last) = unsynced.take() {
             if let Err(e) = log.commit() {
                 return fail("sync", &e);
             }
-            if to_core
-                .send(ToCore::Durable(std::mem::take(&mut batch)))
-                .is_err()
-            {
+            let txns = std::mem::take(&mut batch);
+            if to_core.send(ToCore::Durable { txns, last }).is_err() {
                 stop = true;
             }
         }

@@ -90,7 +90,8 @@ pub(crate) enum ToCore {
         conn: ConnId,
     },
     /// Txns the disk thread made durable, in zxid order: apply and answer them.
-    Durable(Vec<Txn>),
+    /// (`txns` holds the standalone server's txns; Zab's proposals are reported by `last`.)
+    Durable { txns: Vec<Txn>, last: i64 },
     /// The txn log could not be written or synced: fatal.
     DiskFailed(String),
     /// News from the election or quorum port.
@@ -112,6 +113,9 @@ pub(crate) enum Outgoing {
     Frame(Vec<u8>),
     Close,
 }
+
+/// Messages the core task handles per clock reading.
+const BATCH: usize = 64;
 
 /// A monotonic and a wall clock, read only here and handed to the core as [`Now`].
 #[derive(Clone, Copy)]
@@ -242,6 +246,7 @@ impl Server {
         let mut task = CoreTask {
             core,
             writers: HashMap::new(),
+            now: clock.now(),
             clock,
             ctx,
             disk,
@@ -437,6 +442,9 @@ impl SnapState {
 struct CoreTask {
     core: Core,
     writers: HashMap<ConnId, mpsc::UnboundedSender<Outgoing>>,
+    /// The time as of the current batch of messages: the clock is read once per wake-up (and
+    /// every [`BATCH`] messages), not per message or action.
+    now: Now,
     clock: Clock,
     ctx: FourLetterContext,
     disk: Option<Disk>,
@@ -453,22 +461,22 @@ impl CoreTask {
         mut rx: mpsc::UnboundedReceiver<ToCore>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        loop {
-            let mut deadline = self.core.next_deadline();
-            if let Some(d) = self.repl.as_ref().and_then(|r| r.peer.next_deadline()) {
-                deadline = deadline.min(d);
+        'serve: loop {
+            self.now = self.clock.now();
+            if self.next_deadline() <= self.now.mono_ms {
+                // Due timers run even while messages keep coming.
+                if let Err(reason) = self.tick() {
+                    let _ = self.failed.send(Some(reason));
+                    break;
+                }
             }
-            let sleep_ms = deadline.saturating_sub(self.clock.now().mono_ms).max(1);
+            let deadline = self.next_deadline();
+            let sleep_ms = deadline.saturating_sub(self.now.mono_ms).max(1);
             let msg = tokio::select! {
                 m = rx.recv() => m,
                 _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {
-                    let now = self.clock.now();
-                    let fx = self.core.tick(now);
-                    self.run_effects(fx);
-                    if let Some(r) = self.repl.as_mut() {
-                        r.peer.tick(now.mono_ms);
-                    }
-                    if let Err(reason) = self.drain_zab() {
+                    self.now = self.clock.now();
+                    if let Err(reason) = self.tick() {
                         let _ = self.failed.send(Some(reason));
                         break;
                     }
@@ -476,10 +484,28 @@ impl CoreTask {
                 }
                 _ = shutdown.changed() => None,
             };
-            let Some(msg) = msg else { break };
-            if let Err(reason) = self.handle(msg) {
-                let _ = self.failed.send(Some(reason));
-                break;
+            let Some(mut msg) = msg else { break };
+            self.now = self.clock.now();
+            // Everything already queued is handled in this wake-up, under one clock reading
+            // (refreshed every BATCH messages), before the next timer is set.
+            let mut handled = 0usize;
+            loop {
+                if let Err(reason) = self.handle(msg) {
+                    let _ = self.failed.send(Some(reason));
+                    break 'serve;
+                }
+                handled += 1;
+                if handled % BATCH == 0 {
+                    self.now = self.clock.now();
+                    if handled >= 16 * BATCH {
+                        // Let the connections' writers and readers run.
+                        break;
+                    }
+                }
+                match rx.try_recv() {
+                    Ok(m) => msg = m,
+                    Err(_) => break,
+                }
             }
         }
         for (_, w) in self.writers.drain() {
@@ -492,8 +518,27 @@ impl CoreTask {
         }
     }
 
+    fn next_deadline(&self) -> u64 {
+        let deadline = self.core.next_deadline();
+        match self.repl.as_ref().and_then(|r| r.peer.next_deadline()) {
+            Some(d) => deadline.min(d),
+            None => deadline,
+        }
+    }
+
+    /// Timers: session expiry and Zab's deadlines.
+    fn tick(&mut self) -> Result<(), String> {
+        let now = self.now;
+        let fx = self.core.tick(now);
+        self.run_effects(fx);
+        if let Some(r) = self.repl.as_mut() {
+            r.peer.tick(now.mono_ms);
+        }
+        self.drain_zab()
+    }
+
     fn handle(&mut self, msg: ToCore) -> Result<(), String> {
-        let now = self.clock.now();
+        let now = self.now;
         let fx = match msg {
             ToCore::Opened { conn, peer, out } => {
                 self.writers.insert(conn, out);
@@ -528,10 +573,9 @@ impl CoreTask {
                 let _ = reply.send(text);
                 Vec::new()
             }
-            ToCore::Durable(txns) if self.repl.is_some() => {
-                if let (Some(r), Some(last)) = (self.repl.as_mut(), txns.last()) {
-                    r.peer
-                        .log_durable(now.mono_ms, zab::Zxid(last.hdr.zxid as u64));
+            ToCore::Durable { last, .. } if self.repl.is_some() => {
+                if let Some(r) = self.repl.as_mut() {
+                    r.peer.log_durable(now.mono_ms, zab::Zxid(last as u64));
                 }
                 self.drain_zab()?;
                 Vec::new()
@@ -540,9 +584,9 @@ impl CoreTask {
                 self.peer_event(ev)?;
                 Vec::new()
             }
-            ToCore::Durable(txns) => {
+            ToCore::Durable { txns, .. } => {
                 for t in txns {
-                    let fx = self.core.commit(&t, self.clock.now());
+                    let fx = self.core.commit(&t, self.now);
                     self.run_effects(fx);
                     self.snap.since += 1;
                 }
@@ -625,7 +669,7 @@ impl CoreTask {
                     }
                     // In-memory server: committed at once.
                     None => {
-                        let more = self.core.commit(&txn, self.clock.now());
+                        let more = self.core.commit(&txn, self.now);
                         for m in more.into_iter().rev() {
                             queue.push_front(m);
                         }

@@ -103,7 +103,7 @@ pub(crate) fn persisted(
 
 impl CoreTask {
     fn mono(&self) -> u64 {
-        self.clock.now().mono_ms
+        self.now.mono_ms
     }
 
     /// Runs Zab's actions, and whatever they lead to, until there are none.
@@ -130,7 +130,7 @@ impl CoreTask {
     }
 
     fn zab_action(&mut self, a: Action) -> Result<(), String> {
-        let now = self.clock.now();
+        let now = self.now;
         match a {
             Action::Send { to, msg } => self.zab_send(to, msg),
             Action::Disconnect { peer } => {
@@ -139,17 +139,12 @@ impl CoreTask {
                 }
             }
             Action::AppendLog(e) => {
-                let txn = match self
-                    .repl
-                    .as_ref()
-                    .and_then(|r| r.proposed.get(&(e.zxid.0 as i64)))
-                {
-                    Some(t) => t.clone(),
-                    None => txnlog::decode_txn(&e.data)
-                        .map_err(|m| format!("proposal {}: {m}", e.zxid))?,
-                };
                 if let Some(d) = &self.disk {
-                    let _ = d.tx.send(DiskCmd::Append(Box::new(txn)));
+                    // The proposal's bytes are the log record: no decoding, no copy.
+                    let _ = d.tx.send(DiskCmd::AppendEncoded {
+                        zxid: e.zxid.0 as i64,
+                        record: e.data.clone(),
+                    });
                 } else if let Some(r) = self.repl.as_mut() {
                     // No storage (tests): durable at once.
                     r.peer.log_durable(now.mono_ms, e.zxid);
@@ -274,7 +269,7 @@ impl CoreTask {
     }
 
     fn role_changed(&mut self, role: Role) {
-        let now = self.clock.now();
+        let now = self.now;
         let Some(r) = self.repl.as_mut() else { return };
         r.role = role;
         let (core_role, serving, mode) = match role {
@@ -330,7 +325,8 @@ impl CoreTask {
     }
 
     fn reload_core(&mut self, st: &super::StorageConfig) -> Result<(), String> {
-        let now = self.clock.now();
+        self.now = self.clock.now();
+        let now = self.now;
         let role = self.core.role();
         let serving = self.core.is_serving();
         let mut core = Core::new(self.core.config.clone(), now);
@@ -341,12 +337,14 @@ impl CoreTask {
         self.core = core;
         let fx = self.core.set_role(role, serving, now);
         self.run_effects(fx);
+        self.now = self.clock.now();
         Ok(())
     }
 
     /// SNAP: the leader's image replaces state and log.
     fn install_snapshot(&mut self, zxid: i64, state: &[u8]) -> Result<(), String> {
-        let now = self.clock.now();
+        self.now = self.clock.now();
+        let now = self.now;
         tracing::info!(
             zxid = format_args!("{zxid:#x}"),
             bytes = state.len(),
@@ -389,12 +387,13 @@ impl CoreTask {
             )
             .map_err(|e| format!("writing the SNAP image: {e}"))?;
         }
+        self.now = self.clock.now();
         Ok(())
     }
 
     /// The core wants a txn replicated (leader) — or, without Zab, persisted.
     pub(crate) fn propose_txn(&mut self, txn: Txn) -> Result<(), String> {
-        let now = self.clock.now();
+        let now = self.now;
         let Some(r) = self.repl.as_mut() else {
             return Ok(());
         };
@@ -443,7 +442,7 @@ impl CoreTask {
     }
 
     pub(crate) fn peer_event(&mut self, ev: PeerEvent) -> Result<(), String> {
-        let now = self.clock.now();
+        let now = self.now;
         let mono = self.mono();
         let Some(r) = self.repl.as_mut() else {
             return Ok(());

@@ -142,8 +142,18 @@ impl TxnLog {
     /// [`LogError::OutOfOrder`] is returned and nothing is written. After installing a snapshot
     /// that jumps ahead, [`roll`](TxnLog::roll) first.
     pub fn append(&mut self, txn: &Txn) -> Result<(), LogError> {
+        let mut record = std::mem::take(&mut self.scratch);
+        record.clear();
+        encode_txn(txn, &mut record);
+        let result = self.append_encoded(txn.hdr.zxid, &record);
+        self.scratch = record;
+        result
+    }
+
+    /// Appends a txn already encoded as a log record holds it (`encode_txn`'s output, such as
+    /// a Zab proposal's bytes), without decoding it. The same rules as [`append`](Self::append).
+    pub fn append_encoded(&mut self, zxid: i64, record: &[u8]) -> Result<(), LogError> {
         self.check_ok()?;
-        let zxid = txn.hdr.zxid;
         if let Some(seg) = &self.seg {
             if !follows(seg.last_zxid, zxid) {
                 return Err(LogError::OutOfOrder {
@@ -152,22 +162,20 @@ impl TxnLog {
                 });
             }
         }
-        self.scratch.clear();
-        encode_txn(txn, &mut self.scratch);
-        if self.scratch.len() > i32::MAX as usize {
+        if record.len() > i32::MAX as usize {
             return Err(LogError::TooLarge {
                 zxid,
-                len: self.scratch.len(),
+                len: record.len(),
             });
         }
-        let result = self.append_record(zxid);
+        let result = self.append_record(zxid, record);
         if result.is_err() {
             self.failed = true;
         }
         result
     }
 
-    fn append_record(&mut self, zxid: i64) -> Result<(), LogError> {
+    fn append_record(&mut self, zxid: i64, record: &[u8]) -> Result<(), LogError> {
         if self.seg.is_none() {
             self.seg = Some(self.start_file(zxid)?);
         }
@@ -183,9 +191,9 @@ impl TxnLog {
                 .map_err(io_err("preallocate", &seg.path))?;
             seg.size = size;
         }
-        let crc = adler32(&self.scratch);
+        let crc = adler32(record);
         self.buf.put_i64(i64::from(crc));
-        self.buf.put_buffer(&self.scratch);
+        self.buf.put_buffer(record);
         self.buf.push(EOR);
         seg.last_zxid = zxid;
         self.dirty = true;
