@@ -732,6 +732,7 @@ async fn quorum_reader(
     let mut snap: Option<QuorumPacket> = None;
     // How far the buffer was searched for the SNAP signature.
     let mut searched = 0usize;
+    let mut pos = 0usize;
     'outer: loop {
         loop {
             if let Some(p) = &snap {
@@ -761,10 +762,14 @@ async fn quorum_reader(
                     }
                 }
             }
-            match quorum::decode_packet(&buf, quorum::DEFAULT_QUORUM_MAX_BUFFER) {
+            // Packets are cut from `buf[pos..]`; the consumed prefix is dropped once per read,
+            // not once per packet (a 64 KiB read holds hundreds of PROPOSALs and ACKs).
+            match quorum::decode_packet(&buf[pos..], quorum::DEFAULT_QUORUM_MAX_BUFFER) {
                 Ok(Some((p, used))) => {
-                    buf.drain(..used);
+                    pos += used;
                     if p.kind() == Some(PacketType::Snap) {
+                        buf.drain(..pos);
+                        pos = 0;
                         snap = Some(p);
                         searched = 0;
                         continue;
@@ -783,6 +788,8 @@ async fn quorum_reader(
                 }
             }
         }
+        buf.drain(..pos);
+        pos = 0;
         let n = tokio::select! {
             r = rd.read(&mut chunk) => r,
             _ = shutdown.changed() => break,
