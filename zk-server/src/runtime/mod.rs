@@ -114,7 +114,7 @@ pub(crate) enum Outgoing {
     Close,
 }
 
-/// Messages the core task handles per clock reading.
+/// Messages the core task handles per clock reading and before it lets other tasks run.
 const BATCH: usize = 64;
 
 /// A monotonic and a wall clock, read only here and handed to the core as [`Now`].
@@ -486,27 +486,24 @@ impl CoreTask {
             };
             let Some(mut msg) = msg else { break };
             self.now = self.clock.now();
-            // Everything already queued is handled in this wake-up, under one clock reading
-            // (refreshed every BATCH messages), before the next timer is set.
-            let mut handled = 0usize;
-            loop {
+            // What is already queued is handled under one clock reading, up to BATCH messages;
+            // then the task yields so that the writers send what those produced (proposals,
+            // forwarded writes, replies) before more is taken in.
+            for _ in 1..BATCH {
                 if let Err(reason) = self.handle(msg) {
                     let _ = self.failed.send(Some(reason));
                     break 'serve;
                 }
-                handled += 1;
-                if handled % BATCH == 0 {
-                    self.now = self.clock.now();
-                    if handled >= 16 * BATCH {
-                        // Let the connections' writers and readers run.
-                        break;
-                    }
-                }
                 match rx.try_recv() {
                     Ok(m) => msg = m,
-                    Err(_) => break,
+                    Err(_) => continue 'serve,
                 }
             }
+            if let Err(reason) = self.handle(msg) {
+                let _ = self.failed.send(Some(reason));
+                break;
+            }
+            tokio::task::yield_now().await;
         }
         for (_, w) in self.writers.drain() {
             let _ = w.send(Outgoing::Close);
