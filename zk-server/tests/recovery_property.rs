@@ -358,28 +358,39 @@ struct NodeImage {
 fn image(
     visit: impl FnOnce(&mut dyn FnMut(&str, &Node)),
     acl: impl Fn(i64) -> Vec<Acl>,
+    children: impl Fn(&str) -> Vec<String>,
 ) -> (Vec<NodeImage>, i64) {
     let mut out = Vec::new();
     let mut digest = 0u64;
     visit(&mut |p: &str, n: &Node| {
         digest = digest.wrapping_add(node_digest(p, n));
+        let children = children(p);
+        assert_eq!(children.len(), n.children.len(), "{p}: child count");
         out.push(NodeImage {
             path: p.to_owned(),
             data: n.data.clone(),
             acl: acl(n.acl_ref),
             stat: n.stat.clone(),
-            children: n.children.iter().cloned().collect(),
+            children,
         });
     });
     (out, digest as i64)
 }
 
 fn tree_image(t: &DataTree) -> (Vec<NodeImage>, i64) {
-    image(|f| t.visit_preorder(f), |r| t.acls.get(r))
+    image(
+        |f| t.visit_preorder(f),
+        |r| t.acls.get(r),
+        |p| t.children_of(p),
+    )
 }
 
 fn view_image(v: &TreeView) -> (Vec<NodeImage>, i64) {
-    image(|f| v.visit_preorder(f), |r| v.acls.get(r))
+    image(
+        |f| v.visit_preorder(f),
+        |r| v.acls.get(r),
+        |p| v.children_of(p),
+    )
 }
 
 fn fail(msg: String) -> TestCaseError {

@@ -146,7 +146,7 @@ impl Core {
     ) -> Result<(Vec<String>, zk_proto::data::Stat), ErrorCode> {
         let n = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
         self.check_read_acl(conn, n.acl_ref, Perms::READ)?;
-        let out = (n.children.iter().cloned().collect(), n.client_stat());
+        let out = (self.tree.children_of(p), n.client_stat());
         if watch {
             self.child_watches.add(p, conn, STANDARD);
         }

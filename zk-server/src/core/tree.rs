@@ -6,15 +6,26 @@
 //! deletions, exactly as `DataNode.copyStat` computes it. Containers and TTL nodes show an
 //! `ephemeralOwner` of 0.
 //!
-//! Nodes live in persistent (structurally shared) maps, so [`DataTree::view`] is an O(1),
+//! Nodes live in one persistent (structurally shared) B-tree, so [`DataTree::view`] is an O(1),
 //! consistent image that a snapshot can serialize on another thread while writes go on.
+//!
+//! Memory layout, per znode: the map's key is the path with every '/' turned into a NUL byte
+//! ([`Key`]), so that the keys' byte order is the tree's pre-order with siblings sorted by name
+//! (NUL sorts below every byte a path may hold, and paths never hold NUL): a node's subtree is
+//! the run of keys right after it, iterating the map walks the tree as a snapshot writes it, and
+//! a node's children are found by a range scan instead of being stored a second time. A node
+//! keeps its number of children. Values are `Arc<Node>`s updated by copy-on-write, so a leaf of
+//! the map that a view shares copies pointers, not nodes, and a node is copied only when a view
+//! still holds it. Data is kept at its exact length.
 //!
 //! The tree digest is ZooKeeper's (3.6+): a wrapping 64-bit sum over nodes of CRC32(path, data,
 //! 60 stat bytes), with the root hashed as "" and everything under `/zookeeper/` left out.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
 
-use imbl::OrdSet;
+use imbl::OrdMap;
 
 use zk_proto::consts::ephemeral_owner;
 use zk_proto::data::{Acl, Stat, StatPersisted};
@@ -27,12 +38,35 @@ pub const ZOOKEEPER: &str = "/zookeeper";
 pub const QUOTA: &str = "/zookeeper/quota";
 pub const CONFIG: &str = "/zookeeper/config";
 
+/// A map key: the path's bytes with '/' as NUL (the root is a single NUL).
+type Key = Arc<[u8]>;
+type Nodes = OrdMap<Key, Arc<Node>>;
+
+/// The byte a '/' becomes in a key.
+const SEP: u8 = 0;
+
 #[derive(Debug, Clone)]
 pub struct Node {
+    /// Kept at its exact length (no spare capacity).
     pub data: Option<Vec<u8>>,
     pub acl_ref: i64,
     pub stat: StatPersisted,
-    pub children: OrdSet<String>,
+    /// How many children the node has; their names come from [`DataTree::children_of`].
+    pub children: ChildCount,
+}
+
+/// A node's number of children.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildCount(u32);
+
+impl ChildCount {
+    pub fn len(self) -> usize {
+        self.0 as usize
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
 }
 
 /// The stat of a node created by the txn with this zxid and time (`DataTree.createStat`).
@@ -71,20 +105,32 @@ pub fn owner_kind(owner: i64) -> OwnerKind {
     }
 }
 
+/// Data without spare capacity: a node keeps it for its lifetime.
+fn exact(data: Option<Vec<u8>>) -> Option<Vec<u8>> {
+    data.map(|mut d| {
+        d.shrink_to_fit();
+        d
+    })
+}
+
+fn data_len(data: &Option<Vec<u8>>) -> usize {
+    data.as_ref().map_or(0, Vec::len)
+}
+
 impl Node {
     fn new(data: Option<Vec<u8>>, acl_ref: i64, stat: StatPersisted) -> Self {
         Node {
-            data,
+            data: exact(data),
             acl_ref,
             stat,
-            children: OrdSet::new(),
+            children: ChildCount(0),
         }
     }
 
     /// The stat a client sees.
     pub fn client_stat(&self) -> Stat {
         let s = &self.stat;
-        let num_children = self.children.len() as i32;
+        let num_children = self.children.0 as i32;
         let owner = match owner_kind(s.ephemeral_owner) {
             OwnerKind::Session(id) => id,
             _ => 0,
@@ -118,9 +164,105 @@ pub enum Trigger {
     DataChanged(String),
 }
 
+/// Calls `f` with the key of path `p` ("" names the root), built on the stack when short.
+fn with_key<R>(p: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    let p = if p.is_empty() { "/" } else { p };
+    let mut buf = [0u8; 128];
+    if p.len() <= buf.len() {
+        let k = &mut buf[..p.len()];
+        for (d, s) in k.iter_mut().zip(p.bytes()) {
+            *d = if s == b'/' { SEP } else { s };
+        }
+        f(k)
+    } else {
+        f(&key_vec(p))
+    }
+}
+
+fn key_vec(p: &str) -> Vec<u8> {
+    p.bytes().map(|b| if b == b'/' { SEP } else { b }).collect()
+}
+
+fn new_key(p: &str) -> Key {
+    Arc::from(key_vec(p))
+}
+
+/// Writes the path that key `k` stands for into `out` (reused between calls).
+fn key_path<'a>(k: &[u8], out: &'a mut Vec<u8>) -> &'a str {
+    out.clear();
+    out.extend(k.iter().map(|&b| if b == SEP { b'/' } else { b }));
+    std::str::from_utf8(out).expect("keys are made from paths")
+}
+
+/// The first key after every key of the subtree under `k` (`k` and `k` NUL ...).
+fn after_subtree(k: &[u8]) -> Vec<u8> {
+    let mut end = Vec::with_capacity(k.len() + 1);
+    end.extend_from_slice(k);
+    end.push(SEP + 1);
+    end
+}
+
+/// Keys of the nodes strictly below `k` (for the root's key, every other node), in pre-order.
+fn subtree<'a>(nodes: &'a Nodes, k: &[u8]) -> impl Iterator<Item = (&'a Key, &'a Arc<Node>)> {
+    let root = k == [SEP];
+    let end = after_subtree(k);
+    let range: (Bound<&[u8]>, Bound<&[u8]>) = if root {
+        (Bound::Excluded(k), Bound::Unbounded)
+    } else {
+        (Bound::Excluded(k), Bound::Excluded(&end))
+    };
+    nodes.range::<_, [u8]>(range)
+}
+
+/// The names of the children of the node with key `k`, sorted by name.
+fn child_names(nodes: &Nodes, k: &[u8]) -> Vec<String> {
+    // A child's key is `k` NUL name (the root's key is already the separator).
+    let prefix_len = if k == [SEP] { 1 } else { k.len() + 1 };
+    let mut out = Vec::new();
+    // Where the scan (re)starts: after the node itself, then after a skipped subtree.
+    let mut from: Vec<u8> = k.to_vec();
+    let mut inclusive = false;
+    loop {
+        let lo = if inclusive {
+            Bound::Included(from.as_slice())
+        } else {
+            Bound::Excluded(from.as_slice())
+        };
+        let mut next = None;
+        for (ck, _) in nodes.range::<_, [u8]>((lo, Bound::Unbounded)) {
+            if ck.len() <= prefix_len
+                || !ck.starts_with(k)
+                || (prefix_len > 1 && ck[k.len()] != SEP)
+            {
+                break;
+            }
+            let name = &ck[prefix_len..];
+            match name.iter().position(|&b| b == SEP) {
+                None => out.push(
+                    std::str::from_utf8(name)
+                        .expect("keys are made from paths")
+                        .to_owned(),
+                ),
+                Some(i) => {
+                    // A grandchild: skip the rest of that child's subtree with one seek.
+                    next = Some(after_subtree(&ck[..prefix_len + i]));
+                    break;
+                }
+            }
+        }
+        match next {
+            Some(n) => {
+                from = n;
+                inclusive = true;
+            }
+            None => return out,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: imbl::HashMap<String, Node>,
+    nodes: Nodes,
     /// ZooKeeper's tree digest (AdHash of node digests).
     digest: u64,
     pub acls: AclCache,
@@ -142,7 +284,7 @@ impl DataTree {
     /// anyone, aversion -1, as ZooKeeper's `addConfigNode` leaves it).
     pub fn new() -> Self {
         let mut t = DataTree {
-            nodes: imbl::HashMap::new(),
+            nodes: OrdMap::new(),
             digest: 0,
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
@@ -163,13 +305,13 @@ impl DataTree {
 
     fn insert_raw(&mut self, p: &str, node: Node) {
         if p != "/" {
-            if let Some(parent) = self.nodes.get_mut(path::parent(p)) {
-                parent.children.insert(path::name(p).to_owned());
+            if let Some(parent) = with_key(path::parent(p), |k| self.nodes.get_mut(k)) {
+                Arc::make_mut(parent).children.0 += 1;
             }
         }
-        self.data_size += (p.len() + node.data.as_ref().map_or(0, Vec::len)) as u64;
+        self.data_size += (p.len() + data_len(&node.data)) as u64;
         self.digest = self.digest.wrapping_add(node_digest(p, &node));
-        self.nodes.insert(p.to_owned(), node);
+        self.nodes.insert(new_key(p), Arc::new(node));
     }
 
     /// Files a node under its owner kind: a session's ephemerals, containers or TTL nodes.
@@ -183,6 +325,27 @@ impl DataTree {
             }
             OwnerKind::Session(s) => {
                 self.ephemerals.entry(s).or_default().insert(p.to_owned());
+            }
+            OwnerKind::Void => {}
+        }
+    }
+
+    /// Takes a node out of the owner indexes.
+    fn unindex_owner(&mut self, p: &str, owner: i64) {
+        match owner_kind(owner) {
+            OwnerKind::Container => {
+                self.containers.remove(p);
+            }
+            OwnerKind::Ttl(_) => {
+                self.ttls.remove(p);
+            }
+            OwnerKind::Session(s) => {
+                if let Some(set) = self.ephemerals.get_mut(&s) {
+                    set.remove(p);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&s);
+                    }
+                }
             }
             OwnerKind::Void => {}
         }
@@ -214,7 +377,7 @@ impl DataTree {
         nodes: impl IntoIterator<Item = RestoredNode>,
     ) -> Result<DataTree, String> {
         let mut t = DataTree {
-            nodes: imbl::HashMap::new(),
+            nodes: OrdMap::new(),
             digest: 0,
             acls: AclCache::restore(acls),
             ephemerals: HashMap::new(),
@@ -222,20 +385,34 @@ impl DataTree {
             ttls: BTreeSet::new(),
             data_size: 0,
         };
+        // Children are counted per parent and added to the parent when the run of nodes under
+        // one parent ends, which in pre-order saves a parent lookup per node.
+        let mut pending: Option<(Key, u32)> = None;
         for n in nodes {
             let p = if n.path.is_empty() {
                 "/".to_owned()
             } else {
                 n.path
             };
+            if p.contains('\0') {
+                return Err(format!("node path {p:?} holds a NUL"));
+            }
+            let key = new_key(&p);
             if p != "/" {
-                let parent = t
-                    .nodes
-                    .get_mut(path::parent(&p))
-                    .ok_or_else(|| format!("node {p} comes before its parent"))?;
-                // Every node is listed in its parent: a name already there is a duplicate.
-                if parent.children.insert(path::name(&p).to_owned()).is_some() {
-                    return Err(format!("node {p} appears twice"));
+                let parent = path::parent(&p);
+                let same = pending
+                    .as_ref()
+                    .is_some_and(|(k, _)| with_key(parent, |pk| **k == *pk));
+                if !same {
+                    flush_count(&mut t.nodes, pending.take());
+                    let pk = new_key(parent);
+                    if !t.nodes.contains_key(&*pk) {
+                        return Err(format!("node {p} comes before its parent"));
+                    }
+                    pending = Some((pk, 0));
+                }
+                if let Some((_, c)) = pending.as_mut() {
+                    *c += 1;
                 }
             } else if !t.nodes.is_empty() {
                 return Err("the root is not the first node".to_owned());
@@ -247,12 +424,16 @@ impl DataTree {
                 tracing::warn!(path = %p, acl_ref = n.acl_ref, "snapshot node uses an ACL ref it does not list");
             }
             t.index_owner(&p, n.stat.ephemeral_owner);
-            t.data_size += (p.len() + n.data.as_ref().map_or(0, Vec::len)) as u64;
+            t.data_size += (p.len() + data_len(&n.data)) as u64;
             let node = Node::new(n.data, n.acl_ref, n.stat);
             t.digest = t.digest.wrapping_add(node_digest(&p, &node));
-            t.nodes.insert(p, node);
+            // Every node is listed once: a path already there is a duplicate.
+            if t.nodes.insert(key, Arc::new(node)).is_some() {
+                return Err(format!("node {p} appears twice"));
+            }
         }
-        if !t.nodes.contains_key("/") {
+        flush_count(&mut t.nodes, pending);
+        if !t.nodes.contains_key([SEP].as_slice()) {
             return Err("the snapshot has no root".to_owned());
         }
         t.acls.purge_unused();
@@ -261,7 +442,12 @@ impl DataTree {
 
     /// The node at `path`. ZooKeeper's map also holds the root under "", so "" names it too.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(if path.is_empty() { "/" } else { path })
+        with_key(path, |k| self.nodes.get(k)).map(|n| &**n)
+    }
+
+    /// The names of the children of the node at `p`, sorted (empty when there is no such node).
+    pub fn children_of(&self, p: &str) -> Vec<String> {
+        with_key(p, |k| child_names(&self.nodes, k))
     }
 
     pub fn node_count(&self) -> usize {
@@ -302,8 +488,7 @@ impl DataTree {
         if p == "/" {
             return self.nodes.len() - 1;
         }
-        let prefix = format!("{p}/");
-        self.nodes.keys().filter(|k| k.starts_with(&prefix)).count()
+        with_key(p, |k| subtree(&self.nodes, k).count())
     }
 
     /// All paths in pre-order (parents before children, siblings sorted); for dumps and tests.
@@ -326,9 +511,14 @@ impl DataTree {
         time: i64,
         triggers: &mut Vec<Trigger>,
     ) -> Result<Stat, ErrorCode> {
+        if p == "/" || p.contains('\0') {
+            // Not a path a client can name (a NUL would make two paths share a key).
+            return Err(ErrorCode::BadArguments);
+        }
         let parent_path = path::parent(p);
-        let child = path::name(p);
-        let Some(parent) = self.nodes.get(parent_path) else {
+        let key = new_key(p);
+        let exists = self.nodes.contains_key(&*key);
+        let Some(parent) = with_key(parent_path, |k| self.nodes.get_mut(k)) else {
             return Err(ErrorCode::NoNode);
         };
         // The ACL is interned before the existence check, as ZooKeeper does: replaying the
@@ -336,17 +526,17 @@ impl DataTree {
         // snapshot missed, at the same ref. (Prep rules out NodeExists outside replay.)
         let fresh = !self.acls.contains(acl);
         let acl_ref = self.acls.intern(acl);
-        if parent.children.contains(child) {
+        if exists {
             // Keep the count only when this intern recreated the entry that the existing node
             // dangles on: that count is the node's. Otherwise it was counted already.
-            let repaired = fresh && self.nodes.get(p).is_some_and(|n| n.acl_ref == acl_ref);
+            let repaired = fresh && self.nodes.get(&*key).is_some_and(|n| n.acl_ref == acl_ref);
             if !repaired {
                 self.acls.release(acl_ref);
             }
             return Err(ErrorCode::NodeExists);
         }
-        let parent = self.nodes.get_mut(parent_path).expect("checked above");
         let old_parent_digest = node_digest(parent_path, parent);
+        let parent = Arc::make_mut(parent);
         let cv = if parent_cversion == -1 {
             parent.stat.cversion + 1
         } else {
@@ -357,10 +547,10 @@ impl DataTree {
             parent.stat.cversion = cv;
             parent.stat.pzxid = zxid;
         }
-        parent.children.insert(child.to_owned());
+        parent.children.0 += 1;
         let new_parent_digest = node_digest(parent_path, parent);
         let stat = new_node_stat(zxid, time, owner);
-        self.data_size += (p.len() + data.as_ref().map_or(0, Vec::len)) as u64;
+        self.data_size += (p.len() + data_len(&data)) as u64;
         let node = Node::new(data, acl_ref, stat);
         let client_stat = node.client_stat();
         self.digest = self
@@ -368,10 +558,22 @@ impl DataTree {
             .wrapping_sub(old_parent_digest)
             .wrapping_add(new_parent_digest)
             .wrapping_add(node_digest(p, &node));
-        self.nodes.insert(p.to_owned(), node);
+        self.nodes.insert(key, Arc::new(node));
         self.index_owner(p, owner);
         triggers.push(Trigger::Created(p.to_owned()));
         Ok(client_stat)
+    }
+
+    /// Takes a node out of the map and every index, with its digest, size and ACL count.
+    fn remove_one(&mut self, p: &str, key: &[u8]) -> Option<Arc<Node>> {
+        let node = self.nodes.remove(key)?;
+        self.acls.release(node.acl_ref);
+        self.data_size = self
+            .data_size
+            .saturating_sub((p.len() + data_len(&node.data)) as u64);
+        self.digest = self.digest.wrapping_sub(node_digest(p, &node));
+        self.unindex_owner(p, node.stat.ephemeral_owner);
+        Some(node)
     }
 
     pub fn delete_node(
@@ -383,19 +585,29 @@ impl DataTree {
         if p == "/" {
             return Err(ErrorCode::BadArguments);
         }
-        let Some(node) = self.nodes.remove(p) else {
+        let key = with_key(p, <[u8]>::to_vec);
+        let Some(node) = self.nodes.get(key.as_slice()) else {
             return Err(ErrorCode::NoNode);
         };
         let acl = self.acls.get(node.acl_ref);
-        self.acls.release(node.acl_ref);
-        self.data_size = self
-            .data_size
-            .saturating_sub((p.len() + node.data.as_ref().map_or(0, Vec::len)) as u64);
-        self.digest = self.digest.wrapping_sub(node_digest(p, &node));
+        if !node.children.is_empty() {
+            // Only replay over a fuzzy snapshot deletes a node with children: ones created
+            // after this delete, whose creates come later in the log. ZooKeeper leaves them
+            // unreachable until those creates overwrite them; here they go now, so the creates
+            // find them gone and the end state is the same.
+            let below: Vec<Key> = subtree(&self.nodes, &key).map(|(k, _)| k.clone()).collect();
+            let mut buf = Vec::new();
+            for k in below {
+                let sub = key_path(&k, &mut buf).to_owned();
+                self.remove_one(&sub, &k);
+            }
+        }
+        self.remove_one(p, &key);
         let parent_path = path::parent(p);
-        if let Some(parent) = self.nodes.get_mut(parent_path) {
+        if let Some(parent) = with_key(parent_path, |k| self.nodes.get_mut(k)) {
             let old = node_digest(parent_path, parent);
-            parent.children.remove(path::name(p));
+            let parent = Arc::make_mut(parent);
+            parent.children.0 = parent.children.0.saturating_sub(1);
             // A lower zxid means a replay of an older txn: keep the newer pzxid.
             if zxid > parent.stat.pzxid {
                 parent.stat.pzxid = zxid;
@@ -404,23 +616,6 @@ impl DataTree {
                 .digest
                 .wrapping_sub(old)
                 .wrapping_add(node_digest(parent_path, parent));
-        }
-        match owner_kind(node.stat.ephemeral_owner) {
-            OwnerKind::Container => {
-                self.containers.remove(p);
-            }
-            OwnerKind::Ttl(_) => {
-                self.ttls.remove(p);
-            }
-            OwnerKind::Session(s) => {
-                if let Some(set) = self.ephemerals.get_mut(&s) {
-                    set.remove(p);
-                    if set.is_empty() {
-                        self.ephemerals.remove(&s);
-                    }
-                }
-            }
-            OwnerKind::Void => {}
         }
         triggers.push(Trigger::Deleted {
             path: p.to_owned(),
@@ -439,13 +634,14 @@ impl DataTree {
         time: i64,
         triggers: &mut Vec<Trigger>,
     ) -> Result<Stat, ErrorCode> {
-        let Some(node) = self.nodes.get_mut(p) else {
+        let Some(node) = with_key(p, |k| self.nodes.get_mut(k)) else {
             return Err(ErrorCode::NoNode);
         };
-        let old = node.data.as_ref().map_or(0, Vec::len) as u64;
-        let new = data.as_ref().map_or(0, Vec::len) as u64;
+        let node = Arc::make_mut(node);
+        let old = data_len(&node.data) as u64;
+        let new = data_len(&data) as u64;
         let old_digest = node_digest(p, node);
-        node.data = data;
+        node.data = exact(data);
         node.stat.version = version;
         node.stat.mzxid = zxid;
         node.stat.mtime = time;
@@ -461,11 +657,11 @@ impl DataTree {
     }
 
     pub fn set_acl(&mut self, p: &str, acl: &[Acl], aversion: i32) -> Result<Stat, ErrorCode> {
-        if !self.nodes.contains_key(p) {
+        let Some(node) = with_key(p, |k| self.nodes.get_mut(k)) else {
             return Err(ErrorCode::NoNode);
-        }
+        };
         let new_ref = self.acls.intern(acl);
-        let node = self.nodes.get_mut(p).expect("checked above");
+        let node = Arc::make_mut(node);
         let old_digest = node_digest(p, node);
         let old_ref = std::mem::replace(&mut node.acl_ref, new_ref);
         node.stat.aversion = aversion;
@@ -477,6 +673,15 @@ impl DataTree {
             .wrapping_add(new_digest);
         self.acls.release(old_ref);
         Ok(stat)
+    }
+}
+
+/// Adds a run's count of children to their parent (see [`DataTree::restore`]).
+fn flush_count(nodes: &mut Nodes, pending: Option<(Key, u32)>) {
+    if let Some((k, c)) = pending {
+        if let Some(parent) = nodes.get_mut(&*k) {
+            Arc::make_mut(parent).children.0 += c;
+        }
     }
 }
 
@@ -492,7 +697,7 @@ pub struct RestoredNode {
 /// A frozen, consistent image of a tree's nodes and ACLs (see [`DataTree::view`]).
 #[derive(Debug, Clone)]
 pub struct TreeView {
-    nodes: imbl::HashMap<String, Node>,
+    nodes: Nodes,
     pub acls: AclCache,
     digest: u64,
 }
@@ -500,6 +705,11 @@ pub struct TreeView {
 impl TreeView {
     pub fn visit_preorder(&self, f: impl FnMut(&str, &Node)) {
         visit(&self.nodes, f)
+    }
+
+    /// The names of the children of the node at `p`, sorted.
+    pub fn children_of(&self, p: &str) -> Vec<String> {
+        with_key(p, |k| child_names(&self.nodes, k))
     }
 
     pub fn digest(&self) -> i64 {
@@ -511,18 +721,11 @@ impl TreeView {
     }
 }
 
-fn visit(nodes: &imbl::HashMap<String, Node>, mut f: impl FnMut(&str, &Node)) {
-    let mut stack = vec!["/".to_owned()];
-    while let Some(p) = stack.pop() {
-        let Some(n) = nodes.get(&p) else { continue };
-        for c in n.children.iter().rev() {
-            stack.push(if p == "/" {
-                format!("/{c}")
-            } else {
-                format!("{p}/{c}")
-            });
-        }
-        f(&p, n);
+/// The map's order is the tree's pre-order (see the module doc).
+fn visit(nodes: &Nodes, mut f: impl FnMut(&str, &Node)) {
+    let mut buf = Vec::new();
+    for (k, n) in nodes.iter() {
+        f(key_path(k, &mut buf), n);
     }
 }
 
@@ -689,6 +892,80 @@ mod tests {
             !t.acls.contains(&digest_acl),
             "the entry goes with its last user"
         );
+    }
+
+    #[test]
+    fn children_are_listed_by_name_past_grandchildren() {
+        let mut t = DataTree::new();
+        for (i, p) in [
+            "/a", "/a-b", "/a/b", "/a/b/c", "/a/b/c/d", "/a/b-x", "/a/b0", "/a/a", "/ab", "/a/b/e",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            create(&mut t, p, i as i64 + 1);
+        }
+        assert_eq!(t.children_of("/a"), vec!["a", "b", "b-x", "b0"]);
+        assert_eq!(t.children_of("/a/b"), vec!["c", "e"]);
+        assert_eq!(t.children_of("/a/b/c/d"), Vec::<String>::new());
+        assert_eq!(t.children_of("/nope"), Vec::<String>::new());
+        assert_eq!(t.children_of("/"), vec!["a", "a-b", "ab", "zookeeper"]);
+        assert_eq!(t.children_of(""), t.children_of("/"));
+        assert_eq!(t.children_of("/zookeeper"), vec!["config", "quota"]);
+        assert_eq!(t.get("/a").unwrap().client_stat().num_children, 4);
+        assert_eq!(t.all_children_number("/a"), 7);
+        assert_eq!(t.all_children_number("/a/b"), 3);
+        assert_eq!(t.all_children_number("/a-b"), 0);
+        assert_eq!(
+            t.paths_preorder(),
+            vec![
+                "/",
+                "/a",
+                "/a/a",
+                "/a/b",
+                "/a/b/c",
+                "/a/b/c/d",
+                "/a/b/e",
+                "/a/b-x",
+                "/a/b0",
+                "/a-b",
+                "/ab",
+                "/zookeeper",
+                "/zookeeper/config",
+                "/zookeeper/quota"
+            ]
+        );
+        // The order siblings had as a sorted set of names.
+        let mut names = t.children_of("/a");
+        names.sort();
+        assert_eq!(names, t.children_of("/a"));
+        let view = t.view();
+        t.delete_node("/a/b0", 20, &mut Vec::new()).unwrap();
+        assert_eq!(view.children_of("/a"), vec!["a", "b", "b-x", "b0"]);
+        assert_eq!(t.children_of("/a"), vec!["a", "b", "b-x"]);
+        assert_eq!(t.digest(), full_digest(&t));
+    }
+
+    #[test]
+    fn replayed_delete_of_a_node_with_children_drops_them_until_recreated() {
+        // A fuzzy snapshot holds /a/b, created after the delete of /a the log replays.
+        let mut t = DataTree::new();
+        create(&mut t, "/a", 1);
+        create(&mut t, "/a/b", 3);
+        let mut tr = Vec::new();
+        t.create_node("/a/b/e", None, &Acl::read_unsafe(), 0x9, -1, 4, 1, &mut tr)
+            .unwrap();
+        t.delete_node("/a", 2, &mut tr).unwrap();
+        assert!(t.get("/a/b").is_none() && t.get("/a/b/e").is_none());
+        assert_eq!(t.ephemeral_count(), 0);
+        assert!(!t.acls.contains(&Acl::read_unsafe()) || t.get(CONFIG).is_some());
+        assert_eq!(t.digest(), full_digest(&t));
+        assert_eq!(t.node_count(), 4);
+        // Replaying the creates that follow rebuilds the same tree.
+        create(&mut t, "/a", 2);
+        create(&mut t, "/a/b", 3);
+        assert_eq!(t.get("/a").unwrap().client_stat().num_children, 1);
+        assert_eq!(t.digest(), full_digest(&t));
     }
 
     #[test]
