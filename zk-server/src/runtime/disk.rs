@@ -32,10 +32,15 @@ pub(crate) enum DiskCmd {
         done: mpsc::Sender<Result<(), String>>,
     },
     Shutdown,
+    /// Several commands, in order: what the core task produced in one wake-up, handed over
+    /// with one wake-up of the disk thread (so they also land in one group commit).
+    Batch(Vec<DiskCmd>),
 }
 
 pub(crate) struct Disk {
-    pub tx: mpsc::Sender<DiskCmd>,
+    tx: mpsc::Sender<DiskCmd>,
+    /// Commands not yet handed over; see [`Disk::flush`].
+    queued: Vec<DiskCmd>,
     pub thread: Option<JoinHandle<()>>,
 }
 
@@ -47,12 +52,39 @@ impl Disk {
             .spawn(move || run(log, rx, to_core))?;
         Ok(Disk {
             tx,
+            queued: Vec::new(),
             thread: Some(thread),
         })
     }
 
+    /// Queues a command; it goes to the disk thread with the next [`flush`](Disk::flush).
+    pub fn queue(&mut self, cmd: DiskCmd) {
+        self.queued.push(cmd);
+    }
+
+    /// Hands the queued commands to the disk thread. The core task calls this before it waits
+    /// or yields, so nothing queued waits longer than the batch of messages being handled.
+    pub fn flush(&mut self) {
+        match self.queued.len() {
+            0 => {}
+            1 => {
+                let _ = self.tx.send(self.queued.pop().expect("one queued"));
+            }
+            _ => {
+                let _ = self.tx.send(DiskCmd::Batch(std::mem::take(&mut self.queued)));
+            }
+        }
+    }
+
+    /// Sends a command after everything queued.
+    pub fn send_now(&mut self, cmd: DiskCmd) {
+        self.flush();
+        let _ = self.tx.send(cmd);
+    }
+
     /// Commits what is queued and waits for the thread to finish.
     pub fn shutdown(&mut self) {
+        self.flush();
         let _ = self.tx.send(DiskCmd::Shutdown);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -69,13 +101,20 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
     let mut batch: Vec<Txn> = Vec::new();
     // The last zxid appended and not yet reported durable.
     let mut unsynced: Option<i64> = None;
+    let mut work: std::collections::VecDeque<DiskCmd> = std::collections::VecDeque::new();
     while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
+        work.push_back(first);
         let mut stop = false;
         let mut appended = 0usize;
-        while let Some(cmd) = next.take() {
+        while let Some(cmd) = work.pop_front() {
             appended += 1;
             match cmd {
+                DiskCmd::Batch(cmds) => {
+                    appended -= 1;
+                    for (i, c) in cmds.into_iter().enumerate() {
+                        work.insert(i, c);
+                    }
+                }
                 DiskCmd::Append(t) => {
                     if let Err(e) = log.append(&t) {
                         return fail("write", &e);
@@ -125,8 +164,10 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                 }
                 DiskCmd::Shutdown => stop = true,
             }
-            if !stop && appended < MAX_BATCH {
-                next = rx.try_recv().ok();
+            if work.is_empty() && !stop && appended < MAX_BATCH {
+                if let Ok(cmd) = rx.try_recv() {
+                    work.push_back(cmd);
+                }
             }
         }
         if let Some(last) = unsynced.take() {

@@ -462,6 +462,10 @@ impl CoreTask {
         mut shutdown: watch::Receiver<bool>,
     ) {
         'serve: loop {
+            // Txns queued while handling the last batch go to the disk thread together.
+            if let Some(d) = self.disk.as_mut() {
+                d.flush();
+            }
             self.now = self.clock.now();
             if self.next_deadline() <= self.now.mono_ms {
                 // Due timers run even while messages keep coming.
@@ -502,6 +506,9 @@ impl CoreTask {
             if let Err(reason) = self.handle(msg) {
                 let _ = self.failed.send(Some(reason));
                 break;
+            }
+            if let Some(d) = self.disk.as_mut() {
+                d.flush();
             }
             tokio::task::yield_now().await;
         }
@@ -609,7 +616,7 @@ impl CoreTask {
     /// Rolls the log and writes a snapshot of a frozen view on a blocking thread, while writes
     /// go on. Only one snapshot at a time, as ZooKeeper ("Too busy to snap, skipping").
     fn maybe_snapshot(&mut self) {
-        let (Some(st), Some(disk)) = (&self.storage, &self.disk) else {
+        let (Some(st), Some(disk)) = (&self.storage, self.disk.as_mut()) else {
             return;
         };
         if self.snap.since < self.snap.roll_at {
@@ -622,7 +629,7 @@ impl CoreTask {
         }
         self.snap.reset();
         self.snap.in_flight = true;
-        let _ = disk.tx.send(DiskCmd::Roll);
+        disk.queue(DiskCmd::Roll);
         let view = self.core.tree.view();
         let sessions = self.core.sessions_for_snapshot();
         let zxid = self.core.last_zxid();
@@ -659,11 +666,9 @@ impl CoreTask {
                         let _ = self.failed.send(Some(reason));
                     }
                 }
-                Effect::Persist(txn) => match &self.disk {
+                Effect::Persist(txn) => match self.disk.as_mut() {
                     // Durable first: the disk thread answers with `Durable` after its fsync.
-                    Some(d) => {
-                        let _ = d.tx.send(DiskCmd::Append(txn));
-                    }
+                    Some(d) => d.queue(DiskCmd::Append(txn)),
                     // In-memory server: committed at once.
                     None => {
                         let more = self.core.commit(&txn, self.now);

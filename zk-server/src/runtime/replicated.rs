@@ -139,9 +139,9 @@ impl CoreTask {
                 }
             }
             Action::AppendLog(e) => {
-                if let Some(d) = &self.disk {
+                if let Some(d) = self.disk.as_mut() {
                     // The proposal's bytes are the log record: no decoding, no copy.
-                    let _ = d.tx.send(DiskCmd::AppendEncoded {
+                    d.queue(DiskCmd::AppendEncoded {
                         zxid: e.zxid.0 as i64,
                         record: e.data.clone(),
                     });
@@ -306,9 +306,9 @@ impl CoreTask {
             applied = format_args!("{:#x}", self.core.last_zxid()),
             "TRUNC: cutting the txn log"
         );
-        if let Some(d) = &self.disk {
+        if let Some(d) = self.disk.as_mut() {
             let (tx, rx) = std::sync::mpsc::channel();
-            let _ = d.tx.send(DiskCmd::Truncate { to, done: tx });
+            d.send_now(DiskCmd::Truncate { to, done: tx });
             rx.recv()
                 .map_err(|_| "the disk thread is gone".to_owned())??;
         }
@@ -362,10 +362,10 @@ impl CoreTask {
         self.core = core;
         self.run_effects(fx);
         if let Some(st) = self.storage.clone() {
-            if let Some(d) = &self.disk {
+            if let Some(d) = self.disk.as_mut() {
                 // Everything logged is superseded.
                 let (tx, rx) = std::sync::mpsc::channel();
-                let _ = d.tx.send(DiskCmd::Truncate { to: -1, done: tx });
+                d.send_now(DiskCmd::Truncate { to: -1, done: tx });
                 rx.recv()
                     .map_err(|_| "the disk thread is gone".to_owned())??;
             }
