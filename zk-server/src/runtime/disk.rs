@@ -22,7 +22,10 @@ pub(crate) enum DiskCmd {
     Append(Box<Txn>),
     /// A Zab proposal's bytes (a txn encoded as the log holds it) to log; `Durable` reports
     /// only its zxid, since Zab delivers committed txns itself.
-    AppendEncoded { zxid: i64, record: bytes::Bytes },
+    AppendEncoded {
+        zxid: i64,
+        record: bytes::Bytes,
+    },
     /// Start a new log file with the next txn (after a snapshot, as ZooKeeper rolls).
     Roll,
     /// Zab TRUNC (and SNAP): make what is queued durable, drop every txn after the zxid, and go
@@ -71,7 +74,9 @@ impl Disk {
                 let _ = self.tx.send(self.queued.pop().expect("one queued"));
             }
             _ => {
-                let _ = self.tx.send(DiskCmd::Batch(std::mem::take(&mut self.queued)));
+                let _ = self
+                    .tx
+                    .send(DiskCmd::Batch(std::mem::take(&mut self.queued)));
             }
         }
     }

@@ -91,7 +91,10 @@ pub(crate) enum ToCore {
     },
     /// Txns the disk thread made durable, in zxid order: apply and answer them.
     /// (`txns` holds the standalone server's txns; Zab's proposals are reported by `last`.)
-    Durable { txns: Vec<Txn>, last: i64 },
+    Durable {
+        txns: Vec<Txn>,
+        last: i64,
+    },
     /// The txn log could not be written or synced: fatal.
     DiskFailed(String),
     /// News from the election or quorum port.
