@@ -6,7 +6,8 @@
 //! - `tree/*`: the data tree alone at the same size;
 //! - `txnlog/*`: txn log append with group commit (one fdatasync per 1 or 64 txns) in a temp
 //!   directory on this machine's disk;
-//! - `snapshot/*`: writing and loading a snapshot of 100,000 znodes.
+//! - `snapshot/*`: writing and loading a snapshot of 100,000 znodes (from memory and from its
+//!   file).
 //!
 //! `cargo bench -p zk-server --bench server` (building the 1M-znode tree takes a few seconds).
 
@@ -354,6 +355,13 @@ fn storage(c: &mut Criterion) {
     g.bench_function("load_100k", |b| {
         b.iter(|| {
             let s = snapshot::read_snapshot(black_box(&bytes)).unwrap();
+            assert_eq!(s.tree.node_count(), snap.core.tree.node_count());
+        });
+    });
+    // What a restart does: the file read piece by piece as it is parsed.
+    g.bench_function("load_file_100k", |b| {
+        b.iter(|| {
+            let s = snapshot::read_snapshot_file(black_box(&path)).unwrap();
             assert_eq!(s.tree.node_count(), snap.core.tree.node_count());
         });
     });

@@ -184,7 +184,8 @@ fn key_vec(p: &str) -> Vec<u8> {
 }
 
 fn new_key(p: &str) -> Key {
-    Arc::from(key_vec(p))
+    // One allocation of the exact size (the iterator's length is known), no temporary Vec.
+    p.bytes().map(|b| if b == b'/' { SEP } else { b }).collect()
 }
 
 /// Writes the path that key `k` stands for into `out` (reused between calls).
@@ -376,68 +377,14 @@ impl DataTree {
         acls: impl IntoIterator<Item = (i64, Vec<Acl>)>,
         nodes: impl IntoIterator<Item = RestoredNode>,
     ) -> Result<DataTree, String> {
-        let mut t = DataTree {
-            nodes: OrdMap::new(),
-            digest: 0,
-            acls: AclCache::restore(acls),
-            ephemerals: HashMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            data_size: 0,
-        };
-        // Children are counted per parent and added to the parent when the run of nodes under
-        // one parent ends, which in pre-order saves a parent lookup per node.
-        let mut pending: Option<(Key, u32)> = None;
+        let mut b = TreeBuilder::new(acls);
         for n in nodes {
-            let p = if n.path.is_empty() {
-                "/".to_owned()
-            } else {
-                n.path
-            };
-            if p.contains('\0') {
-                return Err(format!("node path {p:?} holds a NUL"));
-            }
-            let key = new_key(&p);
-            if p != "/" {
-                let parent = path::parent(&p);
-                let same = pending
-                    .as_ref()
-                    .is_some_and(|(k, _)| with_key(parent, |pk| **k == *pk));
-                if !same {
-                    flush_count(&mut t.nodes, pending.take());
-                    let pk = new_key(parent);
-                    if !t.nodes.contains_key(&*pk) {
-                        return Err(format!("node {p} comes before its parent"));
-                    }
-                    pending = Some((pk, 0));
-                }
-                if let Some((_, c)) = pending.as_mut() {
-                    *c += 1;
-                }
-            } else if !t.nodes.is_empty() {
-                return Err("the root is not the first node".to_owned());
-            }
-            if !t.acls.add_usage(n.acl_ref) {
-                // A fuzzy snapshot (Apache writes them) can hold a node created after its ACL
-                // section was written; replaying the node's create recreates the entry at the
-                // same ref. Until then the unknown ref grants nothing.
-                tracing::warn!(path = %p, acl_ref = n.acl_ref, "snapshot node uses an ACL ref it does not list");
-            }
-            t.index_owner(&p, n.stat.ephemeral_owner);
-            t.data_size += (p.len() + data_len(&n.data)) as u64;
-            let node = Node::new(n.data, n.acl_ref, n.stat);
-            t.digest = t.digest.wrapping_add(node_digest(&p, &node));
-            // Every node is listed once: a path already there is a duplicate.
-            if t.nodes.insert(key, Arc::new(node)).is_some() {
-                return Err(format!("node {p} appears twice"));
+            b.add(&n.path, n.data.as_deref(), n.acl_ref, n.stat);
+            if b.failed() {
+                break;
             }
         }
-        flush_count(&mut t.nodes, pending);
-        if !t.nodes.contains_key([SEP].as_slice()) {
-            return Err("the snapshot has no root".to_owned());
-        }
-        t.acls.purge_unused();
-        Ok(t)
+        b.finish()
     }
 
     /// The node at `path`. ZooKeeper's map also holds the root under "", so "" names it too.
@@ -676,6 +623,151 @@ impl DataTree {
     }
 }
 
+/// Builds a [`DataTree`] from a snapshot's nodes as they are read, one at a time, in file
+/// order, without collecting them first ([`DataTree::restore`] is this over a list). The
+/// first invalid node makes [`TreeBuilder::finish`] fail with its message; nodes added after
+/// it are ignored.
+pub struct TreeBuilder {
+    t: DataTree,
+    /// The parent of the current run of siblings and how many of them were added: children
+    /// are added to their parent's count when the run ends, which in pre-order saves a parent
+    /// lookup per node.
+    pending: Option<(Key, u32)>,
+    err: Option<String>,
+    /// Nodes whose ACL ref the snapshot does not list, warned about in [`TreeBuilder::finish`].
+    dangling_acls: Vec<(String, i64)>,
+}
+
+impl TreeBuilder {
+    pub fn new(acls: impl IntoIterator<Item = (i64, Vec<Acl>)>) -> Self {
+        TreeBuilder {
+            t: DataTree {
+                nodes: OrdMap::new(),
+                digest: 0,
+                acls: AclCache::restore(acls),
+                ephemerals: HashMap::new(),
+                containers: BTreeSet::new(),
+                ttls: BTreeSet::new(),
+                data_size: 0,
+            },
+            pending: None,
+            err: None,
+            dangling_acls: Vec::new(),
+        }
+    }
+
+    /// Whether a node was rejected (then [`TreeBuilder::finish`] fails).
+    pub fn failed(&self) -> bool {
+        self.err.is_some()
+    }
+
+    /// Adds the next node (`path` "" or "/" for the root); its data is copied at exact length.
+    pub fn add(&mut self, path: &str, data: Option<&[u8]>, acl_ref: i64, stat: StatPersisted) {
+        if self.err.is_none() {
+            if let Err(e) = self.try_add(path, data, acl_ref, stat) {
+                self.err = Some(e);
+            }
+        }
+    }
+
+    fn try_add(
+        &mut self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl_ref: i64,
+        stat: StatPersisted,
+    ) -> Result<(), String> {
+        let p = if path.is_empty() { "/" } else { path };
+        if p.contains('\0') {
+            return Err(format!("node path {p:?} holds a NUL"));
+        }
+        let t = &mut self.t;
+        // One allocation, of the exact size (the iterator's length is known).
+        let key: Key = p.bytes().map(|b| if b == b'/' { SEP } else { b }).collect();
+        if p != "/" {
+            // The parent's key (as `path::parent`): a prefix of the node's key, or the root's.
+            let pk: &[u8] = match p.rfind('/') {
+                Some(0) | None => &[SEP],
+                Some(i) => &key[..i],
+            };
+            let same = self.pending.as_ref().is_some_and(|(k, _)| **k == *pk);
+            if !same {
+                flush_count(&mut t.nodes, self.pending.take());
+                if !t.nodes.contains_key(pk) {
+                    return Err(format!("node {p} comes before its parent"));
+                }
+                self.pending = Some((Arc::from(pk), 0));
+            }
+            if let Some((_, c)) = self.pending.as_mut() {
+                *c += 1;
+            }
+        } else if !t.nodes.is_empty() {
+            return Err("the root is not the first node".to_owned());
+        }
+        if !t.acls.add_usage(acl_ref) {
+            // A fuzzy snapshot (Apache writes them) can hold a node created after its ACL
+            // section was written; replaying the node's create recreates the entry at the
+            // same ref. Until then the unknown ref grants nothing.
+            self.dangling_acls.push((p.to_owned(), acl_ref));
+        }
+        t.index_owner(p, stat.ephemeral_owner);
+        let node = Node {
+            data: data.map(<[u8]>::to_vec),
+            acl_ref,
+            stat,
+            children: ChildCount(0),
+        };
+        t.data_size += (p.len() + data_len(&node.data)) as u64;
+        t.digest = t
+            .digest
+            .wrapping_add(restored_node_digest(p, data, &node.stat));
+        // Every node is listed once: a path already there is a duplicate.
+        if t.nodes.insert(key, Arc::new(node)).is_some() {
+            return Err(format!("node {p} appears twice"));
+        }
+        Ok(())
+    }
+
+    /// The tree, or why a node was rejected (also when it has no root).
+    pub fn finish(self) -> Result<DataTree, String> {
+        let TreeBuilder {
+            mut t,
+            pending,
+            err,
+            dangling_acls,
+        } = self;
+        for (path, acl_ref) in &dangling_acls {
+            tracing::warn!(%path, acl_ref, "snapshot node uses an ACL ref it does not list");
+        }
+        if let Some(e) = err {
+            return Err(e);
+        }
+        flush_count(&mut t.nodes, pending);
+        if !t.nodes.contains_key([SEP].as_slice()) {
+            return Err("the snapshot has no root".to_owned());
+        }
+        t.acls.purge_unused();
+        Ok(t)
+    }
+}
+
+/// [`node_digest`] of a node being restored: the CRC32 input (path, data, stat bytes) is
+/// hashed in one piece when it is small, which is faster than three short updates.
+fn restored_node_digest(p: &str, data: Option<&[u8]>, stat: &StatPersisted) -> u64 {
+    const STACK: usize = 512;
+    let d = data.unwrap_or_default();
+    if p.starts_with("/zookeeper/") || p.len() + d.len() + STAT_BYTES > STACK {
+        return digest_prefix(p, data).map_or(0, |h| finish_digest(h, stat));
+    }
+    let p = if p == "/" { "" } else { p };
+    let mut buf = [0u8; STACK];
+    let (a, b) = (p.len(), p.len() + d.len());
+    buf[..a].copy_from_slice(p.as_bytes());
+    buf[a..b].copy_from_slice(d);
+    buf[b..b + STAT_BYTES].copy_from_slice(&stat_bytes(stat));
+    u64::from(crc32fast::hash(&buf[..b + STAT_BYTES]))
+}
+
 /// Adds a run's count of children to their parent (see [`DataTree::restore`]).
 fn flush_count(nodes: &mut Nodes, pending: Option<(Key, u32)>) {
     if let Some((k, c)) = pending {
@@ -749,9 +841,18 @@ pub fn digest_prefix(p: &str, data: Option<&[u8]>) -> Option<crc32fast::Hasher> 
     Some(h)
 }
 
+/// How many stat bytes a node's digest covers.
+const STAT_BYTES: usize = 60;
+
 /// Completes a digest from its prefix and the 60 stat bytes ZooKeeper hashes.
 pub fn finish_digest(mut h: crc32fast::Hasher, s: &StatPersisted) -> u64 {
-    let mut stat = [0u8; 60];
+    h.update(&stat_bytes(s));
+    u64::from(h.finalize())
+}
+
+/// The stat fields a node's digest covers, in ZooKeeper's order.
+fn stat_bytes(s: &StatPersisted) -> [u8; STAT_BYTES] {
+    let mut stat = [0u8; STAT_BYTES];
     stat[0..8].copy_from_slice(&s.czxid.to_be_bytes());
     stat[8..16].copy_from_slice(&s.mzxid.to_be_bytes());
     stat[16..24].copy_from_slice(&s.pzxid.to_be_bytes());
@@ -761,8 +862,7 @@ pub fn finish_digest(mut h: crc32fast::Hasher, s: &StatPersisted) -> u64 {
     stat[44..48].copy_from_slice(&s.cversion.to_be_bytes());
     stat[48..52].copy_from_slice(&s.aversion.to_be_bytes());
     stat[52..60].copy_from_slice(&s.ephemeral_owner.to_be_bytes());
-    h.update(&stat);
-    u64::from(h.finalize())
+    stat
 }
 
 /// The digest version ZooKeeper 3.6+ writes in `TxnDigest` and snapshots.

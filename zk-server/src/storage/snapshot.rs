@@ -24,14 +24,14 @@
 //! any order as long as parents come first.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 use zk_proto::codec::{Decode, DecodeError, Encode, Reader, WriteExt};
 use zk_proto::data::{Acl, StatPersisted};
 
-use crate::core::tree::{DataTree, RestoredNode, TreeView, DIGEST_VERSION};
+use crate::core::tree::{DataTree, TreeBuilder, TreeView, DIGEST_VERSION};
 
 /// `FileSnap.SNAP_MAGIC`: "ZKSN".
 pub const SNAP_MAGIC: i32 = 0x5A4B534E;
@@ -263,14 +263,10 @@ pub fn write_snap_stream(
 /// Reads a SNAP stream from the start of `bytes`: `Ok(None)` if more bytes are needed, else the
 /// state and the bytes it took.
 pub fn read_snap_stream(bytes: &[u8]) -> Result<Option<(LoadedSnapshot, usize)>, SnapshotError> {
-    // The body reader expects a file header: give it one, and count it out.
-    let mut framed = Vec::with_capacity(16 + bytes.len());
-    framed.put_i32(SNAP_MAGIC);
-    framed.put_i32(SNAP_VERSION);
-    framed.put_i64(SNAP_DB_ID);
-    framed.extend_from_slice(bytes);
-    let mut c = Checked::new(&framed);
-    let (sessions, acls, nodes) = match read_body(&mut c, false) {
+    // Read as if behind a file header (offsets in errors and the length limit count one), as
+    // the body of a snapshot file is: the header itself is not there to read.
+    let mut c = Checked::new(bytes, SNAP_HEADER_LEN);
+    let (sessions, builder) = match read_body(&mut c, Framing::SnapStream) {
         Ok(v) => v,
         Err(SnapshotError::Decode {
             source: DecodeError::Truncated { .. },
@@ -278,7 +274,7 @@ pub fn read_snap_stream(bytes: &[u8]) -> Result<Option<(LoadedSnapshot, usize)>,
         }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let sig = match c.r.read_string() {
+    let sig = match c.run(|r| r.read_string()) {
         Ok(s) => s,
         Err(DecodeError::Truncated { .. }) => return Ok(None),
         Err(source) => {
@@ -295,8 +291,9 @@ pub fn read_snap_stream(bytes: &[u8]) -> Result<Option<(LoadedSnapshot, usize)>,
             msg: format!("SNAP stream signature {sig:?}, expected \"BenWasHere\""),
         });
     }
-    let used = c.pos() - 16;
-    let tree = DataTree::restore(acls, nodes)
+    let used = c.pos() - SNAP_HEADER_LEN;
+    let tree = builder
+        .finish()
         .map_err(|msg| SnapshotError::Invalid { offset: used, msg })?;
     Ok(Some((
         LoadedSnapshot {
@@ -316,28 +313,223 @@ fn len_i32(n: usize) -> io::Result<i32> {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/// A reader that knows which bytes the seals cover.
+/// The file header's length: magic, version, dbid.
+const SNAP_HEADER_LEN: usize = 16;
+
+/// How much of a snapshot file is held at a time when it is read from disk: small enough that
+/// the bytes are still in the CPU cache when the checksum covers them.
+/// (Tiny in unit tests, so that their snapshots take many windows.)
+const READ_WINDOW: usize = if cfg!(test) { 64 } else { 1 << 20 };
+
+/// Parsed bytes are checksummed once this many have piled up (while they are still cached),
+/// not all at the next seal.
+const CHECKSUM_EVERY: usize = 256 * 1024;
+
+/// Where a [`Checked`] reader's bytes come from.
+enum Input<'a> {
+    /// All of them, in memory.
+    Slice(&'a [u8]),
+    /// A file, read a window at a time into `buf` (`buf[..filled]` holds the bytes from the
+    /// reader's `win_start` on).
+    Stream {
+        src: &'a mut dyn Read,
+        buf: Vec<u8>,
+        filled: usize,
+    },
+}
+
+/// A reader that knows which bytes the seals cover. Positions are offsets in the whole input;
+/// a streamed input keeps only a window of it (from the start of the record being read on).
 struct Checked<'a> {
-    bytes: &'a [u8],
-    r: Reader<'a>,
+    input: Input<'a>,
+    /// Where the window starts in the input.
+    win_start: usize,
+    /// Where the next read starts.
+    at: usize,
+    /// The input's length (for a file, its size when opened).
+    total: usize,
+    /// No more bytes will come into the window.
+    eof: bool,
+    /// Why reading the file stopped early, if it did.
+    io_error: Option<io::Error>,
+    /// Added to positions in errors: the bytes that come before the input (a SNAP stream is
+    /// read as the body of a file, behind a header that is not there).
+    base: usize,
+    /// The most any length prefix may claim.
+    max: usize,
+    /// While a node record is read: where it starts (its bytes stay in the window).
+    pin: Option<usize>,
+    /// The checksum of the input's bytes before `checked_upto`.
     adler: Adler32,
     checked_upto: usize,
 }
 
 impl<'a> Checked<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    fn new(bytes: &'a [u8], base: usize) -> Self {
         Checked {
-            bytes,
+            input: Input::Slice(bytes),
+            win_start: 0,
+            at: 0,
+            total: bytes.len(),
+            eof: true,
+            io_error: None,
+            pin: None,
+            base,
             // Every length is also bounded by what is left, so no claim can make us allocate
             // more than the file holds; Apache's own limit is jute.maxbuffer + extrasize.
-            r: Reader::with_max(bytes, bytes.len()),
+            max: base + bytes.len(),
             adler: Adler32::new(),
             checked_upto: 0,
         }
     }
 
+    /// Reads `len` bytes from `src` (fewer if it ends first), as if they were in memory.
+    fn stream(src: &'a mut dyn Read, len: usize) -> Self {
+        Checked {
+            input: Input::Stream {
+                src,
+                buf: Vec::new(),
+                filled: 0,
+            },
+            win_start: 0,
+            at: 0,
+            total: len,
+            eof: len == 0,
+            io_error: None,
+            pin: None,
+            base: 0,
+            max: len,
+            adler: Adler32::new(),
+            checked_upto: 0,
+        }
+    }
+
+    /// The bytes in memory, from `win_start` on.
+    fn window(&self) -> &[u8] {
+        match &self.input {
+            Input::Slice(b) => b,
+            Input::Stream { buf, filled, .. } => &buf[..*filled],
+        }
+    }
+
+    /// The position, as errors report it.
     fn pos(&self) -> usize {
-        self.r.position()
+        self.base + self.at
+    }
+
+    /// Bytes left in the input.
+    fn remaining(&self) -> usize {
+        self.total - self.at
+    }
+
+    fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    /// The bytes from `at` on that are in memory (all that is left once `eof`).
+    fn rest(&self) -> &[u8] {
+        &self.window()[self.at - self.win_start..]
+    }
+
+    /// Input bytes `from..to` (both in the window).
+    fn slice(&self, from: usize, to: usize) -> &[u8] {
+        &self.window()[from - self.win_start..to - self.win_start]
+    }
+
+    /// Makes the window hold at least `n` bytes from `at` on (or everything left), keeping
+    /// those of the record being read. Only streamed input ever has to read.
+    fn want(&mut self, n: usize) {
+        while self.rest().len() < n && !self.eof {
+            self.fill(n);
+        }
+    }
+
+    /// Reads the next piece of a streamed input into the window, first dropping (and
+    /// checksumming) the bytes before `at` (before the record being read, if it is pinned).
+    fn fill(&mut self, n: usize) {
+        let drop_to = self.pin.unwrap_or(self.at).min(self.at);
+        self.checksum_to(drop_to);
+        let drop_to = drop_to.min(self.checked_upto);
+        let Input::Stream { src, buf, filled } = &mut self.input else {
+            self.eof = true;
+            return;
+        };
+        // Drop what is no longer needed, then read as much as the window takes.
+        let dropped = drop_to - self.win_start;
+        buf.copy_within(dropped..*filled, 0);
+        *filled -= dropped;
+        self.win_start = drop_to;
+        let end = self.win_start + *filled;
+        let need = (self.at - self.win_start) + n;
+        let size = need.max(READ_WINDOW).min(self.total - self.win_start);
+        if buf.len() < size {
+            buf.resize(size, 0);
+        }
+        let want = (self.total - end).min(buf.len() - *filled);
+        match src.read(&mut buf[*filled..*filled + want]) {
+            Ok(0) => {
+                // The file is shorter than it was: it ends here.
+                self.total = end;
+                self.eof = true;
+            }
+            Ok(k) => {
+                *filled += k;
+                if self.win_start + *filled == self.total {
+                    self.eof = true;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                self.io_error = Some(e);
+                self.total = end;
+                self.eof = true;
+            }
+        }
+    }
+
+    /// Checksums the parsed bytes once enough have piled up.
+    fn checksum_parsed(&mut self) {
+        if self.at - self.checked_upto >= CHECKSUM_EVERY {
+            self.checksum_to(self.at);
+        }
+    }
+
+    /// Adds the bytes from `checked_upto` to `to` (in the window) to the checksum.
+    fn checksum_to(&mut self, to: usize) {
+        if to <= self.checked_upto {
+            return;
+        }
+        let (from, end) = (self.checked_upto - self.win_start, to - self.win_start);
+        let bytes = match &self.input {
+            Input::Slice(b) => &b[from..end],
+            Input::Stream { buf, .. } => &buf[from..end],
+        };
+        self.adler.update(bytes);
+        self.checked_upto = to;
+    }
+
+    /// Runs a decoder on the rest (with the same limit and the same failures as over the whole
+    /// input) and moves past what it read, also when it fails.
+    fn run<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        loop {
+            let max = self.max;
+            let mut r = Reader::with_max(self.rest(), max);
+            let res = f(&mut r);
+            let used = r.position();
+            match res {
+                // Not all in memory yet: read more and decode again.
+                Err(DecodeError::Truncated { needed }) if !self.eof => {
+                    self.want(self.rest().len() + needed);
+                }
+                res => {
+                    self.at += used;
+                    return res;
+                }
+            }
+        }
     }
 
     fn ctx<T>(&self, what: &'static str, res: Result<T, DecodeError>) -> Result<T, SnapshotError> {
@@ -349,14 +541,72 @@ impl<'a> Checked<'a> {
         })
     }
 
+    /// `N` bytes, as `Reader` takes them (nothing is consumed when they are not all there).
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        if self.rest().len() < N {
+            self.want(N);
+        }
+        match self.rest().first_chunk::<N>() {
+            Some(&a) => {
+                self.at += N;
+                Ok(a)
+            }
+            None => Err(DecodeError::Truncated {
+                needed: N - self.remaining(),
+            }),
+        }
+    }
+
     fn i32(&mut self, what: &'static str) -> Result<i32, SnapshotError> {
-        let v = self.r.read_i32();
+        let v = self.array().map(i32::from_be_bytes);
         self.ctx(what, v)
     }
 
     fn i64(&mut self, what: &'static str) -> Result<i64, SnapshotError> {
-        let v = self.r.read_i64();
+        let v = self.array().map(i64::from_be_bytes);
         self.ctx(what, v)
+    }
+
+    /// A nullable `buffer`, as the input positions `(from, to)` of its bytes (in the window
+    /// until the next read, or while their record is pinned); fails as
+    /// `Reader::read_opt_buffer`.
+    fn opt_span(&mut self, what: &'static str) -> Result<Option<(usize, usize)>, SnapshotError> {
+        let v = self.opt_span_raw();
+        self.ctx(what, v)
+    }
+
+    fn opt_span_raw(&mut self) -> Result<Option<(usize, usize)>, DecodeError> {
+        let len = i32::from_be_bytes(self.array()?);
+        if len == -1 {
+            return Ok(None);
+        }
+        if len < 0 || len as usize > self.max {
+            return Err(DecodeError::BadLength {
+                len: i64::from(len),
+                max: self.max,
+            });
+        }
+        let n = len as usize;
+        if n > self.remaining() {
+            return Err(DecodeError::Truncated {
+                needed: n - self.remaining(),
+            });
+        }
+        self.want(n);
+        if self.rest().len() < n {
+            // Only if the file shrank while it was read.
+            return Err(DecodeError::Truncated {
+                needed: n - self.rest().len(),
+            });
+        }
+        let from = self.at;
+        self.at += n;
+        Ok(Some((from, self.at)))
+    }
+
+    /// The bytes of a span from [`Checked::opt_span`].
+    fn span(&self, s: Option<(usize, usize)>) -> Option<&[u8]> {
+        s.map(|(from, to)| self.slice(from, to))
     }
 
     /// A count that must be non-negative and, at `min_size` bytes per element, fit in the rest.
@@ -368,12 +618,12 @@ impl<'a> Checked<'a> {
             msg: format!("negative {what} {n}"),
         })?;
         let needed = n.saturating_mul(min_size);
-        if needed > self.r.remaining() {
+        if needed > self.remaining() {
             return Err(SnapshotError::Decode {
                 offset,
                 what,
                 source: DecodeError::Truncated {
-                    needed: needed - self.r.remaining(),
+                    needed: needed - self.remaining(),
                 },
             });
         }
@@ -382,23 +632,21 @@ impl<'a> Checked<'a> {
 
     /// A nullable ustring (null is `None`), decoded as Java does (malformed UTF-8 replaced).
     fn opt_string(&mut self, what: &'static str) -> Result<Option<String>, SnapshotError> {
-        let b = self.r.read_opt_buffer();
-        Ok(self.ctx(what, b)?.map(|b| {
-            String::from_utf8(b)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-        }))
+        let s = self.opt_span(what)?;
+        Ok(self
+            .span(s)
+            .map(|b| String::from_utf8_lossy(b).into_owned()))
     }
 
     /// `SnapStream.checkSealIntegrity`, stricter: the string must be exactly "/".
     fn seal(&mut self) -> Result<(), SnapshotError> {
-        let start = self.pos();
-        self.adler.update(&self.bytes[self.checked_upto..start]);
-        self.checked_upto = start;
+        self.checksum_to(self.at);
         let computed = i64::from(self.adler.value());
+        let start = self.pos();
         let stored = self.i64("seal checksum")?;
         let slash_at = self.pos();
-        let slash = self.r.read_opt_buffer();
-        if self.ctx("seal path", slash)?.as_deref() != Some(b"/".as_slice()) {
+        let slash = self.opt_span("seal path")?;
+        if self.span(slash) != Some(b"/".as_slice()) {
             return Err(SnapshotError::BadSeal { offset: slash_at });
         }
         if stored != computed {
@@ -419,19 +667,32 @@ fn path_shape_ok(p: &str) -> bool {
         || (p.starts_with('/') && !p.ends_with('/') && !p.contains("//") && !p.contains('\0'))
 }
 
-/// Parses the body (everything up to and including the first seal).
-#[allow(clippy::type_complexity)]
+/// What surrounds the serialized database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// A snapshot file: the file header before, a seal after.
+    File,
+    /// A SNAP stream: neither.
+    SnapStream,
+}
+
+/// Parses the body (everything up to and including the first seal), handing the nodes to a
+/// [`TreeBuilder`] as they are read. A node the builder rejects fails the load only once
+/// everything else has been read and verified (see [`TreeBuilder::finish`]), so a bad file
+/// reports the same error as when the nodes were all read before the tree was built.
 fn read_body(
     c: &mut Checked<'_>,
-    sealed: bool,
-) -> Result<(Vec<(i64, i32)>, Vec<(i64, Vec<Acl>)>, Vec<RestoredNode>), SnapshotError> {
-    let magic = c.i32("file header magic")?;
-    if magic != SNAP_MAGIC {
-        return Err(SnapshotError::BadMagic(magic));
+    framing: Framing,
+) -> Result<(Vec<(i64, i32)>, TreeBuilder), SnapshotError> {
+    if framing == Framing::File {
+        let magic = c.i32("file header magic")?;
+        if magic != SNAP_MAGIC {
+            return Err(SnapshotError::BadMagic(magic));
+        }
+        // Apache checks neither the version nor the dbid; the seal covers them.
+        c.i32("file header version")?;
+        c.i64("file header dbid")?;
     }
-    // Apache checks neither the version nor the dbid; the seal covers them.
-    c.i32("file header version")?;
-    c.i64("file header dbid")?;
 
     let n = c.count("session count", 12)?;
     let mut sessions = Vec::with_capacity(n);
@@ -460,52 +721,69 @@ fn read_body(
             });
         }
         let vat = c.pos();
-        if c.r.rest().get(..4) == Some([0xff; 4].as_slice()) {
+        c.want(4);
+        if c.rest().get(..4) == Some([0xff; 4].as_slice()) {
             // Apache throws "Incorrent format of InputArchive ... missing acls".
             return Err(SnapshotError::Invalid {
                 offset: vat,
                 msg: format!("ACL ref {r} has a null list"),
             });
         }
-        let list = c.r.read_vec::<Acl>();
+        let list = c.run(|r| r.read_vec::<Acl>());
         acls.push((r, c.ctx("ACL list", list)?));
     }
 
-    let mut nodes = Vec::new();
+    let mut builder = TreeBuilder::new(acls);
     loop {
+        c.checksum_parsed();
+        // The record's bytes stay in the window until the node is built from them.
+        c.pin = Some(c.at);
         let at = c.pos();
-        let Some(path) = c.opt_string("node path")? else {
+        let Some(path) = c.opt_span("node path")? else {
             return Err(SnapshotError::Invalid {
                 offset: at,
                 msg: "null node path".to_owned(),
             });
         };
-        if path == "/" {
-            break;
+        // Decoded as Java does (malformed UTF-8 replaced).
+        {
+            let p = utf8_lossy(c.slice(path.0, path.1));
+            if p == "/" {
+                c.pin = None;
+                break;
+            }
+            if !path_shape_ok(&p) {
+                return Err(SnapshotError::Invalid {
+                    offset: at,
+                    msg: format!("malformed node path {p:?}"),
+                });
+            }
         }
-        if !path_shape_ok(&path) {
-            return Err(SnapshotError::Invalid {
-                offset: at,
-                msg: format!("malformed node path {path:?}"),
-            });
-        }
-        let data = c.r.read_opt_buffer();
-        let data = c.ctx("node data", data)?;
+        let data = c.opt_span("node data")?;
         let acl_ref = c.i64("node ACL ref")?;
-        let stat = StatPersisted::decode(&mut c.r);
+        c.want(STAT_LEN);
+        let stat = c.run(StatPersisted::decode);
         let stat = c.ctx("node stat", stat)?;
-        nodes.push(RestoredNode {
-            path,
-            data,
-            acl_ref,
-            stat,
-        });
+        let p = utf8_lossy(c.slice(path.0, path.1));
+        builder.add(&p, c.span(data), acl_ref, stat);
+        c.pin = None;
     }
-    if sealed {
+    if framing == Framing::File {
         c.seal()?;
     }
-    Ok((sessions, acls, nodes))
+    Ok((sessions, builder))
 }
+
+/// `String::from_utf8_lossy`, with a faster check of the usual, valid case.
+fn utf8_lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
+
+/// A `StatPersisted`'s length in a snapshot.
+const STAT_LEN: usize = 60;
 
 /// `ZxidDigest.deserialize` then a seal.
 fn read_digest_section(c: &mut Checked<'_>) -> Result<ZxidDigest, SnapshotError> {
@@ -554,40 +832,66 @@ fn read_last_zxid_section(c: &mut Checked<'_>) -> Result<i64, SnapshotError> {
 /// The two sections after the body are optional, as in ZooKeeper, so a file cut exactly at a
 /// section boundary reads as a valid snapshot with fewer sections: the format cannot tell.
 pub fn read_snapshot(bytes: &[u8]) -> Result<LoadedSnapshot, SnapshotError> {
-    let mut c = Checked::new(bytes);
-    let (sessions, acls, nodes) = read_body(&mut c, true)?;
+    read_checked(&mut Checked::new(bytes, 0))
+}
+
+/// [`read_snapshot`] of the file at `path`, read piece by piece rather than into memory
+/// whole: the same checks, the same errors, plus [`SnapshotError::Io`] if it cannot be read.
+pub fn read_snapshot_file(path: &Path) -> Result<LoadedSnapshot, SnapshotError> {
+    let io = |source| SnapshotError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let len = usize::try_from(len).map_err(|_| {
+        io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "file too large to read",
+        ))
+    })?;
+    let mut c = Checked::stream(&mut f, len);
+    let res = read_checked(&mut c);
+    match c.io_error.take() {
+        Some(e) => Err(io(e)),
+        None => res,
+    }
+}
+
+fn read_checked(c: &mut Checked<'_>) -> Result<LoadedSnapshot, SnapshotError> {
+    let (sessions, builder) = read_body(c, Framing::File)?;
 
     let mut zxid_digest = None;
     let mut last_processed_zxid = None;
-    if !c.r.is_empty() {
+    if !c.is_empty() {
+        // What follows is small: have it all in memory, so that a reading can be undone.
+        c.want(c.remaining());
         // A digest section, or (3.9 with the digest off) only the lastProcessedZxid section:
         // the seal behind whichever reading is right confirms it.
-        let mut d = Checked {
-            bytes,
-            r: c.r.clone(),
-            adler: c.adler,
-            checked_upto: c.checked_upto,
-        };
-        match read_digest_section(&mut d) {
+        let undo = (c.at, c.adler, c.checked_upto);
+        match read_digest_section(c) {
             Ok(zd) => {
                 zxid_digest = Some(zd);
-                c = d;
-                if !c.r.is_empty() {
-                    last_processed_zxid = Some(read_last_zxid_section(&mut c)?);
+                if !c.is_empty() {
+                    last_processed_zxid = Some(read_last_zxid_section(c)?);
                 }
             }
-            Err(digest_err) => match read_last_zxid_section(&mut c) {
-                Ok(z) => last_processed_zxid = Some(z),
-                Err(_) => return Err(digest_err),
-            },
+            Err(digest_err) => {
+                (c.at, c.adler, c.checked_upto) = undo;
+                match read_last_zxid_section(c) {
+                    Ok(z) => last_processed_zxid = Some(z),
+                    Err(_) => return Err(digest_err),
+                }
+            }
         }
     }
-    if !c.r.is_empty() {
-        return Err(SnapshotError::Trailing(c.r.remaining()));
+    if !c.is_empty() {
+        return Err(SnapshotError::Trailing(c.remaining()));
     }
 
     let end = c.pos();
-    let tree = DataTree::restore(acls, nodes)
+    let tree = builder
+        .finish()
         .map_err(|msg| SnapshotError::Invalid { offset: end, msg })?;
     Ok(LoadedSnapshot {
         tree,
@@ -755,15 +1059,12 @@ pub fn load_newest_valid(
     let tried = files.len().min(MAX_SNAPSHOTS_TRIED);
     for (zxid, path) in files.into_iter().take(MAX_SNAPSHOTS_TRIED) {
         tracing::info!(snapshot = %path.display(), "reading snapshot");
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
+        let loaded = match read_snapshot_file(&path) {
+            Ok(l) => l,
+            Err(SnapshotError::Io { source: e, .. }) => {
                 tracing::warn!(snapshot = %path.display(), error = %e, "cannot read snapshot; trying an older one");
                 continue;
             }
-        };
-        let loaded = match read_snapshot(&bytes) {
-            Ok(l) => l,
             Err(e) => {
                 tracing::warn!(snapshot = %path.display(), error = %e, "corrupt snapshot; trying an older one");
                 continue;
@@ -815,6 +1116,166 @@ mod tests {
         t.create_node("/a/e", None, &Acl::read_unsafe(), 0x55, -1, 2, 11, &mut tr)
             .unwrap();
         t
+    }
+
+    /// A reader that hands out at most `chunk` bytes per read.
+    struct Dribble<'a>(&'a [u8], usize);
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.1).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// Reads `bytes` as a file of `len` bytes (its size when opened) that reads `chunk` bytes
+    /// at a time.
+    fn read_streamed(
+        bytes: &[u8],
+        len: usize,
+        chunk: usize,
+    ) -> Result<LoadedSnapshot, SnapshotError> {
+        let mut src = Dribble(bytes, chunk);
+        let mut c = Checked::stream(&mut src, len);
+        read_checked(&mut c)
+    }
+
+    fn outcome(r: Result<LoadedSnapshot, SnapshotError>) -> String {
+        match r {
+            Ok(l) => {
+                let mut nodes = Vec::new();
+                l.tree.visit_preorder(|p, n| {
+                    nodes.push(format!(
+                        "{p} {:?} {} {:?} {}",
+                        n.data,
+                        n.acl_ref,
+                        n.stat,
+                        n.children.len()
+                    ))
+                });
+                format!(
+                    "ok {:?} {:?} {:?} {} {} {:?} {nodes:?}",
+                    l.sessions,
+                    l.zxid_digest,
+                    l.last_processed_zxid,
+                    l.tree.digest(),
+                    l.tree.approximate_data_size(),
+                    l.tree.acls.entries().collect::<Vec<_>>(),
+                )
+            }
+            Err(e) => format!("err {e:?}"),
+        }
+    }
+
+    #[test]
+    fn streamed_reads_match_in_memory_reads() {
+        // Data larger than the test window, ACLs, sessions, an ephemeral, an empty node.
+        let mut t = small_tree();
+        let mut tr = Vec::new();
+        t.create_node(
+            "/big",
+            Some(vec![7; 300]),
+            &[Acl::new(Perms::ALL, "digest", "u:h")],
+            0,
+            -1,
+            3,
+            12,
+            &mut tr,
+        )
+        .unwrap();
+        t.create_node(
+            "/big/e",
+            Some(vec![1; 90]),
+            &Acl::open_unsafe(),
+            0x99,
+            -1,
+            4,
+            13,
+            &mut tr,
+        )
+        .unwrap();
+        t.create_node(
+            "/c",
+            Some(Vec::new()),
+            &Acl::read_unsafe(),
+            0,
+            -1,
+            5,
+            14,
+            &mut tr,
+        )
+        .unwrap();
+        let mut good = Vec::new();
+        write_snapshot(
+            &mut good,
+            &t.view(),
+            &[(0x99, 3000), (7, 4000)],
+            5,
+            &SnapshotWriteOptions::default(),
+        )
+        .unwrap();
+        assert!(good.len() > 4 * READ_WINDOW);
+        let expected = outcome(read_snapshot(&good));
+        assert!(expected.starts_with("ok"), "{expected}");
+        for chunk in [1, 5, 64, 4096] {
+            assert_eq!(outcome(read_streamed(&good, good.len(), chunk)), expected);
+        }
+        // Every truncation and every corrupted byte: the same result, error included.
+        let mut variants: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();
+        for i in 0..good.len() {
+            for x in [0x01, 0x80, 0xff] {
+                let mut bad = good.clone();
+                bad[i] ^= x;
+                variants.push(bad);
+            }
+        }
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(&[0; 200]);
+        variants.push(trailing);
+        for v in &variants {
+            let want = outcome(read_snapshot(v));
+            for chunk in [3, 4096] {
+                assert_eq!(outcome(read_streamed(v, v.len(), chunk)), want);
+            }
+        }
+        // A file shorter than its size said (it shrank): an error, as if cut there.
+        for n in [0, 10, good.len() / 2, good.len() - 1] {
+            let got = outcome(read_streamed(&good[..n], good.len(), 7));
+            assert!(got.starts_with("err"), "{got}");
+        }
+        // Read only up to the size it had when opened.
+        assert_eq!(
+            outcome(read_streamed(&with_appended(&good), good.len(), 64)),
+            expected
+        );
+    }
+
+    /// `good` followed by bytes that arrived after the file was opened.
+    fn with_appended(good: &[u8]) -> Vec<u8> {
+        let mut v = good.to_vec();
+        v.extend_from_slice(b"appended later");
+        v
+    }
+
+    #[test]
+    fn snap_stream_reads_its_signature_and_length() {
+        let t = small_tree();
+        let mut out = Vec::new();
+        write_snap_stream(&mut out, &t.view(), &[(5, 100)]).unwrap();
+        let n = out.len();
+        out.extend_from_slice(b"next packet");
+        let (l, used) = read_snap_stream(&out).unwrap().unwrap();
+        assert_eq!(used, n);
+        assert_eq!(l.tree.digest(), t.digest());
+        assert_eq!(l.sessions, vec![(5, 100)]);
+        for cut in 0..n {
+            assert!(
+                read_snap_stream(&out[..cut]).unwrap().is_none(),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]
