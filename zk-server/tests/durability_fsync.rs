@@ -60,7 +60,9 @@ async fn force_sync_off_still_keeps_acknowledged_writes() {
     c.close_session().await.unwrap();
     let st = server.sigterm().await;
     assert!(st.success(), "exit status after SIGTERM: {st}");
-    assert!(dir.snapshots().len() >= 3, "snapshots were taken");
+    // The start-up snapshot and at least the first one rolled during the writes (later ones
+    // may be skipped while one is still being written, "too busy to snapshot").
+    assert!(dir.snapshots().len() >= 2, "snapshots were taken");
 
     let mut server = dir.start().await;
     let mut c = super_client(server.addr).await;
