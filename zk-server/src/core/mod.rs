@@ -803,8 +803,12 @@ impl Core {
         fx
     }
 
-    /// The earliest monotonic time at which [`tick`](Self::tick) has work.
+    /// The earliest monotonic time at which [`tick`](Self::tick) has work (never, while it
+    /// has none: a learner, or a server not yet serving).
     pub fn next_deadline(&self) -> u64 {
+        if self.role == ServerRole::Learner || !self.serving {
+            return u64::MAX;
+        }
         let containers = self.last_container_check_ms + self.config.container_check_interval_ms;
         self.sessions
             .next_deadline()

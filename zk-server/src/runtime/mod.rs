@@ -9,6 +9,9 @@
 //! - A *disk thread* appends txns and group-commits them (one fdatasync per batch); only then
 //!   does the core task apply them and answer (persist before acknowledging).
 //! - Snapshots are written from an O(1) frozen view on a blocking thread while writes go on.
+//! - All of this runs on one thread (a current-thread runtime; the disk thread and snapshot
+//!   writers are apart). The core task's few blocking steps (epoch files written with fsync,
+//!   TRUNC, installing a SNAP image) happen while Zab syncs, when the server serves no client.
 
 pub mod conn;
 mod disk;
@@ -465,10 +468,6 @@ impl CoreTask {
         mut shutdown: watch::Receiver<bool>,
     ) {
         'serve: loop {
-            // Txns queued while handling the last batch go to the disk thread together.
-            if let Some(d) = self.disk.as_mut() {
-                d.flush();
-            }
             self.now = self.clock.now();
             if self.next_deadline() <= self.now.mono_ms {
                 // Due timers run even while messages keep coming.
@@ -477,8 +476,13 @@ impl CoreTask {
                     break;
                 }
             }
+            // Txns queued while handling the last batch (or by the tick) go to the disk thread
+            // together, before the task waits.
+            if let Some(d) = self.disk.as_mut() {
+                d.flush();
+            }
             let deadline = self.next_deadline();
-            let sleep_ms = deadline.saturating_sub(self.now.mono_ms).max(1);
+            let sleep_ms = deadline.saturating_sub(self.now.mono_ms).clamp(1, 60_000);
             let msg = tokio::select! {
                 m = rx.recv() => m,
                 _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {

@@ -139,6 +139,19 @@ impl CoreTask {
                 }
             }
             Action::AppendLog(e) => {
+                // The record is logged as it came, undecoded; its header must at least name
+                // the zxid Zab gave it (TxnHeader: clientId i64, cxid i32, zxid i64, ...).
+                let header_zxid = e
+                    .data
+                    .get(12..20)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(i64::from_be_bytes);
+                if header_zxid != Some(e.zxid.0 as i64) {
+                    return Err(format!(
+                        "proposal {}: its txn header names zxid {header_zxid:#x?}",
+                        e.zxid
+                    ));
+                }
                 if let Some(d) = self.disk.as_mut() {
                     // The proposal's bytes are the log record: no decoding, no copy.
                     d.queue(DiskCmd::AppendEncoded {
