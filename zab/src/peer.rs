@@ -805,6 +805,20 @@ impl Peer {
                     self.election.proposal = n.vote;
                     self.election.finalize_at = None;
                     self.send_notifications();
+                } else if self.better(&e.proposal, &n.vote)
+                    && self.is_voter(from)
+                    && self.is_voter(self.cfg.id)
+                {
+                    // The sender has not seen our better vote (it would have taken it), e.g. it
+                    // was still following when our first notification came: tell it now, not
+                    // at our next resend, which its own notifications keep pushing back. No
+                    // ping-pong: it answers only by adopting this vote or a better one.
+                    let reply = Notification {
+                        state: ServerState::Looking,
+                        vote: e.proposal,
+                        election_epoch: e.clock,
+                    };
+                    self.send(from, Message::Notification(reply));
                 }
                 self.election.recv.insert(
                     from,

@@ -232,6 +232,7 @@ impl CoreTask {
     fn zab_send(&mut self, to: PeerId, msg: Message) {
         let Some(r) = self.repl.as_mut() else { return };
         if let Message::Notification(n) = msg {
+            tracing::debug!(%to, ?n, "notification out");
             r.election.send(to, n);
             return;
         }
@@ -461,7 +462,10 @@ impl CoreTask {
             return Ok(());
         };
         match ev {
-            PeerEvent::Election { from, n } => r.peer.step(mono, from, Message::Notification(n)),
+            PeerEvent::Election { from, n } => {
+                tracing::debug!(%from, ?n, "notification in");
+                r.peer.step(mono, from, Message::Notification(n))
+            }
             PeerEvent::Accepted {
                 peer,
                 conn,
