@@ -197,11 +197,26 @@ pub struct Ensemble {
     mounts: Mutex<Vec<PathBuf>>,
 }
 
-/// A port that was free on 127.0.0.1 a moment ago.
+/// A port that was free on 127.0.0.1 a moment ago, taken below Linux's ephemeral range
+/// (32768-60999). A port the kernel picks for `bind(0)` comes from that range, and so does the
+/// source port of every outgoing connection: between this check and the server's own bind, a
+/// client of another test could take it ("Address already in use" in CI once). Below the range
+/// only a listener can take it; ports handed out in this process are never repeated.
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Different processes (test binaries, runs) start at different places.
+    let start = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (start + n) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port in {LOW}-{} on 127.0.0.1", LOW + SPAN - 1)
 }
 
 fn localhost(port: u16) -> SocketAddr {
