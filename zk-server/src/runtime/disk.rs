@@ -112,18 +112,14 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
         let mut stop = false;
         let mut appended = 0usize;
         while let Some(cmd) = work.pop_front() {
-            appended += 1;
             match cmd {
-                DiskCmd::Batch(cmds) => {
-                    appended -= 1;
-                    for (i, c) in cmds.into_iter().enumerate() {
-                        work.insert(i, c);
-                    }
-                }
+                // In place of the batch, in its order.
+                DiskCmd::Batch(cmds) => cmds.into_iter().rev().for_each(|c| work.push_front(c)),
                 DiskCmd::Append(t) => {
                     if let Err(e) = log.append(&t) {
                         return fail("write", &e);
                     }
+                    appended += 1;
                     unsynced = Some(t.hdr.zxid);
                     batch.push(*t);
                 }
@@ -131,6 +127,7 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                     if let Err(e) = log.append_encoded(zxid, &record) {
                         return fail("write", &e);
                     }
+                    appended += 1;
                     unsynced = Some(zxid);
                 }
                 DiskCmd::Roll => {

@@ -478,9 +478,7 @@ impl CoreTask {
             }
             // Txns queued while handling the last batch (or by the tick) go to the disk thread
             // together, before the task waits.
-            if let Some(d) = self.disk.as_mut() {
-                d.flush();
-            }
+            self.flush_disk();
             let deadline = self.next_deadline();
             let sleep_ms = deadline.saturating_sub(self.now.mono_ms).clamp(1, 60_000);
             let msg = tokio::select! {
@@ -514,9 +512,7 @@ impl CoreTask {
                 let _ = self.failed.send(Some(reason));
                 break;
             }
-            if let Some(d) = self.disk.as_mut() {
-                d.flush();
-            }
+            self.flush_disk();
             tokio::task::yield_now().await;
         }
         for (_, w) in self.writers.drain() {
@@ -526,6 +522,13 @@ impl CoreTask {
             // Joining the disk thread blocks; `block_in_place` would panic on a current-thread
             // runtime (and silently skip the final flush), so hand it to the blocking pool.
             let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
+        }
+    }
+
+    /// Hands the disk commands queued since the last flush to the disk thread.
+    fn flush_disk(&mut self) {
+        if let Some(d) = self.disk.as_mut() {
+            d.flush();
         }
     }
 
