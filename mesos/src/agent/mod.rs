@@ -1,0 +1,1 @@
+//! The agent (work in progress: see docs/mesos-agent-protocol.md).
