@@ -31,7 +31,11 @@ pub struct Spec {
 }
 
 impl Spec {
-    pub const fn value(name: &'static str, default: Option<&'static str>, help: &'static str) -> Spec {
+    pub const fn value(
+        name: &'static str,
+        default: Option<&'static str>,
+        help: &'static str,
+    ) -> Spec {
         Spec {
             name,
             kind: Kind::Value,
@@ -123,18 +127,18 @@ impl Flags {
     pub fn duration(&self, name: &str) -> Result<Option<Duration>, FlagError> {
         match self.get(name) {
             None | Some("") => Ok(None),
-            Some(v) => parse_duration(v)
-                .map(Some)
-                .map_err(|m| FlagError {
-                    origin: self.origin(name),
-                    message: format!("--{name}: {m}"),
-                }),
+            Some(v) => parse_duration(v).map(Some).map_err(|m| FlagError {
+                origin: self.origin(name),
+                message: format!("--{name}: {m}"),
+            }),
         }
     }
 
     /// Every flag as `name -> value`, for `/master/flags`.
     pub fn all(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.values.iter().map(|(k, (v, _))| (k.as_str(), v.as_str()))
+        self.values
+            .iter()
+            .map(|(k, (v, _))| (k.as_str(), v.as_str()))
     }
 
     fn set(&mut self, name: &str, value: String, origin: String) {
@@ -148,7 +152,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("'{text}' has no unit (ns, us, ms, secs, mins, hrs, days, weeks)"))?;
+        .ok_or_else(|| {
+            format!("'{text}' has no unit (ns, us, ms, secs, mins, hrs, days, weeks)")
+        })?;
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .parse()
@@ -258,7 +264,11 @@ fn load_dir(loader: &mut Loader<'_>, dir: &Path, zk_flag: &str) -> Result<(), Fl
         .collect();
     names.sort();
     for path in names {
-        let file = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let file = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         if file.starts_with('.') || file.ends_with('~') {
             continue;
         }
@@ -436,7 +446,10 @@ mod tests {
 
     fn sources(env: &[(&str, &str)], dirs: Vec<PathBuf>) -> Sources {
         Sources {
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             default_conf_dirs: dirs,
             zk_file_flag: "zk",
         }
@@ -457,7 +470,10 @@ mod tests {
         std::fs::write(shared.join("unrelated"), "ignored").unwrap();
         std::fs::write(master.join("quorum"), "# comment\n2\n").unwrap();
         std::fs::write(master.join("?authenticate"), "").unwrap();
-        let src = sources(&[("MESOS_QUORUM", "3"), ("MESOS_SANDBOX", "/x")], vec![shared.clone(), master.clone()]);
+        let src = sources(
+            &[("MESOS_QUORUM", "3"), ("MESOS_SANDBOX", "/x")],
+            vec![shared.clone(), master.clone()],
+        );
 
         let f = load(SPECS, &[], &src).unwrap();
         assert_eq!(f.get("zk"), Some("zk://127.0.0.1:2181/mesos"));
@@ -466,13 +482,23 @@ mod tests {
         assert_eq!(f.get("port"), Some("5050"));
         assert!(f.bool("authenticate"));
 
-        let f = load(SPECS, &args(&["--quorum=1", "--no-authenticate", "--port", "5051"]), &src).unwrap();
+        let f = load(
+            SPECS,
+            &args(&["--quorum=1", "--no-authenticate", "--port", "5051"]),
+            &src,
+        )
+        .unwrap();
         assert_eq!(f.get("quorum"), Some("1"));
         assert_eq!(f.parse::<u16>("port").unwrap(), Some(5051));
         assert!(!f.bool("authenticate"));
 
         // An explicit --conf_dir replaces the defaults; an empty one reads none.
-        let f = load(SPECS, &args(&["--conf_dir="]), &sources(&[], vec![shared.clone(), master.clone()])).unwrap();
+        let f = load(
+            SPECS,
+            &args(&["--conf_dir="]),
+            &sources(&[], vec![shared.clone(), master.clone()]),
+        )
+        .unwrap();
         assert_eq!(f.get("zk"), None);
 
         std::fs::write(master.join("quorumm"), "2").unwrap();
@@ -483,7 +509,10 @@ mod tests {
 
         std::fs::write(master.join("quorum"), "2\n3\n").unwrap();
         let e = load(SPECS, &[], &src).unwrap_err();
-        assert_eq!(e.origin, format!("{}: line 2", master.join("quorum").display()));
+        assert_eq!(
+            e.origin,
+            format!("{}: line 2", master.join("quorum").display())
+        );
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 
@@ -491,19 +520,41 @@ mod tests {
     fn file_values_and_errors() {
         let tmp = std::env::temp_dir().join(format!("mesos-flags-file-{}", std::process::id()));
         std::fs::write(&tmp, "zk://h:1/m\n").unwrap();
-        let f = load(SPECS, &args(&[&format!("--zk=file://{}", tmp.display())]), &sources(&[], vec![])).unwrap();
+        let f = load(
+            SPECS,
+            &args(&[&format!("--zk=file://{}", tmp.display())]),
+            &sources(&[], vec![]),
+        )
+        .unwrap();
         assert_eq!(f.get("zk"), Some("zk://h:1/m"));
         std::fs::remove_file(&tmp).unwrap();
 
         let e = load(SPECS, &args(&["--bogus=1"]), &sources(&[], vec![])).unwrap_err();
         assert_eq!(e.to_string(), "command line: unknown flag 'bogus'");
-        let e = load(SPECS, &args(&["--authenticate=maybe"]), &sources(&[], vec![])).unwrap_err();
+        let e = load(
+            SPECS,
+            &args(&["--authenticate=maybe"]),
+            &sources(&[], vec![]),
+        )
+        .unwrap_err();
         assert!(e.message.contains("not true or false"));
         let e = load(SPECS, &args(&["stray"]), &sources(&[], vec![])).unwrap_err();
         assert!(e.message.contains("unexpected argument"));
-        let f = load(SPECS, &args(&["--port=x", "--offer_timeout=5mins"]), &sources(&[], vec![])).unwrap();
-        assert!(f.parse::<u16>("port").unwrap_err().message.contains("'x' is not a valid value"));
-        assert_eq!(f.duration("offer_timeout").unwrap(), Some(Duration::from_secs(300)));
+        let f = load(
+            SPECS,
+            &args(&["--port=x", "--offer_timeout=5mins"]),
+            &sources(&[], vec![]),
+        )
+        .unwrap();
+        assert!(f
+            .parse::<u16>("port")
+            .unwrap_err()
+            .message
+            .contains("'x' is not a valid value"));
+        assert_eq!(
+            f.duration("offer_timeout").unwrap(),
+            Some(Duration::from_secs(300))
+        );
     }
 
     #[test]
@@ -511,7 +562,10 @@ mod tests {
         assert_eq!(parse_duration("10secs").unwrap(), Duration::from_secs(10));
         assert_eq!(parse_duration("1.5mins").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("1weeks").unwrap(), Duration::from_secs(604800));
+        assert_eq!(
+            parse_duration("1weeks").unwrap(),
+            Duration::from_secs(604800)
+        );
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("10parsecs").is_err());
         assert_eq!(format_duration(Duration::from_secs(600)), "10mins");

@@ -8,8 +8,9 @@
 //! - [`zk`]: `zk://` URLs, the `json.info_` leader group, the registry znode.
 //! - [`agent`]: the agent: registration, command tasks in sandboxes, status updates.
 //! - [`master`]: the master: election, registry, allocator, scheduler API, operator endpoints.
+pub mod agent;
 pub mod flags;
+pub mod master;
 pub mod recordio;
 pub mod resources;
 pub mod zk;
-pub mod agent;

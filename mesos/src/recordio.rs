@@ -36,7 +36,12 @@ impl Decoder {
 
     /// The next whole record, if one is buffered. Records over `max` bytes are an error.
     pub fn next_record(&mut self, max: usize) -> Result<Option<Vec<u8>>, RecordIoError> {
-        let Some(nl) = self.buf.iter().take(MAX_PREFIX + 1).position(|&b| b == b'\n') else {
+        let Some(nl) = self
+            .buf
+            .iter()
+            .take(MAX_PREFIX + 1)
+            .position(|&b| b == b'\n')
+        else {
             if self.buf.len() > MAX_PREFIX {
                 let shown = String::from_utf8_lossy(&self.buf[..MAX_PREFIX]).to_string();
                 return Err(RecordIoError::BadLength(shown));
@@ -47,7 +52,11 @@ impl Decoder {
         let text = std::str::from_utf8(prefix).unwrap_or("");
         let len: usize = match text.parse() {
             Ok(n) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => n,
-            _ => return Err(RecordIoError::BadLength(String::from_utf8_lossy(prefix).into())),
+            _ => {
+                return Err(RecordIoError::BadLength(
+                    String::from_utf8_lossy(prefix).into(),
+                ))
+            }
         };
         if len > max {
             return Err(RecordIoError::TooLarge(len, max));
@@ -81,17 +90,26 @@ mod tests {
         assert_eq!(out.len(), 3);
         assert_eq!(out[0], br#"{"type":"HEARTBEAT"}"#);
         assert!(out[1].is_empty());
-        assert_eq!(String::from_utf8(out[2].clone()).unwrap(), "{\"x\":\"\u{e9}\"}");
+        assert_eq!(
+            String::from_utf8(out[2].clone()).unwrap(),
+            "{\"x\":\"\u{e9}\"}"
+        );
     }
 
     #[test]
     fn bad_prefixes_are_errors() {
         let mut d = Decoder::new();
         d.feed(b"12a\n");
-        assert!(matches!(d.next_record(100), Err(RecordIoError::BadLength(_))));
+        assert!(matches!(
+            d.next_record(100),
+            Err(RecordIoError::BadLength(_))
+        ));
         let mut d = Decoder::new();
         d.feed(b"123456789012345678901234");
-        assert!(matches!(d.next_record(100), Err(RecordIoError::BadLength(_))));
+        assert!(matches!(
+            d.next_record(100),
+            Err(RecordIoError::BadLength(_))
+        ));
         let mut d = Decoder::new();
         d.feed(b"101\n");
         assert_eq!(d.next_record(100), Err(RecordIoError::TooLarge(101, 100)));

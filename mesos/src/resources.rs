@@ -180,7 +180,11 @@ impl Resources {
                     return err(format!("resource '{name}': role '{role}' is not supported"));
                 }
             }
-            if item.get("reservations").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
+            if item
+                .get("reservations")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+            {
                 return err(format!("resource '{name}': reservations are not supported"));
             }
             let ty = item.get("type").and_then(Value::as_str).unwrap_or_else(|| {
@@ -240,7 +244,10 @@ impl Resources {
             out.push(o);
         }
         for (name, rs) in &self.ranges {
-            let range: Vec<Value> = rs.iter().map(|(b, e)| json!({"begin": b, "end": e})).collect();
+            let range: Vec<Value> = rs
+                .iter()
+                .map(|(b, e)| json!({"begin": b, "end": e}))
+                .collect();
             let mut o = json!({"name": name, "type": "RANGES", "ranges": {"range": range},
                 "role": "*"});
             if let Some(role) = allocation_role {
@@ -273,7 +280,9 @@ impl Resources {
     }
 
     pub fn scalars(&self) -> impl Iterator<Item = (&str, f64)> {
-        self.scalars.iter().map(|(k, m)| (k.as_str(), from_milli(*m)))
+        self.scalars
+            .iter()
+            .map(|(k, m)| (k.as_str(), from_milli(*m)))
     }
 
     pub fn ranges(&self, name: &str) -> &[Range] {
@@ -405,7 +414,10 @@ mod tests {
         assert_eq!(r.scalar("mem"), 4096.0);
         assert_eq!(r.scalar("disk"), 10000.0);
         assert_eq!(r.ranges("ports"), &[(31000, 32000)]);
-        assert_eq!(r.to_string(), "cpus:4;disk:10000;mem:4096;ports:[31000-32000]");
+        assert_eq!(
+            r.to_string(),
+            "cpus:4;disk:10000;mem:4096;ports:[31000-32000]"
+        );
         let r = Resources::parse("cpus(*):0.5; ports:[1-2, 3-5,10-10]").unwrap();
         assert_eq!(r.scalar("cpus"), 0.5);
         assert_eq!(r.ranges("ports"), &[(1, 5), (10, 10)]);

@@ -130,7 +130,9 @@ impl MasterInfo {
             .and_then(|p| u16::try_from(p).ok())
             .ok_or("MasterInfo has no valid port")?;
         let ip = match v.pointer("/address/ip").and_then(Value::as_str) {
-            Some(s) => s.parse().map_err(|_| format!("MasterInfo address.ip '{s}' is not IPv4"))?,
+            Some(s) => s
+                .parse()
+                .map_err(|_| format!("MasterInfo address.ip '{s}' is not IPv4"))?,
             None => {
                 let n = v
                     .get("ip")
@@ -141,20 +143,31 @@ impl MasterInfo {
             }
         };
         Ok(MasterInfo {
-            id: v.get("id").and_then(Value::as_str).unwrap_or("").to_string(),
+            id: v
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             ip,
             port,
             hostname: v
                 .get("hostname")
                 .and_then(Value::as_str)
                 .map_or_else(|| ip.to_string(), str::to_string),
-            version: v.get("version").and_then(Value::as_str).unwrap_or("").to_string(),
+            version: v
+                .get("version")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         })
     }
 }
 
 /// Connects a client for `url` (with digest credentials when the URL has them).
-pub async fn connect(url: &ZkUrl, session_timeout: std::time::Duration) -> zk_client::Result<zk_client::Client> {
+pub async fn connect(
+    url: &ZkUrl,
+    session_timeout: std::time::Duration,
+) -> zk_client::Result<zk_client::Client> {
     let client = zk_client::Client::builder()
         .session_timeout(session_timeout)
         .connect(&url.servers)
@@ -209,14 +222,26 @@ mod tests {
 
     #[test]
     fn parses_zk_urls() {
-        let u = ZkUrl::parse("zk://182.48.115.233:2181,182.48.115.235:2181,182.48.115.236:2181/mesos").unwrap();
-        assert_eq!(u.servers, "182.48.115.233:2181,182.48.115.235:2181,182.48.115.236:2181");
+        let u =
+            ZkUrl::parse("zk://182.48.115.233:2181,182.48.115.235:2181,182.48.115.236:2181/mesos")
+                .unwrap();
+        assert_eq!(
+            u.servers,
+            "182.48.115.233:2181,182.48.115.235:2181,182.48.115.236:2181"
+        );
         assert_eq!(u.path, "/mesos");
         assert_eq!(u.registry_path(), "/mesos/log_replicas/registry");
         let u = ZkUrl::parse("zk://user:pw@h:1/a/b/").unwrap();
         assert_eq!(u.credentials.as_deref(), Some("user:pw"));
         assert_eq!(u.path, "/a/b");
-        for bad in ["http://h:1/m", "zk://h:1", "zk:///m", "zk://h/m", "zk://h:x/m", "zk://h:1//m"] {
+        for bad in [
+            "http://h:1/m",
+            "zk://h:1",
+            "zk:///m",
+            "zk://h/m",
+            "zk://h:x/m",
+            "zk://h:1//m",
+        ] {
             assert!(ZkUrl::parse(bad).is_err(), "{bad}");
         }
     }

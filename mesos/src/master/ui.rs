@@ -1,0 +1,11 @@
+//! The web UI: one self-contained page (HTML, CSS and JS in `ui/index.html`) that polls
+//! `/master/state` and `/metrics/snapshot` and renders the cluster.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+const INDEX: &str = include_str!("ui/index.html");
+
+pub async fn index() -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response()
+}
