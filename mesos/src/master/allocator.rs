@@ -161,10 +161,20 @@ mod tests {
         let g = allocate(&fws, &agents, &BTreeMap::new(), 0);
         assert_eq!(g.len(), 2);
         assert_eq!((g[0].framework.as_str(), g[0].agent.as_str()), ("A", "s1"));
-        // A now has 2 cpus + 6 GB (0.33); B has 0.33 too; a tie goes to the id order... A's
-        // share by mem is 6144/18432 = 0.333, B's by cpus 3/9 = 0.333: tie -> "A" < "B".
-        // Make it strict instead: check that both agents were granted to someone.
-        assert_eq!(g[1].agent, "s2");
+        // A then holds 2 cpus + 6 GB, a share of 6/18 = 1/3, the same as B's 3/9: a tie. Moving
+        // B's share a little either way decides who gets s2.
+        let fws = [
+            fw("A", "*", "cpus:1;mem:4096"),
+            fw("B", "*", "cpus:3.1;mem:1024"),
+        ];
+        let g = allocate(&fws, &agents, &BTreeMap::new(), 0);
+        assert_eq!((g[1].framework.as_str(), g[1].agent.as_str()), ("A", "s2"));
+        let fws = [
+            fw("A", "*", "cpus:1;mem:4096"),
+            fw("B", "*", "cpus:2.9;mem:1024"),
+        ];
+        let g = allocate(&fws, &agents, &BTreeMap::new(), 0);
+        assert_eq!((g[1].framework.as_str(), g[1].agent.as_str()), ("B", "s2"));
     }
 
     #[test]

@@ -2114,3 +2114,7 @@ fn agent_from_info(id: &str, info: &Value, conn: AgentConn, now_ms: u64) -> Resu
         containerizers: vec!["mesos".into()],
     })
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;
