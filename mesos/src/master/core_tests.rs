@@ -34,15 +34,13 @@ fn subscribe(m: &mut Master, stream: &str, extra: Value) -> String {
         info[k] = v.clone();
     }
     let mut fx = Vec::new();
-    let id = m
-        .subscribe(
-            T0,
-            stream,
-            &json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}),
-            &mut fx,
-        )
-        .unwrap();
-    id
+    m.subscribe(
+        T0,
+        stream,
+        &json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}),
+        &mut fx,
+    )
+    .unwrap()
 }
 
 fn register(
@@ -121,18 +119,18 @@ fn launch(fid: &str, offer: &Value, tid: &str, res: &str) -> Value {
     }})
 }
 
+/// An UPDATE from the agent `at` = (agent id, connection).
 fn update(
     m: &mut Master,
     now: u64,
-    agent: &str,
-    conn: u64,
+    at: (&str, u64),
     fid: &str,
     tid: &str,
     state: &str,
     uuid: &str,
 ) -> Vec<Effect> {
     let mut fx = Vec::new();
-    m.agent_call(now, agent, Some(conn), &json!({"type": "UPDATE", "update": {
+    m.agent_call(now, at.0, Some(at.1), &json!({"type": "UPDATE", "update": {
         "framework_id": {"value": fid},
         "status": {"task_id": {"value": tid}, "state": state, "uuid": uuid, "source": "SOURCE_EXECUTOR"}}}), &mut fx)
         .unwrap();
@@ -278,14 +276,30 @@ fn offer_launch_update_acknowledge() {
     assert!(offers(&mut m, T0 + 3000, "s").is_empty());
     assert_eq!(offers(&mut m, T0 + 7000, "s").len(), 1);
 
-    let fx = update(&mut m, T0 + 3000, &aid, 7, &fid, "t1", "TASK_RUNNING", "u1");
+    let fx = update(
+        &mut m,
+        T0 + 3000,
+        (&aid, 7),
+        &fid,
+        "t1",
+        "TASK_RUNNING",
+        "u1",
+    );
     let ev = framework_events(&fx, "s");
     assert_eq!(ev[0]["type"], "UPDATE");
     assert_eq!(ev[0]["update"]["status"]["state"], "TASK_RUNNING");
     assert_eq!(ev[0]["update"]["status"]["agent_id"]["value"], aid);
     assert_eq!(ev[0]["update"]["status"]["uuid"], "u1");
     // A resent duplicate is forwarded again (the framework may have missed it) but is one status.
-    update(&mut m, T0 + 3500, &aid, 7, &fid, "t1", "TASK_RUNNING", "u1");
+    update(
+        &mut m,
+        T0 + 3500,
+        (&aid, 7),
+        &fid,
+        "t1",
+        "TASK_RUNNING",
+        "u1",
+    );
     assert_eq!(m.tasks[&(fid.clone(), "t1".into())].statuses.len(), 2);
 
     let ack = json!({"type": "ACKNOWLEDGE", "framework_id": {"value": fid}, "acknowledge": {
@@ -296,8 +310,7 @@ fn offer_launch_update_acknowledge() {
     update(
         &mut m,
         T0 + 5000,
-        &aid,
-        7,
+        (&aid, 7),
         &fid,
         "t1",
         "TASK_FINISHED",
@@ -535,7 +548,15 @@ fn failover_recovers_agents_and_frameworks_from_the_registry() {
         launch(&fid, &offer, "t1", "cpus:0.5;mem:64"),
     )
     .unwrap();
-    update(&mut m, T0 + 1500, &aid, 1, &fid, "t1", "TASK_RUNNING", "u1");
+    update(
+        &mut m,
+        T0 + 1500,
+        (&aid, 1),
+        &fid,
+        "t1",
+        "TASK_RUNNING",
+        "u1",
+    );
     let registry = m.registry();
 
     // A new leader.
@@ -701,7 +722,7 @@ fn machine_down_drains_and_up_restores() {
     assert!(agent_events(&fx, 4)
         .iter()
         .any(|e| e["type"] == "KILL_TASK"));
-    update(&mut m, T0 + 2000, &aid, 4, &fid, "t1", "TASK_KILLED", "k");
+    update(&mut m, T0 + 2000, (&aid, 4), &fid, "t1", "TASK_KILLED", "k");
     assert!(
         offers(&mut m, T0 + 10_000, "s").is_empty(),
         "a DOWN agent gets no offers"

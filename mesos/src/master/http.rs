@@ -122,26 +122,24 @@ fn elected(h: &Handle) -> bool {
     h.leadership.borrow().elected
 }
 
-/// Parses a JSON request body; the error is the 4xx response.
-fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
-    if let Some(ct) = headers
+/// Parses a JSON request body; the error is the 4xx status and message.
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, (StatusCode, String)> {
+    let ct = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
-        if ct.starts_with("application/x-protobuf") {
-            return Err(text(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Content-Type application/x-protobuf is not supported; send application/json",
-            ));
-        }
+        .and_then(|v| v.to_str().ok());
+    if ct.is_some_and(|ct| ct.starts_with("application/x-protobuf")) {
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type application/x-protobuf is not supported; send application/json".into(),
+        ));
     }
     if body.is_empty() {
-        return Err(text(StatusCode::BAD_REQUEST, "Expecting a JSON body"));
+        return Err((StatusCode::BAD_REQUEST, "Expecting a JSON body".into()));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(v) if v.is_object() => Ok(v),
-        Ok(_) => Err(text(StatusCode::BAD_REQUEST, "Expecting a JSON object")),
-        Err(e) => Err(text(
+        Ok(_) => Err((StatusCode::BAD_REQUEST, "Expecting a JSON object".into())),
+        Err(e) => Err((
             StatusCode::BAD_REQUEST,
             format!("Failed to parse body into JSON: {e}"),
         )),
@@ -183,7 +181,7 @@ async fn scheduler(State(h): State<Handle>, uri: Uri, headers: HeaderMap, body: 
     }
     let call = match parse_body(&headers, &body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err((status, message)) => return text(status, message),
     };
     let stream_header = headers
         .get("Mesos-Stream-Id")
@@ -226,7 +224,7 @@ async fn agent(State(h): State<Handle>, uri: Uri, headers: HeaderMap, body: Byte
     }
     let call = match parse_body(&headers, &body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err((status, message)) => return text(status, message),
     };
     if call.get("type").and_then(Value::as_str) == Some("REGISTER") {
         return match h.register_agent(call).await {
@@ -324,24 +322,17 @@ async fn tasks(
     uri: Uri,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let num = |k: &str, d: usize| -> Result<usize, Response> {
+    let num = |k: &str, d: usize| -> Result<usize, String> {
         match q.get(k) {
             None => Ok(d),
-            Some(v) => v.parse().map_err(|_| {
-                text(
-                    StatusCode::BAD_REQUEST,
-                    format!("Failed to parse '{k}': '{v}' is not a non-negative integer"),
-                )
-            }),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("Failed to parse '{k}': '{v}' is not a non-negative integer")),
         }
     };
-    let limit = match num("limit", 100) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let offset = match num("offset", 0) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let (limit, offset) = match (num("limit", 100), num("offset", 0)) {
+        (Ok(l), Ok(o)) => (l, o),
+        (Err(m), _) | (_, Err(m)) => return text(StatusCode::BAD_REQUEST, m),
     };
     let descending = match q.get("order").map(String::as_str) {
         None | Some("asc") => false,
