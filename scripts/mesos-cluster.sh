@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Starts, stops and reports on a Mesos pseudo-cluster on this host: 3 masters and 2 agents,
+# configured from confs/mesos/etc (see confs/mesos/README.md), on top of the ZooKeeper
+# pseudo-cluster of scripts/cluster.sh.
+#
+#   scripts/mesos-cluster.sh start|stop|status
+#
+# Run it from the repository root. Each process's pid and log go under data/mesos/<name>/;
+# `stop` signals exactly those PIDs (SIGTERM, then SIGKILL after 10 s). Agents' tasks run in
+# their own process groups and end with their commands.
+set -euo pipefail
+
+cmd=${1:-}
+conf=confs/mesos/etc
+bin=${MESOS_BIN_DIR:-target/release}
+data=data/mesos
+masters=(master1:5050 master2:5052 master3:5054)
+agents=(agent1:5051:31000-31499 agent2:5053:31500-31999)
+
+alive() {
+  [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+start_one() { # name, then the command
+  local name=$1
+  shift
+  mkdir -p "$data/$name"
+  if alive "$data/$name/pid"; then
+    echo "$name already running (pid $(cat "$data/$name/pid"))"
+    return
+  fi
+  "$@" >"$data/$name/log" 2>&1 &
+  echo $! >"$data/$name/pid"
+  echo "$name started (pid $!), log $data/$name/log"
+}
+
+case "$cmd" in
+  start)
+    if [[ ! -x "$bin/mesos-master" || ! -x "$bin/mesos-agent" ]]; then
+      echo "building the mesos binaries"
+      cargo build --release -p mesos
+    fi
+    for m in "${masters[@]}"; do
+      name=${m%%:*} port=${m##*:}
+      start_one "$name" "$bin/mesos-master" --conf_dir="$conf/mesos" --conf_dir="$conf/mesos-master" \
+        --port="$port" --work_dir="$data/$name/work"
+    done
+    for a in "${agents[@]}"; do
+      IFS=: read -r name port ports <<<"$a"
+      start_one "$name" "$bin/mesos-agent" --conf_dir="$conf/mesos" --conf_dir="$conf/mesos-slave" \
+        --port="$port" --work_dir="$data/$name/work" \
+        --resources="cpus:2;mem:2048;disk:10000;ports:[$ports]"
+    done
+    ;;
+  stop)
+    for m in "${masters[@]}" "${agents[@]}"; do
+      name=${m%%:*}
+      pidfile="$data/$name/pid"
+      if ! alive "$pidfile"; then
+        rm -f "$pidfile"
+        continue
+      fi
+      pid=$(cat "$pidfile")
+      kill "$pid"
+      for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
+      kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+      rm -f "$pidfile"
+      echo "$name stopped (pid $pid)"
+    done
+    ;;
+  status)
+    for m in "${masters[@]}"; do
+      name=${m%%:*} port=${m##*:}
+      if ! alive "$data/$name/pid"; then
+        echo "$name: not running"
+        continue
+      fi
+      elected=$(curl -s "127.0.0.1:$port/metrics/snapshot" | grep -o '"master/elected":[0-9.]*' | cut -d: -f2)
+      case "$elected" in
+        1|1.0) echo "$name (:$port): leading" ;;
+        0|0.0) echo "$name (:$port): standby" ;;
+        *) echo "$name (:$port): not answering" ;;
+      esac
+    done
+    for a in "${agents[@]}"; do
+      IFS=: read -r name port _ <<<"$a"
+      if ! alive "$data/$name/pid"; then
+        echo "$name: not running"
+        continue
+      fi
+      registered=$(curl -s "127.0.0.1:$port/metrics/snapshot" | grep -o '"slave/registered":[0-9.]*' | cut -d: -f2)
+      case "$registered" in
+        1|1.0) echo "$name (:$port): registered" ;;
+        *) echo "$name (:$port): not registered" ;;
+      esac
+    done
+    ;;
+  *)
+    echo "usage: $0 start|stop|status" >&2
+    exit 2
+    ;;
+esac
