@@ -867,7 +867,7 @@ async fn scenario() {
         )
         .await;
     let want = format!(
-        "http://{agent_host}:5051/files/read?path=%2Fframeworks%2F{}%2Fexecutors%2F{running}%2Fruns%2Flatest%2Fstdout",
+        "http://{agent_host}:5051/files/read?path=%2Fframeworks%2F{}%2Fexecutors%2F{running}%2Fruns%2Flatest%2Fstdout&offset=0",
         fw.id
     );
     assert_eq!(href, want.as_str());
