@@ -587,7 +587,7 @@ async fn scenario() {
         (
             "/api/v1/scheduler",
             r#"{"type":"ACCEPT","framework_id":{"value":"x"}}"#,
-            403,
+            400,
         ),
         (
             "/api/v1/scheduler",

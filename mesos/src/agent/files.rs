@@ -42,6 +42,24 @@ pub fn resolve(root: &Path, path: Option<&str>) -> Result<PathBuf, FilesError> {
     Ok(resolved)
 }
 
+/// Opens `path` (resolved inside `root` by [`resolve`]) and checks again, on the open
+/// descriptor, that it is inside `root`: a directory swapped for a symlink after the check
+/// cannot lead out.
+pub fn open_beneath(root: &Path, path: &Path) -> Result<std::fs::File, FilesError> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path)
+        .map_err(|e| FilesError::NotFound(format!("cannot open '{}': {e}", path.display())))?;
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd()))
+        .map_err(|e| FilesError::NotFound(format!("cannot check '{}': {e}", path.display())))?;
+    if !real.starts_with(root) {
+        return Err(FilesError::NotFound(format!(
+            "'{}' was not found",
+            path.display()
+        )));
+    }
+    Ok(f)
+}
+
 /// `rel` (`frameworks/...`) under the newest agent directory of `root` that has it.
 fn virtual_path(root: &Path, rel: &str) -> Option<PathBuf> {
     let mut agents: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(root)
@@ -107,14 +125,18 @@ fn entry(path: &Path, md: &std::fs::Metadata) -> Value {
 }
 
 pub fn browse(root: &Path, path: Option<&str>) -> Result<Value, FilesError> {
+    use std::os::fd::AsRawFd;
     let dir = resolve(root, path)?;
-    if !dir.is_dir() {
+    let opened = open_beneath(root, &dir)?;
+    if !opened.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(FilesError::BadRequest(format!(
             "'{}' is not a directory",
             dir.display()
         )));
     }
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+    // List through the checked descriptor, not the path.
+    let by_fd = PathBuf::from(format!("/proc/self/fd/{}", opened.as_raw_fd()));
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&by_fd)
         .map_err(|e| FilesError::NotFound(format!("cannot list '{}': {e}", dir.display())))?
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -126,9 +148,8 @@ pub fn browse(root: &Path, path: Option<&str>) -> Result<Value, FilesError> {
         names
             .iter()
             .filter_map(|p| {
-                let md = std::fs::metadata(p)
-                    .or_else(|_| std::fs::symlink_metadata(p))
-                    .ok()?;
+                // Not followed: a link's target may be outside the sandbox.
+                let md = std::fs::symlink_metadata(p).ok()?;
                 Some(entry(&shown.join(p.file_name()?), &md))
             })
             .collect(),
@@ -163,8 +184,7 @@ pub fn read(
     if file.is_dir() {
         return Err(FilesError::BadRequest("Cannot read a directory".into()));
     }
-    let mut f = std::fs::File::open(&file)
-        .map_err(|e| FilesError::NotFound(format!("cannot open '{}': {e}", file.display())))?;
+    let mut f = open_beneath(root, &file)?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
     let Some(offset) = offset.filter(|o| *o >= 0) else {
         return Ok(json!({"data": "", "offset": size}));

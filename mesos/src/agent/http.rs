@@ -138,9 +138,9 @@ async fn download(State(s): State<Shared>, Query(p): Params) -> Response {
     if path.is_dir() {
         return files_error(FilesError::BadRequest("Cannot download a directory".into()));
     }
-    let file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) => return files_error(FilesError::NotFound(format!("cannot open: {e}"))),
+    let file = match files::open_beneath(&s.files_root, &path) {
+        Ok(f) => tokio::fs::File::from_std(f),
+        Err(e) => return files_error(e),
     };
     let name = path
         .file_name()

@@ -263,15 +263,17 @@ fn recover_task(
         command_pid.or_else(|| supervisor::read_pid(&run_dir.join(layout::COMMAND_PID)));
     let supervisor_pid =
         supervisor_pid.or_else(|| supervisor::read_pid(&run_dir.join(layout::FORKED_PID)));
-    if let Some(pid) = command_pid {
-        // Also re-arms a kill that was under way, and moves a STARTING task to RUNNING.
-        let _ = tx.send(Input::Launched {
-            key: key.clone(),
-            command_pid: pid,
-        });
-    }
     match supervisor_pid {
         Some(pid) if supervisor::supervisor_alive(pid, run_dir) => {
+            // Only a live supervisor's command is ours to signal: after a reboot or once the
+            // supervisor is gone, its process group id may belong to someone else.
+            if let Some(command_pid) = command_pid {
+                // Also re-arms a kill that was under way, and moves a STARTING task to RUNNING.
+                let _ = tx.send(Input::Launched {
+                    key: key.clone(),
+                    command_pid,
+                });
+            }
             tracing::info!(task_id = key.task_id, pid, "adopting a running task");
             watch_adopted(
                 tx.clone(),

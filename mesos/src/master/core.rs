@@ -223,6 +223,8 @@ pub struct Master {
     pub maintenance_schedule: Value,
     /// Hostnames that are DOWN.
     pub down_machines: BTreeSet<String>,
+    /// Agent id -> tasks to kill when it is back (asked for while it was not connected).
+    pub pending_kills: BTreeMap<String, BTreeSet<(String, String)>>,
     pub counters: Counters,
     next_framework: u64,
     next_agent: u64,
@@ -284,6 +286,7 @@ impl Master {
             offers: BTreeMap::new(),
             maintenance_schedule: json!({"windows": []}),
             down_machines: BTreeSet::new(),
+            pending_kills: BTreeMap::new(),
             counters: Counters::default(),
             next_framework: 0,
             next_agent: 0,
@@ -355,9 +358,9 @@ impl Master {
             let Some(id) = id_value(&info["id"]) else {
                 continue;
             };
+            // No failover clock: Mesos starts it only when a connected framework disconnects.
             let mut fw = framework_from_info(&id, info, now_ms);
             fw.recovered = true;
-            fw.disconnected_at_ms = Some(now_ms);
             self.frameworks.insert(id, fw);
         }
         for id in registry["removed_frameworks"]
@@ -420,7 +423,15 @@ impl Master {
         let requested = info_id.or(call_id);
         if let Some(id) = &requested {
             if self.removed_frameworks.contains(id) {
-                return forbidden(format!("Framework {id} has been removed"));
+                // As Mesos: the subscription stream opens with an ERROR, then closes.
+                fx.push(Effect::Framework {
+                    stream: stream.to_string(),
+                    event: json!({"type": "ERROR", "error": {"message": "Framework has been removed"}}),
+                });
+                fx.push(Effect::CloseFramework {
+                    stream: stream.to_string(),
+                });
+                return Ok(id.clone());
             }
         }
         self.counters.valid_framework_calls += 1;
@@ -532,8 +543,11 @@ impl Master {
             ));
         };
         let Some(fw) = self.frameworks.get(&fid) else {
-            return forbidden(format!("Framework {fid} is not subscribed"));
+            return bad_request(format!("Framework {fid} cannot be found"));
         };
+        if fw.stream.is_none() {
+            return forbidden(format!("Framework {fid} is not subscribed"));
+        }
         let Some(stream) = stream else {
             return bad_request(
                 "All non-subscribe calls should include the 'Mesos-Stream-Id' header",
@@ -771,7 +785,8 @@ impl Master {
         if tid.contains('/') || tid.contains('\0') || tid == "." || tid == ".." {
             return Err(format!("Task ID '{tid}' contains invalid characters"));
         }
-        if self.tasks.contains_key(&(fid.to_string(), tid.clone())) {
+        let key = (fid.to_string(), tid.clone());
+        if self.tasks.contains_key(&key) || self.unreachable_tasks.contains_key(&key) {
             return Err(format!("Task has duplicate ID: {tid}"));
         }
         if str_field(t, "name").is_none() {
@@ -883,8 +898,10 @@ impl Master {
                 });
             }
             _ => {
-                // The agent is away; Mesos keeps the task and kills it when the agent returns.
-                // We do the same: the kill is re-sent on re-registration if still wanted.
+                // The agent is away: as Mesos does, remember the kill and send it when the
+                // agent registers again.
+                let agent = task.agent_id.clone();
+                self.pending_kills.entry(agent).or_default().insert(key);
             }
         }
     }
@@ -976,25 +993,29 @@ impl Master {
                 out.push(latest(t));
                 continue;
             }
+            // Mesos' answers for a task it does not know: silence while the agent (or, with no
+            // agent given, any agent) may still report it; TASK_UNREACHABLE on an unreachable
+            // agent; TASK_GONE on a registered one; TASK_UNKNOWN otherwise. Frameworks that
+            // are not partition-aware get TASK_LOST for all of these.
             let agent = q.get("agent_id").and_then(id_value);
-            // An agent that is still expected back (recovering) may yet report the task.
-            let pending = agent
-                .as_ref()
-                .and_then(|a| self.agents.get(a))
-                .is_some_and(|a| a.conn == AgentConn::Recovering);
-            if pending {
+            let recovering = match &agent {
+                Some(a) => self
+                    .agents
+                    .get(a)
+                    .is_some_and(|x| x.conn == AgentConn::Recovering),
+                None => self
+                    .agents
+                    .values()
+                    .any(|x| x.conn == AgentConn::Recovering),
+            };
+            if recovering {
                 continue;
             }
-            let completed = self.frameworks[fid]
-                .completed_tasks
-                .iter()
-                .rev()
-                .find(|t| t.task_id == tid)
-                .map(|t| t.state.clone());
-            let state = match completed {
-                Some(s) => s,
-                None if pa => "TASK_UNKNOWN".into(),
-                None => "TASK_LOST".into(),
+            let state = match &agent {
+                _ if !pa => "TASK_LOST",
+                Some(a) if self.unreachable.contains_key(a) => "TASK_UNREACHABLE",
+                Some(a) if self.agents.contains_key(a) => "TASK_GONE",
+                _ => "TASK_UNKNOWN",
             };
             let mut s = json!({
                 "task_id": {"value": tid}, "state": state, "source": "SOURCE_MASTER",
@@ -1031,6 +1052,8 @@ impl Master {
         let Some(mut fw) = self.frameworks.remove(fid) else {
             return;
         };
+        // The registry forgets it before the agents are told (the Persist goes in front).
+        let first = fx.len();
         self.counters.framework_removals += 1;
         for oid in fw.offers.clone() {
             self.offers.remove(&oid);
@@ -1076,7 +1099,7 @@ impl Master {
         while self.completed_frameworks.len() > self.config.max_completed_frameworks {
             self.completed_frameworks.pop_front();
         }
-        fx.push(Effect::Persist);
+        fx.insert(first, Effect::Persist);
     }
 
     fn send_to_framework(&mut self, fid: &str, event: Value, fx: &mut Vec<Effect>) {
@@ -1177,7 +1200,6 @@ impl Master {
                 if !self.frameworks.contains_key(&fid) && !self.removed_frameworks.contains(&fid) {
                     let mut fw = framework_from_info(&fid, f, now_ms);
                     fw.recovered = true;
-                    fw.disconnected_at_ms = Some(now_ms);
                     self.frameworks.insert(fid, fw);
                 }
             }
@@ -1244,6 +1266,19 @@ impl Master {
                 });
                 continue;
             }
+            if self
+                .tasks
+                .get(&key)
+                .is_some_and(|known| known.agent_id != id)
+            {
+                // The same task ID lives on another agent (relaunched meanwhile): this copy
+                // is stale.
+                fx.push(Effect::Agent {
+                    conn,
+                    event: json!({"type": "KILL_TASK", "kill_task": {"framework_id": {"value": fid}, "task_id": {"value": tid}}}),
+                });
+                continue;
+            }
             let task_info = t.get("task_info").cloned().unwrap_or_else(|| t.clone());
             let resources = Resources::from_json(t.get("resources").unwrap_or(&json!([])))
                 .or_else(|_| Resources::from_json(task_info.get("resources").unwrap_or(&json!([]))))
@@ -1268,6 +1303,24 @@ impl Master {
                 entry.state = state.clone();
             }
             entry.released = is_terminal(&entry.state);
+        }
+        // Kills asked for while it was away, and everything on a DOWN machine, go out now.
+        let mut kills = self.pending_kills.remove(&id).unwrap_or_default();
+        if self.down_machines.contains(&self.agents[&id].hostname) {
+            kills.extend(reported_keys.iter().cloned());
+        }
+        for key in kills {
+            let live = reported_keys.contains(&key)
+                && self
+                    .tasks
+                    .get(&key)
+                    .is_some_and(|t| t.agent_id == id && !is_terminal(&t.state));
+            if live {
+                fx.push(Effect::Agent {
+                    conn,
+                    event: json!({"type": "KILL_TASK", "kill_task": {"framework_id": {"value": key.0}, "task_id": {"value": key.1}}}),
+                });
+            }
         }
         // Tasks we think run there but the agent does not know: lost.
         let missing: Vec<(String, String)> = self
@@ -1411,7 +1464,11 @@ impl Master {
                     .iter()
                     .any(|s| s.get("uuid").and_then(Value::as_str) == uuid.as_deref());
             if !dup {
-                task.state = state.clone();
+                // A late, older update (resent before a re-registration reported the end)
+                // never moves a task out of a terminal state.
+                if !is_terminal(&task.state) {
+                    task.state = state.clone();
+                }
                 let mut entry = json!({"state": state, "timestamp": status["timestamp"]});
                 if let Some(u) = &uuid {
                     entry["uuid"] = json!(u);
@@ -1475,6 +1532,8 @@ impl Master {
         let Some(agent) = self.agents.remove(agent_id) else {
             return;
         };
+        // The registry records it before anyone is told (the Persist goes in front).
+        let first = fx.len();
         self.counters.agent_removals += 1;
         if let AgentConn::Connected(conn) = agent.conn {
             fx.push(Effect::CloseAgent { conn });
@@ -1543,7 +1602,7 @@ impl Master {
         }
         self.unreachable
             .insert(agent_id.to_string(), (agent.info, now_ms));
-        fx.push(Effect::Persist);
+        fx.insert(first, Effect::Persist);
     }
 
     /// Ends a task with a master-generated state and tells its framework.
@@ -1875,6 +1934,7 @@ impl Master {
         machines: &Value,
         fx: &mut Vec<Effect>,
     ) -> Result<(), CallError> {
+        let first = fx.len();
         let hosts = machine_hosts(machines)?;
         let scheduled = scheduled_hosts(&self.maintenance_schedule);
         for h in &hosts {
@@ -1925,7 +1985,8 @@ impl Master {
                 }
             }
         }
-        fx.push(Effect::Persist);
+        // The DOWN state is recorded before the kills go out.
+        fx.insert(first, Effect::Persist);
         Ok(())
     }
 

@@ -206,12 +206,29 @@ fn malformed_and_unsubscribed_calls_are_refused() {
         .unwrap_err();
     assert!(e.message.contains("didn't match"), "{e:?}");
     let unknown = json!({"type": "REVIVE", "framework_id": {"value": "nope"}});
+    let e = m
+        .framework_call(T0, Some("s"), &unknown, &mut fx)
+        .unwrap_err();
     assert_eq!(
-        m.framework_call(T0, Some("s"), &unknown, &mut fx)
-            .unwrap_err()
-            .status,
-        403
+        (e.status, e.message.as_str()),
+        (400, "Framework nope cannot be found")
     );
+    // Known but not connected: 403.
+    m.framework_disconnected(T0, "s");
+    let revive = json!({"type": "REVIVE", "framework_id": {"value": fid}});
+    let e = m
+        .framework_call(T0, Some("s"), &revive, &mut fx)
+        .unwrap_err();
+    assert_eq!(e.status, 403);
+    let mut fx = Vec::new();
+    m.subscribe(
+        T0,
+        "s",
+        &json!({"type": "SUBSCRIBE", "framework_id": {"value": fid},
+        "subscribe": {"framework_info": {"user": "u", "name": "fw", "id": {"value": fid}}}}),
+        &mut fx,
+    )
+    .unwrap();
     let e = call(
         &mut m,
         T0,
@@ -228,7 +245,7 @@ fn malformed_and_unsubscribed_calls_are_refused() {
     )
     .unwrap_err();
     assert_eq!(e.status, 400);
-    assert_eq!(m.counters.invalid_framework_calls, 7);
+    assert_eq!(m.counters.invalid_framework_calls, 8);
 }
 
 #[test]
@@ -667,17 +684,220 @@ fn a_framework_past_its_failover_timeout_is_torn_down() {
         .iter()
         .any(|e| e["type"] == "SHUTDOWN_FRAMEWORK"));
     assert!(m.removed_frameworks.contains(&fid));
+    // Re-subscribing a removed framework: its stream opens with an ERROR and closes.
     let mut fx = Vec::new();
-    let e = m
-        .subscribe(
-            T0 + 13_000,
-            "s3",
-            &json!({"type": "SUBSCRIBE", "framework_id": {"value": fid},
-            "subscribe": {"framework_info": {"user": "", "name": "fw", "id": {"value": fid}}}}),
-            &mut fx,
-        )
-        .unwrap_err();
-    assert_eq!(e.status, 403);
+    m.subscribe(
+        T0 + 13_000,
+        "s3",
+        &json!({"type": "SUBSCRIBE", "framework_id": {"value": fid},
+        "subscribe": {"framework_info": {"user": "", "name": "fw", "id": {"value": fid}}}}),
+        &mut fx,
+    )
+    .unwrap();
+    let ev = framework_events(&fx, "s3");
+    assert_eq!(ev[0]["type"], "ERROR");
+    assert_eq!(ev[0]["error"]["message"], "Framework has been removed");
+    assert!(fx.contains(&Effect::CloseFramework {
+        stream: "s3".into()
+    }));
+    assert!(!m.frameworks.contains_key(&fid));
+}
+
+#[test]
+fn recovered_frameworks_are_not_torn_down_by_a_failover() {
+    let mut m = master();
+    // failover_timeout 0 (Mesos' default): torn down at once if it *disconnects*...
+    let fid = subscribe(&mut m, "s", json!({"failover_timeout": 0}));
+    let registry = m.registry();
+    // ...but a new leader starts no clock for frameworks it has not seen connected.
+    let mut n = Master::new(
+        MasterInfo {
+            id: "N".into(),
+            ..m.info.clone()
+        },
+        m.config.clone(),
+        T0,
+    );
+    n.recover(&registry, T0);
+    let mut fx = Vec::new();
+    n.tick(T0 + 60_000, &mut fx);
+    assert!(n.frameworks.contains_key(&fid));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Agent { .. })));
+}
+
+#[test]
+fn a_kill_for_an_away_agent_is_sent_when_it_returns() {
+    let mut m = master();
+    let fid = subscribe(&mut m, "s", json!({}));
+    let (aid, _) = register(&mut m, 1, "h", "cpus:1;mem:256", json!({}));
+    let offer = offers(&mut m, T0 + 1000, "s").remove(0);
+    call(
+        &mut m,
+        T0 + 1000,
+        "s",
+        launch(&fid, &offer, "t1", "cpus:0.5;mem:64"),
+    )
+    .unwrap();
+    update(
+        &mut m,
+        T0 + 1100,
+        (&aid, 1),
+        &fid,
+        "t1",
+        "TASK_RUNNING",
+        "u1",
+    );
+    let mut fx = Vec::new();
+    m.agent_disconnected(T0 + 1200, &aid, 1, &mut fx);
+    let fx = call(
+        &mut m,
+        T0 + 1300,
+        "s",
+        json!({"type": "KILL", "framework_id": {"value": fid},
+        "kill": {"task_id": {"value": "t1"}}}),
+    )
+    .unwrap();
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Agent { .. })),
+        "nothing to send to"
+    );
+    let tasks = json!([{"framework_id": {"value": fid}, "task_id": {"value": "t1"}, "state": "TASK_RUNNING"}]);
+    let (_, fx) = register(
+        &mut m,
+        2,
+        "h",
+        "cpus:1;mem:256",
+        json!({"agent_id": {"value": aid}, "tasks": tasks}),
+    );
+    let kills: Vec<Value> = agent_events(&fx, 2)
+        .into_iter()
+        .filter(|e| e["type"] == "KILL_TASK")
+        .collect();
+    assert_eq!(kills.len(), 1);
+    assert_eq!(kills[0]["kill_task"]["task_id"]["value"], "t1");
+}
+
+#[test]
+fn registry_changes_are_persisted_before_anyone_is_told() {
+    let mut m = master();
+    let fid = subscribe(&mut m, "s", json!({}));
+    let (aid, _) = register(&mut m, 1, "h", "cpus:1;mem:256", json!({}));
+    let offer = offers(&mut m, T0 + 1000, "s").remove(0);
+    call(
+        &mut m,
+        T0 + 1000,
+        "s",
+        launch(&fid, &offer, "t1", "cpus:0.5;mem:64"),
+    )
+    .unwrap();
+    let mut fx = Vec::new();
+    for s in 1..=4 {
+        m.tick(T0 + 1000 + s * 1000, &mut fx);
+    }
+    assert!(m.unreachable.contains_key(&aid));
+    let persist = fx.iter().position(|e| *e == Effect::Persist).unwrap();
+    let told = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Framework { event, .. } if event["type"] == "UPDATE" || event["type"] == "FAILURE"))
+        .unwrap();
+    assert!(persist < told, "{fx:?}");
+}
+
+#[test]
+fn terminal_states_stick_and_stale_duplicates_are_killed() {
+    let mut m = master();
+    let fid = subscribe(&mut m, "s", json!({}));
+    let (aid, _) = register(&mut m, 1, "h", "cpus:1;mem:256", json!({}));
+    let offer = offers(&mut m, T0 + 1000, "s").remove(0);
+    call(
+        &mut m,
+        T0 + 1000,
+        "s",
+        launch(&fid, &offer, "t1", "cpus:0.5;mem:64"),
+    )
+    .unwrap();
+    update(
+        &mut m,
+        T0 + 1100,
+        (&aid, 1),
+        &fid,
+        "t1",
+        "TASK_FINISHED",
+        "u2",
+    );
+    update(
+        &mut m,
+        T0 + 1200,
+        (&aid, 1),
+        &fid,
+        "t1",
+        "TASK_RUNNING",
+        "u1",
+    );
+    assert_eq!(m.tasks[&(fid.clone(), "t1".into())].state, "TASK_FINISHED");
+    // Another agent reports a task with an ID that lives on the first one: it is killed there.
+    let (other, fx) = register(
+        &mut m,
+        5,
+        "h2",
+        "cpus:1;mem:256",
+        json!({"tasks": [
+        {"framework_id": {"value": fid}, "task_id": {"value": "t1"}, "state": "TASK_RUNNING"}]}),
+    );
+    assert_ne!(other, aid);
+    assert_eq!(agent_events(&fx, 5)[1]["type"], "KILL_TASK");
+    assert_eq!(m.tasks[&(fid.clone(), "t1".into())].agent_id, aid);
+}
+
+#[test]
+fn explicit_reconciliation_follows_mesos() {
+    let mut m = master();
+    let fid = subscribe(
+        &mut m,
+        "s",
+        json!({"capabilities": [{"type": "PARTITION_AWARE"}]}),
+    );
+    let (aid, _) = register(&mut m, 1, "h", "cpus:1;mem:256", json!({}));
+    let ask = |tasks: Value| json!({"type": "RECONCILE", "framework_id": {"value": fid}, "reconcile": {"tasks": tasks}});
+    let fx = call(
+        &mut m,
+        T0,
+        "s",
+        ask(json!([{"task_id": {"value": "x"}, "agent_id": {"value": aid}}])),
+    )
+    .unwrap();
+    assert_eq!(
+        framework_events(&fx, "s")[0]["update"]["status"]["state"],
+        "TASK_GONE"
+    );
+    let fx = call(&mut m, T0, "s", ask(json!([{"task_id": {"value": "x"}}]))).unwrap();
+    assert_eq!(
+        framework_events(&fx, "s")[0]["update"]["status"]["state"],
+        "TASK_UNKNOWN"
+    );
+    // While an agent may still come back, no answer.
+    let registry = m.registry();
+    let mut n = Master::new(
+        MasterInfo {
+            id: "N".into(),
+            ..m.info.clone()
+        },
+        m.config.clone(),
+        T0,
+    );
+    n.recover(&registry, T0);
+    let mut fx = Vec::new();
+    n.subscribe(
+        T0,
+        "s2",
+        &json!({"type": "SUBSCRIBE", "framework_id": {"value": fid},
+        "subscribe": {"framework_info": {"user": "u", "name": "fw", "id": {"value": fid},
+        "capabilities": [{"type": "PARTITION_AWARE"}]}}}),
+        &mut fx,
+    )
+    .unwrap();
+    let fx = call(&mut n, T0, "s2", ask(json!([{"task_id": {"value": "x"}}]))).unwrap();
+    assert!(framework_events(&fx, "s2").is_empty());
 }
 
 #[test]

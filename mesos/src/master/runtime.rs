@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use zk_client::{Acl, Client, CreateMode, Error as ZkError, ErrorCode};
 
-use super::core::{CallError, Config, Effect, Master};
+use super::core::{AgentConn, CallError, Config, Effect, Master};
 use crate::recordio;
 use crate::zk::{MasterInfo, ZkUrl, MASTER_PREFIX};
 
@@ -53,7 +53,9 @@ struct RegistryStore {
     version: i32,
 }
 
-type Job = Box<dyn FnOnce(&mut State, &mut Vec<Effect>) + Send>;
+/// A job runs on the state and returns what delivers its result, called only after the
+/// effects it produced have been carried out.
+type Job = Box<dyn FnOnce(&mut State, &mut Vec<Effect>) -> Box<dyn FnOnce() + Send> + Send>;
 
 /// A cheap handle on the master task.
 #[derive(Clone)]
@@ -74,7 +76,10 @@ impl Handle {
     ) -> Result<R> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |st, fx| {
-            let _ = tx.send(f(st, fx));
+            let r = f(st, fx);
+            Box::new(move || {
+                let _ = tx.send(r);
+            })
         });
         self.jobs
             .send(job)
@@ -162,26 +167,43 @@ impl Handle {
 /// Carries out effects in order. A failed registry write ends the process: this master can no
 /// longer be sure it leads.
 async fn execute(st: &mut State, fx: Vec<Effect>) {
-    for e in fx {
+    let mut queue: std::collections::VecDeque<Effect> = fx.into();
+    while let Some(e) = queue.pop_front() {
         match e {
             Effect::Framework { stream, event } => {
-                if let Some(tx) = st.framework_streams.get(&stream) {
-                    let bytes = Bytes::from(recordio::encode(event.to_string().as_bytes()));
-                    if tx.try_send(bytes).is_err() {
-                        tracing::warn!(%stream, "framework stream is full or gone; closing it");
-                        st.framework_streams.remove(&stream);
-                    }
+                let Some(tx) = st.framework_streams.get(&stream) else {
+                    continue;
+                };
+                let bytes = Bytes::from(recordio::encode(event.to_string().as_bytes()));
+                if tx.try_send(bytes).is_err() {
+                    // Its reader is gone (or stuck): the framework is disconnected.
+                    tracing::warn!(%stream, "framework stream is full or closed; disconnecting");
+                    st.framework_streams.remove(&stream);
+                    st.master.framework_disconnected(now_ms(), &stream);
                 }
             }
             Effect::CloseFramework { stream } => {
                 st.framework_streams.remove(&stream);
             }
             Effect::Agent { conn, event } => {
-                if let Some(tx) = st.agent_streams.get(&conn) {
-                    let bytes = Bytes::from(recordio::encode(event.to_string().as_bytes()));
-                    if tx.try_send(bytes).is_err() {
-                        tracing::warn!(conn, "agent stream is full or gone; closing it");
-                        st.agent_streams.remove(&conn);
+                let Some(tx) = st.agent_streams.get(&conn) else {
+                    continue;
+                };
+                let bytes = Bytes::from(recordio::encode(event.to_string().as_bytes()));
+                if tx.try_send(bytes).is_err() {
+                    tracing::warn!(conn, "agent stream is full or closed; disconnecting");
+                    st.agent_streams.remove(&conn);
+                    let agent = st
+                        .master
+                        .agents
+                        .values()
+                        .find(|a| a.conn == AgentConn::Connected(conn))
+                        .map(|a| a.id.clone());
+                    if let Some(agent) = agent {
+                        let mut more = Vec::new();
+                        st.master
+                            .agent_disconnected(now_ms(), &agent, conn, &mut more);
+                        queue.extend(more);
                     }
                 }
             }
@@ -220,6 +242,16 @@ async fn persist(st: &mut State) -> Result<()> {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(ZkError::Server(ErrorCode::BadVersion)) => {
+                // After a lost connection, the write we retried may have been applied: then
+                // the znode holds exactly our bytes, one version on.
+                if attempts > 0 {
+                    if let Ok((data, stat)) = store.client.get_data(&store.path).await {
+                        if data == bytes && stat.version == store.version + 1 {
+                            store.version = stat.version;
+                            return Ok(());
+                        }
+                    }
+                }
                 bail!("the registry was written by another master")
             }
             Err(e) => return Err(e.into()),
@@ -286,8 +318,9 @@ pub async fn start(opts: Options) -> Result<Handle> {
                 job = jobs_rx.recv() => {
                     let Some(job) = job else { return };
                     let mut fx = Vec::new();
-                    job(&mut state, &mut fx);
+                    let deliver = job(&mut state, &mut fx);
                     execute(&mut state, fx).await;
+                    deliver();
                 }
                 _ = ticker.tick() => {
                     if state.master.elected_ms.is_some() {
