@@ -624,6 +624,91 @@ async fn scenario() {
         .is_ok());
     assert!(fw.proc.alive(), "the framework survived everything");
 
+    // Maintenance: draining the survivor's machine (both agents say 127.0.0.1) kills its
+    // tasks. A task that can only run there: mesos-execute's.
+    let mut exec = Command::new(EXECUTE);
+    exec.args([
+        &format!("--master={zk}"),
+        "--name=drain-me",
+        "--command=sleep 30",
+        "--resources=cpus:0.1;mem:32",
+        "--timeout=60secs",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    let mut exec = Proc::spawn("mesos-execute drain-me", &mut exec);
+    let out = exec.child.as_mut().unwrap().stdout.take().unwrap();
+    let (etx, erx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            eprintln!("mesos-execute: {line}");
+            if etx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut exec_lines = Vec::new();
+    let wait_line = |lines: &mut Vec<String>, needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !lines.iter().any(|l| l.contains(needle)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "mesos-execute never printed {needle:?}: {lines:?}"
+            );
+            if let Ok(l) = erx.recv_timeout(left) {
+                lines.push(l);
+            }
+        }
+    };
+    wait_line(&mut exec_lines, "TASK_RUNNING");
+    let machines = serde_json::json!([{"hostname": "127.0.0.1", "ip": "127.0.0.1"}]);
+    let post = |path: &'static str, body: Value| {
+        let leader = new_leader.clone();
+        async move {
+            http_client::post_json(&leader, path, &[], &body)
+                .await
+                .unwrap()
+        }
+    };
+    let r = post("/master/machine/down", machines.clone()).await;
+    assert_eq!(r.status, 400, "not scheduled yet: {}", r.text());
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let schedule = serde_json::json!({"windows": [{"machine_ids": machines,
+        "unavailability": {"start": {"nanoseconds": now_ns}}}]});
+    assert_eq!(
+        post("/master/maintenance/schedule", schedule).await.status,
+        200
+    );
+    let st = http_client::get_json(&new_leader, "/master/maintenance/status")
+        .await
+        .unwrap();
+    assert_eq!(
+        st["draining_machines"][0]["id"]["hostname"], "127.0.0.1",
+        "{st}"
+    );
+    assert_eq!(
+        post("/master/machine/down", machines.clone()).await.status,
+        200
+    );
+    wait_line(
+        &mut exec_lines,
+        "Received status update TASK_KILLED for task 'drain-me'",
+    );
+    let status = exec.child.take().unwrap().wait().unwrap();
+    assert!(
+        !status.success(),
+        "mesos-execute reports a killed task as a failure"
+    );
+    let st = http_client::get_json(&new_leader, "/master/maintenance/status")
+        .await
+        .unwrap();
+    assert_eq!(st["down_machines"][0]["hostname"], "127.0.0.1", "{st}");
+    assert_eq!(post("/master/machine/up", machines).await.status, 200);
+
     fw.send("teardown");
     fw.wait(Duration::from_secs(10), "teardown", |seen| {
         seen.iter().any(|v| v["event"] == "stopped")
