@@ -325,6 +325,16 @@ fn read_flag_file(path: &Path) -> Result<String, FlagError> {
 /// [`Flags::help`]. `--conf_dir=DIR` (repeatable) replaces the default directories;
 /// `--conf_dir=` (empty) reads none.
 pub fn load(specs: &[Spec], args: &[String], sources: &Sources) -> Result<Flags, FlagError> {
+    load_with_prefix(specs, args, sources, "MESOS_")
+}
+
+/// [`load`] with another environment prefix (Marathon reads `MARATHON_*`).
+pub fn load_with_prefix(
+    specs: &[Spec],
+    args: &[String],
+    sources: &Sources,
+    env_prefix: &str,
+) -> Result<Flags, FlagError> {
     let mut loader = Loader {
         specs,
         flags: Flags::default(),
@@ -395,7 +405,7 @@ pub fn load(specs: &[Spec], args: &[String], sources: &Sources) -> Result<Flags,
     }
 
     for (k, v) in &sources.env {
-        let Some(rest) = k.strip_prefix("MESOS_") else {
+        let Some(rest) = k.strip_prefix(env_prefix) else {
             continue;
         };
         let name = rest.to_ascii_lowercase();

@@ -1,0 +1,925 @@
+//! REST API v2 (axum), in Marathon 1.x's shapes and status codes. A standby instance proxies
+//! every `/v2` call to the leader, adding `X-Marathon-Via`; every answer carries
+//! `X-Marathon-Leader`.
+
+// Handlers return `Result<_, Response>` (the error is the finished HTTP answer). A Response is
+// large, but each is made once per request, off any hot path: boxing them buys nothing.
+#![allow(clippy::result_large_err)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::app::{self, App};
+use crate::core::{iso, Action, Instance, Scheduler};
+use crate::runtime::{now_ms, Handle};
+use crate::validation;
+
+pub fn router(h: Handle) -> Router {
+    Router::new()
+        .route("/ping", get(|| async { "pong" }))
+        .route("/v2/info", get(info))
+        .route("/v2/leader", any(leader))
+        .route("/v2/apps", any(apps_root))
+        .route("/v2/apps/{*rest}", any(apps_path))
+        .route("/v2/tasks", get(all_tasks))
+        .route("/v2/tasks/delete", axum::routing::post(tasks_delete))
+        .route("/v2/deployments", get(deployments))
+        .route(
+            "/v2/deployments/{id}",
+            axum::routing::delete(deployment_delete),
+        )
+        .route("/v2/queue", get(queue))
+        .route("/v2/events", get(events))
+        .route("/metrics", get(metrics))
+        .route("/", get(crate::ui::index))
+        .route("/ui/", get(crate::ui::index))
+        .fallback(not_found)
+        .with_state(h)
+}
+
+fn json_status(status: StatusCode, v: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+fn ok(v: Value) -> Response {
+    json_status(StatusCode::OK, v)
+}
+
+fn message(status: StatusCode, m: impl Into<String>) -> Response {
+    json_status(status, json!({"message": m.into()}))
+}
+
+async fn not_found(uri: Uri) -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        format!("The requested resource {} was not found", uri.path()),
+    )
+}
+
+fn internal(e: anyhow::Error) -> Response {
+    message(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}"))
+}
+
+fn flag(q: &BTreeMap<String, String>, k: &str) -> bool {
+    q.get(k)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Not the leader: forward the request to it (once), or 503 when none is known.
+async fn proxy(
+    h: &Handle,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lead = h.leadership.borrow().clone();
+    let Some(leader) = lead.leader.filter(|l| *l != h.me) else {
+        return message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Could not determine the current leader",
+        );
+    };
+    if headers.get("X-Marathon-Via").is_some() {
+        return message(
+            StatusCode::BAD_GATEWAY,
+            "Proxy loop: the request was proxied already",
+        );
+    }
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut hs: Vec<(&str, &str)> = vec![("X-Marathon-Via", h.me.as_str())];
+    if let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        hs.push(("Content-Type", ct));
+    }
+    match mesos::http_client::request(&leader, method.clone(), path, &hs, body).await {
+        Ok(r) => {
+            let mut resp = Response::new(Body::from(r.body));
+            *resp.status_mut() = r.status;
+            for (k, v) in r.headers.iter() {
+                if k != header::TRANSFER_ENCODING
+                    && k != header::CONNECTION
+                    && k != header::CONTENT_LENGTH
+                {
+                    resp.headers_mut().insert(k.clone(), v.clone());
+                }
+            }
+            resp
+        }
+        Err(e) => message(
+            StatusCode::BAD_GATEWAY,
+            format!("Proxying to the leader {leader}: {e:#}"),
+        ),
+    }
+}
+
+fn with_leader(h: &Handle, mut r: Response) -> Response {
+    if let Some(l) = h.leadership.borrow().leader.clone() {
+        if let Ok(v) = HeaderValue::from_str(&format!("http://{l}")) {
+            r.headers_mut().insert("X-Marathon-Leader", v);
+        }
+    }
+    r
+}
+
+fn elected(h: &Handle) -> bool {
+    h.leadership.borrow().elected
+}
+
+// ---------------------------------------------------------------- JSON views
+
+pub fn task_json(s: &Scheduler, i: &Instance) -> Value {
+    let app = s.apps.get(&i.app_id);
+    json!({
+        "id": i.task_id,
+        "appId": i.app_id,
+        "host": i.host,
+        "ports": i.ports,
+        "servicePorts": app.map(App::service_ports).unwrap_or_default(),
+        "slaveId": i.agent_id,
+        "stagedAt": iso(i.staged_at_ms),
+        "startedAt": i.started_at_ms.map(iso),
+        "version": i.version,
+        "state": i.state,
+        "ipAddresses": [{"ipAddress": i.host, "protocol": "IPv4"}],
+        "healthCheckResults": match i.healthy {
+            None => json!([]),
+            Some(alive) => json!([{"alive": alive, "taskId": i.task_id, "instanceId": i.task_id,
+                "consecutiveFailures": if alive { 0 } else { 1 }}]),
+        },
+    })
+}
+
+/// An app with its runtime fields; `embed` adds `tasks`, `lastTaskFailure`...
+pub fn app_json(s: &Scheduler, app: &App, embed: &[String]) -> Value {
+    let mut j = app.to_json();
+    let checks = !app.health_checks.is_empty();
+    let insts: Vec<&Instance> = s.instances_of(&app.id).collect();
+    j["tasksStaged"] = json!(insts
+        .iter()
+        .filter(|i| i.state == "TASK_STAGING" || i.state == "TASK_STARTING")
+        .count());
+    j["tasksRunning"] = json!(insts.iter().filter(|i| i.running()).count());
+    j["tasksHealthy"] = json!(if checks {
+        insts.iter().filter(|i| i.healthy == Some(true)).count()
+    } else {
+        0
+    });
+    j["tasksUnhealthy"] = json!(insts.iter().filter(|i| i.healthy == Some(false)).count());
+    j["deployments"] = match s.deployments.get(&app.id) {
+        Some(d) => json!([{"id": d.id}]),
+        None => json!([]),
+    };
+    let wants = |k: &str| {
+        embed
+            .iter()
+            .any(|e| e == k || e == &format!("app.{k}") || e == &format!("apps.{k}"))
+    };
+    if wants("tasks") {
+        j["tasks"] = Value::Array(insts.iter().map(|i| task_json(s, i)).collect());
+    }
+    if wants("lastTaskFailure") || wants("failures") {
+        if let Some(f) = s.last_failure.get(&app.id) {
+            j["lastTaskFailure"] = f.clone();
+        }
+    }
+    j
+}
+
+fn deployment_json(s: &Scheduler, d: &crate::core::Deployment) -> Value {
+    let _ = s;
+    json!({
+        "id": d.id,
+        "version": d.version,
+        "affectedApps": [d.app_id],
+        "affectedPods": [],
+        "steps": [{"actions": [{"action": d.action, "app": d.app_id}]}],
+        "currentActions": [{"action": d.action, "app": d.app_id, "readinessCheckResults": []}],
+        "currentStep": 1,
+        "totalSteps": 1,
+    })
+}
+
+// ---------------------------------------------------------------- endpoints
+
+async fn info(State(h): State<Handle>) -> Response {
+    let mut v = (*h.info).clone();
+    let lead = h.leadership.borrow().clone();
+    v["elected"] = json!(lead.elected);
+    v["leader"] = json!(lead.leader);
+    if lead.elected {
+        if let Ok(fid) = h.run(|ctx, _| ctx.scheduler.framework_id.clone()).await {
+            v["frameworkId"] = json!(fid);
+        }
+    }
+    with_leader(&h, ok(v))
+}
+
+async fn leader(
+    State(h): State<Handle>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if method == Method::DELETE {
+        if !elected(&h) {
+            return proxy(&h, &method, &uri, &headers, body).await;
+        }
+        // Abdicate: exit, and the latch passes to a standby (a supervisor restarts us).
+        tokio::spawn(async {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            tracing::warn!("abdicating on request");
+            std::process::exit(0);
+        });
+        return ok(json!({"message": "Leadership abdicated"}));
+    }
+    match h.leadership.borrow().leader.clone() {
+        Some(l) => ok(json!({"leader": l})),
+        None => message(StatusCode::NOT_FOUND, "There is no leader"),
+    }
+}
+
+async fn apps_root(
+    State(h): State<Handle>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    if !elected(&h) {
+        return proxy(&h, &method, &uri, &headers, body).await;
+    }
+    let r = match method {
+        Method::GET => list_apps(&h, &q).await,
+        Method::POST => create_app(&h, &q, &body).await,
+        Method::PUT => put_apps(&h, &q, &body).await,
+        _ => message(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Use GET, POST or PUT on /v2/apps",
+        ),
+    };
+    with_leader(&h, r)
+}
+
+fn embeds(q: &[(String, String)]) -> Vec<String> {
+    q.iter()
+        .filter(|(k, _)| k == "embed")
+        .flat_map(|(_, v)| v.split(',').map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
+async fn list_apps(h: &Handle, q: &[(String, String)]) -> Response {
+    let embed = embeds(q);
+    let get = |k: &str| q.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+    let (cmd, id, label) = (get("cmd"), get("id"), get("label"));
+    let r = h
+        .run(move |ctx, _| {
+            let s = &ctx.scheduler;
+            let apps: Vec<Value> = s
+                .apps
+                .values()
+                .filter(|a| {
+                    cmd.as_ref()
+                        .is_none_or(|c| a.cmd.as_deref().is_some_and(|x| x.contains(c.as_str())))
+                })
+                .filter(|a| id.as_ref().is_none_or(|i| a.id.contains(i.as_str())))
+                .filter(|a| label.as_ref().is_none_or(|l| label_matches(a, l)))
+                .map(|a| app_json(s, a, &embed))
+                .collect();
+            json!({"apps": apps})
+        })
+        .await;
+    match r {
+        Ok(v) => ok(v),
+        Err(e) => internal(e),
+    }
+}
+
+/// `label=key`, `label=key==value`, `label=key!=value` (Marathon's label selector, one term).
+fn label_matches(a: &App, sel: &str) -> bool {
+    if let Some((k, v)) = sel.split_once("==") {
+        a.labels.get(k.trim()).is_some_and(|x| x == v.trim())
+    } else if let Some((k, v)) = sel.split_once("!=") {
+        a.labels.get(k.trim()).is_none_or(|x| x != v.trim())
+    } else {
+        a.labels.contains_key(sel.trim())
+    }
+}
+
+fn parse_body(body: &Bytes) -> Result<Value, Response> {
+    serde_json::from_slice::<Value>(body).map_err(|e| {
+        json_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"message": "Invalid JSON", "details": [{"path": "/", "errors": [format!("{e}")]}]}),
+        )
+    })
+}
+
+fn invalid(errs: &[validation::ValidationError]) -> Response {
+    json_status(StatusCode::UNPROCESSABLE_ENTITY, validation::body(errs))
+}
+
+async fn create_app(h: &Handle, _q: &[(String, String)], body: &Bytes) -> Response {
+    let v = match parse_body(body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let now = now_ms();
+    let app = match app::parse(&v, "/", &iso(now)) {
+        Ok(a) => a,
+        Err(errs) => return invalid(&errs),
+    };
+    let deployment = uuid::Uuid::new_v4().to_string();
+    let r = h
+        .run(move |ctx, out| {
+            let id = app.id.clone();
+            if ctx.scheduler.apps.contains_key(&id) {
+                return Err(message(
+                    StatusCode::CONFLICT,
+                    format!("An app with id [{id}] already exists."),
+                ));
+            }
+            let d = ctx.scheduler.put_app(app, deployment, now, out);
+            out.push(Action::Event(json!({"eventType": "api_post_event", "timestamp": iso(now),
+                "clientIp": "", "uri": "/v2/apps", "appDefinition": ctx.scheduler.apps[&id].to_json()})));
+            let mut j = app_json(&ctx.scheduler, &ctx.scheduler.apps[&id], &["tasks".to_string()]);
+            j["deployments"] = json!([{"id": d}]);
+            Ok((id, d, j))
+        })
+        .await;
+    match r {
+        Ok(Ok((id, d, j))) => {
+            let mut resp = json_status(StatusCode::CREATED, j);
+            if let Ok(v) = HeaderValue::from_str(&format!("/v2/apps{id}")) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&d) {
+                resp.headers_mut().insert("Marathon-Deployment-Id", v);
+            }
+            resp
+        }
+        Ok(Err(r)) => r,
+        Err(e) => internal(e),
+    }
+}
+
+/// Applies `change` to app `id` (PUT/PATCH semantics: the fields given replace the stored
+/// ones; a missing app is created by PUT). 409 while a deployment runs, unless `force`.
+async fn change_app(h: &Handle, id: String, change: Value, force: bool, create: bool) -> Response {
+    let now = now_ms();
+    let deployment = uuid::Uuid::new_v4().to_string();
+    let r = h
+        .run(move |ctx, out| {
+            let s = &mut ctx.scheduler;
+            if !force {
+                if let Some(d) = s.deployments.get(&id) {
+                    return Err(json_status(
+                        StatusCode::CONFLICT,
+                        json!({"message": format!("App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'."),
+                               "deployments": [{"id": d.id}]}),
+                    ));
+                }
+            }
+            let next = match s.apps.get(&id) {
+                Some(old) => old.patched(&change, &iso(now)),
+                None if create => {
+                    let mut c = change.clone();
+                    c["id"] = json!(id);
+                    app::parse(&c, "/", &iso(now))
+                }
+                None => return Err(message(StatusCode::NOT_FOUND, format!("App '{id}' does not exist"))),
+            };
+            let next = match next {
+                Ok(a) => a,
+                Err(errs) => return Err(invalid(&errs)),
+            };
+            let version = next.version.clone();
+            let d = s.put_app(next, deployment, now, out);
+            Ok(json!({"version": version, "deploymentId": d}))
+        })
+        .await;
+    match r {
+        Ok(Ok(v)) => ok(v),
+        Ok(Err(r)) => r,
+        Err(e) => internal(e),
+    }
+}
+
+async fn put_apps(h: &Handle, q: &[(String, String)], body: &Bytes) -> Response {
+    let v = match parse_body(body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(list) = v.as_array() else {
+        return json_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            validation::body(&[validation::ValidationError {
+                path: "/".into(),
+                errors: vec!["error.expected.jsarray".into()],
+            }]),
+        );
+    };
+    let force = q
+        .iter()
+        .any(|(k, v)| k == "force" && v.eq_ignore_ascii_case("true"));
+    let mut last = None;
+    for a in list {
+        let Some(id) = a
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|i| app::normalize_id(i, "/"))
+        else {
+            return json_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                validation::body(&[validation::ValidationError {
+                    path: "/id".into(),
+                    errors: vec!["error.path.missing".into()],
+                }]),
+            );
+        };
+        let r = change_app(h, id, a.clone(), force, true).await;
+        if r.status() != StatusCode::OK {
+            return r;
+        }
+        last = Some(r);
+    }
+    last.unwrap_or_else(|| ok(json!({"version": iso(now_ms()), "deploymentId": Value::Null})))
+}
+
+async fn apps_path(
+    State(h): State<Handle>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    if !elected(&h) {
+        return proxy(&h, &method, &uri, &headers, body).await;
+    }
+    let qm: BTreeMap<String, String> = q.iter().cloned().collect();
+    let path = uri.path().trim_start_matches("/v2/apps");
+    // Split "/<app id>[/restart|/tasks[/<task>]|/versions[/<v>]]".
+    let (id_part, suffix) = split_suffix(path);
+    let Some(id) = app::normalize_id(id_part, "/") else {
+        return with_leader(
+            &h,
+            message(
+                StatusCode::NOT_FOUND,
+                format!("App '{id_part}' does not exist"),
+            ),
+        );
+    };
+    let force = flag(&qm, "force");
+    let r = match (method.clone(), suffix.as_slice()) {
+        (Method::GET, []) => {
+            let embed = embeds(&q);
+            let id2 = id.clone();
+            match h
+                .run(move |ctx, _| {
+                    ctx.scheduler
+                        .apps
+                        .get(&id2)
+                        .map(|a| app_json(&ctx.scheduler, a, &embed))
+                })
+                .await
+            {
+                Ok(Some(a)) => ok(json!({"app": a})),
+                Ok(None) => message(StatusCode::NOT_FOUND, format!("App '{id}' does not exist")),
+                Err(e) => internal(e),
+            }
+        }
+        (Method::PUT, []) | (Method::PATCH, []) => match parse_body(&body) {
+            Ok(v) => change_app(&h, id, v, force, method == Method::PUT).await,
+            Err(r) => r,
+        },
+        (Method::DELETE, []) => {
+            let now = now_ms();
+            let d = uuid::Uuid::new_v4().to_string();
+            let id2 = id.clone();
+            match h
+                .run(move |ctx, out| {
+                    ctx.scheduler
+                        .delete_app(&id2, d.clone(), now, out)
+                        .then_some(d)
+                })
+                .await
+            {
+                Ok(Some(d)) => ok(json!({"version": iso(now), "deploymentId": d})),
+                Ok(None) => message(StatusCode::NOT_FOUND, format!("App '{id}' does not exist")),
+                Err(e) => internal(e),
+            }
+        }
+        (Method::POST, ["restart"]) => {
+            let now = now_ms();
+            let d = uuid::Uuid::new_v4().to_string();
+            let id2 = id.clone();
+            let r = h
+                .run(move |ctx, out| {
+                    let s = &mut ctx.scheduler;
+                    if !s.apps.contains_key(&id2) {
+                        return Err(StatusCode::NOT_FOUND);
+                    }
+                    if !force && s.deployments.contains_key(&id2) {
+                        return Err(StatusCode::CONFLICT);
+                    }
+                    let dep = s.restart_app(&id2, d, now, out);
+                    Ok(json!({"version": iso(now), "deploymentId": dep}))
+                })
+                .await;
+            match r {
+                Ok(Ok(v)) => ok(v),
+                Ok(Err(StatusCode::NOT_FOUND)) => message(StatusCode::NOT_FOUND, format!("App '{id}' does not exist")),
+                Ok(Err(s)) => message(s, "App is locked by one or more deployments. Override with the option '?force=true'."),
+                Err(e) => internal(e),
+            }
+        }
+        (Method::GET, ["tasks"]) => {
+            let id2 = id.clone();
+            match h
+                .run(move |ctx, _| {
+                    let s = &ctx.scheduler;
+                    s.apps.contains_key(&id2).then(|| {
+                        let t: Vec<Value> = s.instances_of(&id2).map(|i| task_json(s, i)).collect();
+                        json!({"tasks": t})
+                    })
+                })
+                .await
+            {
+                Ok(Some(v)) => ok(v),
+                Ok(None) => message(StatusCode::NOT_FOUND, format!("App '{id}' does not exist")),
+                Err(e) => internal(e),
+            }
+        }
+        (Method::DELETE, ["tasks"]) => {
+            let scale = flag(&qm, "scale");
+            let host = qm.get("host").cloned();
+            kill_tasks(&h, Some(id), None, host, scale).await
+        }
+        (Method::DELETE, ["tasks", task]) => {
+            let scale = flag(&qm, "scale");
+            kill_tasks(&h, Some(id), Some(vec![task.to_string()]), None, scale).await
+        }
+        (Method::GET, ["versions"]) => {
+            let id2 = id.clone();
+            match h
+                .run(move |ctx, _| ctx.scheduler.apps.get(&id2).map(|a| a.version.clone()))
+                .await
+            {
+                Ok(Some(v)) => ok(json!({"versions": [v]})),
+                Ok(None) => message(StatusCode::NOT_FOUND, format!("App '{id}' does not exist")),
+                Err(e) => internal(e),
+            }
+        }
+        _ => message(
+            StatusCode::NOT_FOUND,
+            format!("The requested resource {} was not found", uri.path()),
+        ),
+    };
+    with_leader(&h, r)
+}
+
+/// `/a/b/tasks/x` -> ("/a/b", ["tasks", "x"]).
+fn split_suffix(path: &str) -> (&str, Vec<&str>) {
+    for key in ["/tasks", "/restart", "/versions"] {
+        if let Some(i) = path.rfind(key) {
+            let rest = &path[i + key.len()..];
+            if rest.is_empty() || rest.starts_with('/') {
+                let mut parts = vec![&key[1..]];
+                parts.extend(rest.split('/').filter(|s| !s.is_empty()));
+                return (&path[..i], parts);
+            }
+        }
+    }
+    (path, Vec::new())
+}
+
+async fn kill_tasks(
+    h: &Handle,
+    app: Option<String>,
+    tasks: Option<Vec<String>>,
+    host: Option<String>,
+    scale: bool,
+) -> Response {
+    let now = now_ms();
+    let r = h
+        .run(move |ctx, out| {
+            let s = &mut ctx.scheduler;
+            if let Some(a) = &app {
+                if !s.apps.contains_key(a) {
+                    return Err(message(
+                        StatusCode::NOT_FOUND,
+                        format!("App '{a}' does not exist"),
+                    ));
+                }
+            }
+            let victims: Vec<String> = s
+                .instances
+                .values()
+                .filter(|i| app.as_ref().is_none_or(|a| *a == i.app_id))
+                .filter(|i| tasks.as_ref().is_none_or(|t| t.contains(&i.task_id)))
+                .filter(|i| host.as_ref().is_none_or(|h| *h == i.host))
+                .map(|i| i.task_id.clone())
+                .collect();
+            if victims.is_empty() && tasks.is_some() {
+                return Err(message(StatusCode::NOT_FOUND, "Task does not exist"));
+            }
+            let killed: Vec<Value> = victims
+                .iter()
+                .filter_map(|t| s.instances.get(t).map(|i| task_json(s, i)))
+                .collect();
+            for t in &victims {
+                s.kill_task(t, scale, now, out);
+            }
+            s.step(now, out);
+            Ok(if scale {
+                json!({"version": iso(now), "deploymentId": uuid::Uuid::new_v4().to_string()})
+            } else if tasks.as_ref().is_some_and(|t| t.len() == 1) {
+                json!({"task": killed.first()})
+            } else {
+                json!({"tasks": killed})
+            })
+        })
+        .await;
+    match r {
+        Ok(Ok(v)) => ok(v),
+        Ok(Err(r)) => r,
+        Err(e) => internal(e),
+    }
+}
+
+async fn all_tasks(
+    State(h): State<Handle>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    if !elected(&h) {
+        return proxy(&h, &method, &uri, &headers, Bytes::new()).await;
+    }
+    let status = q.get("status").cloned();
+    match h
+        .run(move |ctx, _| {
+            let s = &ctx.scheduler;
+            let t: Vec<Value> = s
+                .instances
+                .values()
+                .filter(|i| match status.as_deref() {
+                    Some("running") => i.running(),
+                    Some("staging") => i.state == "TASK_STAGING",
+                    _ => true,
+                })
+                .map(|i| task_json(s, i))
+                .collect();
+            json!({"tasks": t})
+        })
+        .await
+    {
+        Ok(v) => with_leader(&h, ok(v)),
+        Err(e) => internal(e),
+    }
+}
+
+async fn tasks_delete(
+    State(h): State<Handle>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    if !elected(&h) {
+        return proxy(&h, &method, &uri, &headers, body).await;
+    }
+    let v = match parse_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(ids) = v["ids"].as_array().map(|a| {
+        a.iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    }) else {
+        return json_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            validation::body(&[validation::ValidationError {
+                path: "/ids".into(),
+                errors: vec!["error.path.missing".into()],
+            }]),
+        );
+    };
+    with_leader(
+        &h,
+        kill_tasks(&h, None, Some(ids), None, flag(&q, "scale")).await,
+    )
+}
+
+async fn deployments(
+    State(h): State<Handle>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if !elected(&h) {
+        return proxy(&h, &method, &uri, &headers, Bytes::new()).await;
+    }
+    match h
+        .run(|ctx, _| {
+            let s = &ctx.scheduler;
+            Value::Array(
+                s.deployments
+                    .values()
+                    .map(|d| deployment_json(s, d))
+                    .collect(),
+            )
+        })
+        .await
+    {
+        Ok(v) => with_leader(&h, ok(v)),
+        Err(e) => internal(e),
+    }
+}
+
+/// DELETE a deployment: `force=true` just forgets it; otherwise it is rolled back by
+/// restoring the app's previous definition (here: the target stays, and the deployment is
+/// cancelled) — Marathon's rollback creates a new deployment.
+async fn deployment_delete(
+    State(h): State<Handle>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if !elected(&h) {
+        return proxy(&h, &method, &uri, &headers, Bytes::new()).await;
+    }
+    let now = now_ms();
+    match h
+        .run(move |ctx, _| {
+            let s = &mut ctx.scheduler;
+            let app = s
+                .deployments
+                .values()
+                .find(|d| d.id == id)
+                .map(|d| d.app_id.clone())?;
+            s.deployments.remove(&app);
+            Some(json!({"version": iso(now), "deploymentId": uuid::Uuid::new_v4().to_string()}))
+        })
+        .await
+    {
+        Ok(Some(v)) => with_leader(&h, ok(v)),
+        Ok(None) => message(StatusCode::NOT_FOUND, "DeploymentPlan does not exist"),
+        Err(e) => internal(e),
+    }
+}
+
+async fn queue(State(h): State<Handle>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if !elected(&h) {
+        return proxy(&h, &method, &uri, &headers, Bytes::new()).await;
+    }
+    let now = now_ms();
+    match h
+        .run(move |ctx, _| {
+            let s = &ctx.scheduler;
+            let items: Vec<Value> = s
+                .apps
+                .values()
+                .filter_map(|a| {
+                    let live = s.instances_of(&a.id).filter(|i| !i.killing).count() as u32;
+                    let count = a.instances.saturating_sub(live);
+                    (count > 0).then(|| {
+                        let delay = s.backoff.get(&a.id);
+                        json!({
+                            "app": app_json(s, a, &[]),
+                            "count": count,
+                            "delay": {"timeLeftSeconds": delay.map_or(0, |b| b.until_ms.saturating_sub(now) / 1000),
+                                      "overdue": delay.is_none_or(|b| b.until_ms <= now)},
+                            "since": iso(now),
+                        })
+                    })
+                })
+                .collect();
+            json!({"queue": items})
+        })
+        .await
+    {
+        Ok(v) => with_leader(&h, ok(v)),
+        Err(e) => internal(e),
+    }
+}
+
+async fn metrics(State(h): State<Handle>) -> Response {
+    let elected = elected(&h);
+    let mut v = json!({"version": "4.0.0", "counters": {}, "gauges": {}, "histograms": {}, "meters": {}, "timers": {}});
+    if elected {
+        if let Ok((apps, tasks, running, deployments)) = h
+            .run(|ctx, _| {
+                let s = &ctx.scheduler;
+                (
+                    s.apps.len(),
+                    s.instances.len(),
+                    s.instances.values().filter(|i| i.running()).count(),
+                    s.deployments.len(),
+                )
+            })
+            .await
+        {
+            v["gauges"] = json!({
+                "marathon.apps.active.gauge": {"value": apps},
+                "marathon.instances.launched.gauge": {"value": tasks},
+                "marathon.instances.running.gauge": {"value": running},
+                "marathon.deployments.active.gauge": {"value": deployments},
+            });
+        }
+    }
+    v["gauges"]["marathon.leadership.elected.gauge"] =
+        json!({"value": if elected { 1 } else { 0 }});
+    ok(v)
+}
+
+/// `/v2/events`: server-sent events (`event: <type>` and `data: <json>`), optionally filtered
+/// with `event_type=`. A standby redirects to the leader.
+async fn events(
+    State(h): State<Handle>,
+    uri: Uri,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    if !elected(&h) {
+        let lead = h.leadership.borrow().leader.clone();
+        return match lead {
+            Some(l) => {
+                let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!(
+                    "http://{l}{}",
+                    uri.path_and_query().map_or("", |p| p.as_str())
+                )) {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                r
+            }
+            None => message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Could not determine the current leader",
+            ),
+        };
+    }
+    let types: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k == "event_type")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let rx = h.events.subscribe();
+    let attached = json!({"eventType": "event_stream_attached", "timestamp": iso(now_ms()), "remoteAddress": ""});
+    let first = sse(&attached);
+    let stream = futures_util::stream::unfold(
+        (rx, Some(first), types),
+        |(mut rx, first, types)| async move {
+            if let Some(f) = first {
+                return Some((Ok::<Bytes, Infallible>(f), (rx, None, types)));
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => {
+                        let ty = ev["eventType"].as_str().unwrap_or("").to_string();
+                        if types.is_empty() || types.contains(&ty) {
+                            return Some((Ok(sse(&ev)), (rx, None, types)));
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return None,
+                }
+            }
+        },
+    );
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    with_leader(&h, r)
+}
+
+fn sse(ev: &Value) -> Bytes {
+    let ty = ev["eventType"].as_str().unwrap_or("message");
+    Bytes::from(format!("event: {ty}\ndata: {ev}\n\n"))
+}

@@ -1,0 +1,351 @@
+//! Scenario tests of the Marathon scheduler core.
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::app;
+
+const T0: u64 = 1_795_000_000_000;
+
+fn app(v: Value, version_ms: u64) -> App {
+    app::parse(&v, "/", &iso(version_ms)).unwrap()
+}
+
+fn offer(id: &str, agent: &str, host: &str, res: &str) -> Value {
+    json!({
+        "id": {"value": id},
+        "agent_id": {"value": agent},
+        "hostname": host,
+        "resources": Resources::parse(res).unwrap().to_json(Some("*")),
+        "attributes": [],
+    })
+}
+
+fn launches(out: &[Action]) -> Vec<Value> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Launch { tasks, .. } => Some(tasks.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn kills(out: &[Action]) -> Vec<String> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Kill { task_id, .. } => Some(task_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn status(task: &str, agent: &str, state: &str) -> Value {
+    json!({"task_id": {"value": task}, "agent_id": {"value": agent}, "state": state,
+           "uuid": "dXVpZA==", "message": ""})
+}
+
+fn run_all(s: &mut Scheduler, now: u64) {
+    let ids: Vec<(String, String)> = s
+        .instances
+        .values()
+        .filter(|i| i.state == "TASK_STAGING")
+        .map(|i| (i.task_id.clone(), i.agent_id.clone()))
+        .collect();
+    for (t, a) in ids {
+        let mut out = Vec::new();
+        s.status_update(now, &status(&t, &a, "TASK_RUNNING"), &mut out);
+    }
+}
+
+#[test]
+fn basic_0_launches_runs_and_completes_its_deployment() {
+    let mut s = Scheduler::new();
+    let mut out = Vec::new();
+    let a = app(
+        json!({"id": "basic-0", "cmd": "echo hi; sleep 100", "cpus": 0.1, "mem": 10}),
+        T0,
+    );
+    s.put_app(a, "d1".into(), T0, &mut out);
+    assert!(out.contains(&Action::PersistApp {
+        app_id: "/basic-0".into()
+    }));
+    assert!(out.contains(&Action::Revive));
+    assert_eq!(
+        s.apps["/basic-0"].port_definitions[0].port, 10000,
+        "a service port"
+    );
+
+    let mut out = Vec::new();
+    s.offers(
+        T0 + 10,
+        &[offer(
+            "o1",
+            "a1",
+            "h1",
+            "cpus:1;mem:512;ports:[31000-31010]",
+        )],
+        &mut out,
+    );
+    let l = launches(&out);
+    assert_eq!(l.len(), 1);
+    let t = &l[0];
+    assert!(t["task_id"]["value"]
+        .as_str()
+        .unwrap()
+        .starts_with("basic-0."));
+    assert_eq!(t["command"]["value"], "echo hi; sleep 100");
+    assert_eq!(t["command"]["shell"], true);
+    let res = Resources::from_json(&t["resources"]).unwrap();
+    assert_eq!(res.scalar("cpus"), 0.1);
+    assert_eq!(res.scalar("mem"), 10.0);
+    assert_eq!(res.range_count("ports"), 1);
+    let vars = t["command"]["environment"]["variables"].as_array().unwrap();
+    assert!(vars
+        .iter()
+        .any(|v| v["name"] == "MARATHON_APP_ID" && v["value"] == "/basic-0"));
+    assert!(vars.iter().any(|v| v["name"] == "PORT0"));
+    assert_eq!(s.deployments.len(), 1);
+
+    // A second offer: nothing more to launch.
+    let mut out = Vec::new();
+    s.offers(
+        T0 + 20,
+        &[offer("o2", "a1", "h1", "cpus:1;mem:512")],
+        &mut out,
+    );
+    assert!(launches(&out).is_empty());
+    assert!(matches!(out.last(), Some(Action::Decline { .. })));
+
+    run_all(&mut s, T0 + 30);
+    assert!(s.deployments.is_empty(), "done when the task runs");
+    let i = s.instances.values().next().unwrap();
+    assert_eq!(i.started_at_ms, Some(T0 + 30));
+}
+
+#[test]
+fn failed_tasks_are_relaunched_with_backoff() {
+    let mut s = Scheduler::new();
+    let mut out = Vec::new();
+    s.put_app(
+        app(
+            json!({"id": "crash", "cmd": "exit 1", "cpus": 0.1, "mem": 16,
+        "backoffSeconds": 2, "backoffFactor": 2, "maxLaunchDelaySeconds": 5}),
+            T0,
+        ),
+        "d".into(),
+        T0,
+        &mut out,
+    );
+    let o = || [offer("o", "a1", "h1", "cpus:1;mem:512;ports:[31000-31010]")];
+    let mut delays = Vec::new();
+    let mut now = T0;
+    for round in 0..4 {
+        let mut out = Vec::new();
+        s.offers(now, &o(), &mut out);
+        let l = launches(&out);
+        assert_eq!(l.len(), 1, "round {round}");
+        let tid = l[0]["task_id"]["value"].as_str().unwrap().to_string();
+        let mut out = Vec::new();
+        s.status_update(now + 1, &status(&tid, "a1", "TASK_FAILED"), &mut out);
+        assert!(s.instances.is_empty());
+        let b = s.backoff["/crash"].clone();
+        delays.push(b.delay_seconds);
+        // Not before the delay...
+        let mut out = Vec::new();
+        s.offers(b.until_ms - 1, &o(), &mut out);
+        assert!(
+            launches(&out).is_empty(),
+            "round {round}: launched during backoff"
+        );
+        now = b.until_ms;
+    }
+    assert_eq!(delays, vec![2.0, 4.0, 5.0, 5.0]);
+    assert_eq!(s.last_failure["/crash"]["state"], "TASK_FAILED");
+}
+
+#[test]
+fn unique_hostname_places_at_most_one_per_host() {
+    let mut s = Scheduler::new();
+    let mut out = Vec::new();
+    s.put_app(
+        app(
+            json!({"id": "u", "cmd": "sleep 100", "cpus": 0.1, "mem": 16, "instances": 3,
+        "constraints": [["hostname", "UNIQUE"]]}),
+            T0,
+        ),
+        "d".into(),
+        T0,
+        &mut out,
+    );
+    let offers = [
+        offer("o1", "a1", "h1", "cpus:4;mem:4096;ports:[31000-31100]"),
+        offer("o2", "a2", "h2", "cpus:4;mem:4096;ports:[31000-31100]"),
+    ];
+    let mut out = Vec::new();
+    s.offers(T0 + 1, &offers, &mut out);
+    assert_eq!(launches(&out).len(), 2);
+    let mut out = Vec::new();
+    s.offers(T0 + 2, &offers, &mut out);
+    assert!(launches(&out).is_empty(), "a third host is needed");
+    let hosts: std::collections::BTreeSet<&str> =
+        s.instances.values().map(|i| i.host.as_str()).collect();
+    assert_eq!(hosts.len(), 2);
+}
+
+#[test]
+fn scale_down_kills_the_youngest() {
+    let mut s = Scheduler::new();
+    let mut out = Vec::new();
+    let a = app(
+        json!({"id": "w", "cmd": "sleep 100", "cpus": 0.1, "mem": 16, "instances": 3}),
+        T0,
+    );
+    s.put_app(a.clone(), "d".into(), T0, &mut out);
+    for k in 0..3 {
+        let mut out = Vec::new();
+        s.offers(
+            T0 + 10 * (k + 1),
+            &[offer("o", "a1", "h1", "cpus:1;mem:512;ports:[31000-31100]")],
+            &mut out,
+        );
+    }
+    assert_eq!(s.instances.len(), 3);
+    run_all(&mut s, T0 + 100);
+    let youngest: Vec<String> = {
+        let mut v: Vec<&Instance> = s.instances.values().collect();
+        v.sort_by_key(|i| std::cmp::Reverse(i.staged_at_ms));
+        v.iter().take(2).map(|i| i.task_id.clone()).collect()
+    };
+    let _ = a;
+    let mut scaled = s.apps["/w"].clone();
+    scaled.instances = 1;
+    let mut out = Vec::new();
+    s.put_app(scaled, "d2".into(), T0 + 200, &mut out);
+    let mut k = kills(&out);
+    k.sort();
+    let mut y = youngest.clone();
+    y.sort();
+    assert_eq!(k, y);
+    assert_eq!(s.deployments["/w"].action, "ScaleApplication");
+    for t in youngest {
+        let mut out = Vec::new();
+        s.status_update(T0 + 300, &status(&t, "a1", "TASK_KILLED"), &mut out);
+    }
+    assert!(s.deployments.is_empty());
+    assert!(s.backoff.is_empty(), "kills we asked for are not failures");
+}
+
+#[test]
+fn a_config_change_rolls_within_the_upgrade_strategy() {
+    let mut s = Scheduler::new();
+    let mut out = Vec::new();
+    let v1 = app(
+        json!({"id": "r", "cmd": "sleep 100", "cpus": 0.1, "mem": 16, "instances": 2,
+        "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.5}}),
+        T0,
+    );
+    s.put_app(v1.clone(), "d".into(), T0, &mut out);
+    let big = || {
+        [offer(
+            "o",
+            "a1",
+            "h1",
+            "cpus:8;mem:8192;ports:[31000-31100]",
+        )]
+    };
+    let mut out = Vec::new();
+    s.offers(T0 + 1, &big(), &mut out);
+    run_all(&mut s, T0 + 2);
+    assert_eq!(s.instances.len(), 2);
+
+    let v2 = v1
+        .patched(&json!({"cmd": "sleep 200"}), &iso(T0 + 1000))
+        .unwrap();
+    let mut out = Vec::new();
+    s.put_app(v2, "d2".into(), T0 + 1000, &mut out);
+    assert_eq!(s.deployments["/r"].action, "RestartApplication");
+    // minimumHealthCapacity 0.5 of 2: one old task may go at once.
+    assert_eq!(kills(&out).len(), 1);
+    // maximumOverCapacity 0.5 of 2: at most 3 tasks at once.
+    let mut out = Vec::new();
+    s.offers(T0 + 1001, &big(), &mut out);
+    let l = launches(&out);
+    let live = s.instances.values().filter(|i| !i.killing).count();
+    assert!(live <= 3, "{live} live tasks");
+    assert!(!l.is_empty());
+    // Run everything new, end the killed ones; finally only new tasks remain.
+    for round in 0..6 {
+        let now = T0 + 2000 + round * 100;
+        run_all(&mut s, now);
+        let killing: Vec<(String, String)> = s
+            .instances
+            .values()
+            .filter(|i| i.killing)
+            .map(|i| (i.task_id.clone(), i.agent_id.clone()))
+            .collect();
+        for (t, a) in killing {
+            let mut out = Vec::new();
+            s.status_update(now + 1, &status(&t, &a, "TASK_KILLED"), &mut out);
+        }
+        let mut out = Vec::new();
+        s.offers(now + 2, &big(), &mut out);
+        for i in s.instances.values() {
+            assert!(
+                s.instances.values().filter(|i| !i.killing).count() <= 3,
+                "{i:?}"
+            );
+        }
+    }
+    run_all(&mut s, T0 + 5000);
+    let versions: Vec<&str> = s.instances.values().map(|i| i.version.as_str()).collect();
+    assert_eq!(versions.len(), 2);
+    assert!(
+        versions.iter().all(|v| *v == iso(T0 + 1000)),
+        "{versions:?}"
+    );
+    assert!(s.deployments.is_empty());
+}
+
+#[test]
+fn deleting_an_app_kills_its_tasks_and_unknown_tasks_are_killed() {
+    let mut s = Scheduler::new();
+    let mut out = Vec::new();
+    s.put_app(
+        app(
+            json!({"id": "x", "cmd": "sleep 100", "cpus": 0.1, "mem": 16}),
+            T0,
+        ),
+        "d".into(),
+        T0,
+        &mut out,
+    );
+    let mut out = Vec::new();
+    s.offers(
+        T0 + 1,
+        &[offer("o", "a1", "h1", "cpus:1;mem:512;ports:[31000-31010]")],
+        &mut out,
+    );
+    run_all(&mut s, T0 + 2);
+    let tid = s.instances.keys().next().unwrap().clone();
+    let mut out = Vec::new();
+    assert!(s.delete_app("/x", "d2".into(), T0 + 3, &mut out));
+    assert_eq!(kills(&out), vec![tid.clone()]);
+    assert!(s.service_ports.is_empty(), "its service port is free again");
+    let mut out = Vec::new();
+    s.status_update(T0 + 4, &status(&tid, "a1", "TASK_KILLED"), &mut out);
+    assert!(s.instances.is_empty());
+    assert!(s.deployments.is_empty());
+    // A running task nobody owns (e.g. found by reconciliation) is killed.
+    let mut out = Vec::new();
+    s.status_update(T0 + 5, &status("ghost.1", "a1", "TASK_RUNNING"), &mut out);
+    assert_eq!(kills(&out), vec!["ghost.1".to_string()]);
+    assert!(matches!(out[0], Action::Acknowledge { .. }));
+}
+
+#[test]
+fn iso_timestamps() {
+    assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(iso(1_795_305_600_123), "2026-11-22T00:00:00.123Z");
+    assert_eq!(iso(951_782_400_000), "2000-02-29T00:00:00.000Z");
+}

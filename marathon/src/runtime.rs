@@ -1,0 +1,400 @@
+//! The tokio shell around [`Scheduler`]: the leader latch in ZooKeeper, the framework's
+//! subscription to the Mesos master, the store, timers, and the event bus.
+//!
+//! Every Marathon instance serves HTTP. The one holding the latch (`<zk path>/leader-curator`,
+//! Curator's LeaderLatch layout) runs the scheduler; the others proxy API calls to it. A
+//! leader that loses its ZooKeeper session exits (Marathon does the same), so a supervisor
+//! restarts it as a standby.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::core::{Action, Scheduler};
+use crate::store::Store;
+use mesos::scheduler::{MasterSource, Subscription};
+use mesos::zk::ZkUrl;
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Leadership {
+    pub elected: bool,
+    /// `host:port` of the leader's HTTP API.
+    pub leader: Option<String>,
+}
+
+/// What the scheduler task owns.
+pub struct Ctx {
+    pub scheduler: Scheduler,
+    pub master: Option<String>,
+    sub: Option<Subscription>,
+}
+
+type Job = Box<dyn FnOnce(&mut Ctx, &mut Vec<Action>) -> Box<dyn FnOnce() + Send> + Send>;
+
+/// A cheap handle for the HTTP layer.
+#[derive(Clone)]
+pub struct Handle {
+    jobs: mpsc::UnboundedSender<Job>,
+    pub leadership: watch::Receiver<Leadership>,
+    pub events: broadcast::Sender<Value>,
+    pub info: Arc<Value>,
+    pub me: String,
+}
+
+impl Handle {
+    /// Runs `f` on the scheduler state; its actions are carried out (and persisted) before the
+    /// result comes back.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Ctx, &mut Vec<Action>) -> R + Send + 'static,
+    ) -> Result<R> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |ctx, out| {
+            let r = f(ctx, out);
+            Box::new(move || {
+                let _ = tx.send(r);
+            })
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the scheduler is not running on this instance"))?;
+        rx.await.context("the scheduler stopped")
+    }
+}
+
+pub struct Options {
+    pub master: MasterSource,
+    pub zk: ZkUrl,
+    pub zk_session_timeout: Duration,
+    /// `host:port` others reach our HTTP API on.
+    pub me: String,
+    pub framework_name: String,
+    pub failover_timeout_s: f64,
+    pub mesos_role: String,
+    pub info: Value,
+}
+
+/// Joins the leader latch and starts the scheduler when elected. Returns at once.
+pub async fn start(opts: Options) -> Result<Handle> {
+    let client = mesos::zk::connect(&opts.zk, opts.zk_session_timeout)
+        .await
+        .with_context(|| format!("connecting to ZooKeeper at {}", opts.zk.servers))?;
+    let (jobs_tx, jobs_rx) = mpsc::unbounded_channel::<Job>();
+    let (lead_tx, lead_rx) = watch::channel(Leadership::default());
+    let (events, _) = broadcast::channel(4096);
+    let handle = Handle {
+        jobs: jobs_tx,
+        leadership: lead_rx,
+        events: events.clone(),
+        info: Arc::new(opts.info.clone()),
+        me: opts.me.clone(),
+    };
+    let latch_dir = mesos::zk::join(&opts.zk.path, "leader-curator");
+    let election =
+        zk_client::recipes::LeaderElection::join(&client, &latch_dir, "latch-", opts.me.as_bytes())
+            .await
+            .with_context(|| format!("joining the leader latch at {latch_dir}"))?;
+    tracing::info!(node = election.node(), "joined the leader latch");
+
+    // Follow who leads (for proxying).
+    let mut leaders = zk_client::recipes::watch_lowest_child(&client, &latch_dir, "latch-");
+    let tx = lead_tx.clone();
+    tokio::spawn(async move {
+        while let Some(l) = leaders.recv().await {
+            let leader = l.map(|(_, data)| String::from_utf8_lossy(&data).to_string());
+            tx.send_modify(|s| s.leader = leader);
+        }
+    });
+
+    let h = handle.clone();
+    tokio::spawn(async move {
+        let mut states = election.states();
+        loop {
+            let st = *states.borrow_and_update();
+            match st {
+                zk_client::recipes::LeaderState::Leader => break,
+                zk_client::recipes::LeaderState::Lost => {
+                    tracing::error!("ZooKeeper session lost before election; exiting");
+                    std::process::exit(1);
+                }
+                _ => {}
+            }
+            if states.changed().await.is_err() {
+                std::process::exit(1);
+            }
+        }
+        tracing::info!("elected leader");
+        let store = Store::new(client.clone(), &opts.zk.path);
+        let scheduler = match store.load().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("loading the state: {e:#}; exiting");
+                std::process::exit(1);
+            }
+        };
+        lead_tx.send_modify(|s| {
+            s.elected = true;
+            s.leader = Some(h.me.clone());
+        });
+        let ctx = Ctx {
+            scheduler,
+            master: None,
+            sub: None,
+        };
+        tokio::spawn(scheduler_loop(
+            ctx,
+            store,
+            jobs_rx,
+            events,
+            opts_for_loop(&opts),
+        ));
+        // Leading until the session says otherwise.
+        loop {
+            if states.changed().await.is_err() {
+                break;
+            }
+            let st = *states.borrow_and_update();
+            match st {
+                zk_client::recipes::LeaderState::Leader => {}
+                zk_client::recipes::LeaderState::Suspended => {
+                    tracing::warn!("ZooKeeper connection lost; leadership suspended")
+                }
+                _ => break,
+            }
+        }
+        tracing::error!("lost leadership; exiting");
+        std::process::exit(1);
+    });
+    Ok(handle)
+}
+
+struct LoopOptions {
+    master: MasterSource,
+    framework_name: String,
+    failover_timeout_s: f64,
+    mesos_role: String,
+    hostname: String,
+    webui: String,
+}
+
+fn opts_for_loop(o: &Options) -> LoopOptions {
+    LoopOptions {
+        master: o.master.clone(),
+        framework_name: o.framework_name.clone(),
+        failover_timeout_s: o.failover_timeout_s,
+        mesos_role: o.mesos_role.clone(),
+        hostname: o
+            .me
+            .rsplit_once(':')
+            .map_or(o.me.clone(), |(h, _)| h.to_string()),
+        webui: format!("http://{}", o.me),
+    }
+}
+
+/// Subscribes (again) with the stored framework id.
+async fn subscribe(ctx: &mut Ctx, store: &Store, o: &LoopOptions) -> Result<()> {
+    let addr = o.master.resolve(Duration::from_secs(10)).await?;
+    let mut info = json!({
+        "user": "root",
+        "name": o.framework_name,
+        "failover_timeout": o.failover_timeout_s,
+        "checkpoint": true,
+        "hostname": o.hostname,
+        "webui_url": o.webui,
+        "roles": [o.mesos_role],
+        "capabilities": [{"type": "PARTITION_AWARE"}, {"type": "MULTI_ROLE"}],
+    });
+    if let Some(id) = &ctx.scheduler.framework_id {
+        info["id"] = json!({"value": id});
+    }
+    let sub = mesos::scheduler::subscribe(&addr, &info, Duration::from_secs(10)).await?;
+    if ctx.scheduler.framework_id.as_deref() != Some(sub.framework_id.as_str()) {
+        store.set_framework_id(Some(&sub.framework_id)).await?;
+        ctx.scheduler.framework_id = Some(sub.framework_id.clone());
+    }
+    tracing::info!(
+        framework_id = sub.framework_id,
+        master = sub.master,
+        "subscribed"
+    );
+    ctx.master = Some(sub.master.clone());
+    // Learn the state of every task (implicit reconciliation) and ask for offers.
+    sub.call(json!({"type": "RECONCILE", "reconcile": {"tasks": []}}))
+        .await?;
+    sub.call(json!({"type": "REVIVE"})).await?;
+    ctx.sub = Some(sub);
+    Ok(())
+}
+
+async fn scheduler_loop(
+    mut ctx: Ctx,
+    store: Store,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    events: broadcast::Sender<Value>,
+    o: LoopOptions,
+) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut retry_at = tokio::time::Instant::now();
+    loop {
+        if ctx.sub.is_none() && tokio::time::Instant::now() >= retry_at {
+            if let Err(e) = subscribe(&mut ctx, &store, &o).await {
+                tracing::warn!("subscribing to the Mesos master: {e:#}");
+                if format!("{e:#}").contains("has been removed") {
+                    // Our framework id was torn down: start afresh.
+                    ctx.scheduler.framework_id = None;
+                    let _ = store.set_framework_id(None).await;
+                }
+                retry_at = tokio::time::Instant::now() + Duration::from_secs(2);
+            }
+        }
+        let event = async {
+            match ctx.sub.as_mut() {
+                Some(s) => s.events.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut out = Vec::new();
+        let mut deliver: Option<Box<dyn FnOnce() + Send>> = None;
+        tokio::select! {
+            job = jobs.recv() => {
+                let Some(job) = job else { return };
+                deliver = Some(job(&mut ctx, &mut out));
+            }
+            e = event => match e {
+                None => {
+                    tracing::warn!("the master's event stream ended; subscribing again");
+                    ctx.sub = None;
+                    ctx.master = None;
+                }
+                Some(e) => on_event(&mut ctx, &e, &mut out),
+            },
+            _ = ticker.tick() => {
+                let now = now_ms();
+                ctx.scheduler.step(now, &mut out);
+                let wants = ctx.scheduler.apps.values().any(|a| ctx.scheduler.launch_demand(a, now) > 0);
+                if wants {
+                    out.push(Action::Revive);
+                }
+            }
+        }
+        execute(&mut ctx, &store, &events, out).await;
+        if let Some(d) = deliver {
+            d();
+        }
+    }
+}
+
+fn on_event(ctx: &mut Ctx, e: &Value, out: &mut Vec<Action>) {
+    let now = now_ms();
+    match e["type"].as_str().unwrap_or("") {
+        "OFFERS" => {
+            let offers = e["offers"]["offers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            ctx.scheduler.offers(now, &offers, out);
+        }
+        "UPDATE" => ctx
+            .scheduler
+            .status_update(now, &e["update"]["status"], out),
+        "ERROR" => {
+            tracing::error!("error from the master: {}", e["error"]["message"]);
+            ctx.sub = None;
+        }
+        _ => {}
+    }
+}
+
+/// Carries out actions in order.
+async fn execute(
+    ctx: &mut Ctx,
+    store: &Store,
+    events: &broadcast::Sender<Value>,
+    out: Vec<Action>,
+) {
+    let mut revived = false;
+    for a in out {
+        let r: Result<()> = match a {
+            Action::PersistApp { app_id } => match ctx.scheduler.apps.get(&app_id) {
+                Some(app) => store.save_app(app).await,
+                None => store.delete_app(&app_id).await,
+            },
+            Action::PersistInstance { task_id } => {
+                store
+                    .save_instance(ctx.scheduler.instances.get(&task_id), &task_id)
+                    .await
+            }
+            Action::Event(v) => {
+                let _ = events.send(v);
+                Ok(())
+            }
+            other => match ctx.sub.as_ref() {
+                None => Ok(()),
+                Some(sub) => match other {
+                    Action::Launch { offer_id, tasks } => sub.launch(vec![offer_id], tasks).await,
+                    Action::Decline {
+                        offer_ids,
+                        refuse_seconds,
+                    } => sub.decline(offer_ids, refuse_seconds).await,
+                    Action::Kill { task_id, agent_id } => {
+                        sub.call(
+                            json!({"type": "KILL", "kill": {"task_id": {"value": task_id},
+                            "agent_id": {"value": agent_id}}}),
+                        )
+                        .await
+                    }
+                    Action::Acknowledge { status } => sub.acknowledge(&status).await,
+                    Action::Revive if !revived => {
+                        revived = true;
+                        sub.call(json!({"type": "REVIVE"})).await
+                    }
+                    _ => Ok(()),
+                },
+            },
+        };
+        if let Err(e) = r {
+            tracing::warn!("{e:#}");
+        }
+    }
+}
+
+/// `/v2/info`'s static part.
+pub fn info_json(flags: &BTreeMap<String, String>, framework_name: &str, me: &str) -> Value {
+    json!({
+        "name": "marathon",
+        "version": crate::VERSION,
+        "buildref": "zkrs",
+        "elected": false,
+        "leader": Value::Null,
+        "frameworkId": Value::Null,
+        "marathon_config": {
+            "master": flags.get("master"),
+            "framework_name": framework_name,
+            "failover_timeout": flags.get("failover_timeout").and_then(|s| s.parse::<f64>().ok()),
+            "hostname": me.rsplit_once(':').map(|(h, _)| h),
+            "checkpoint": true,
+            "local_port_min": 10000,
+            "local_port_max": 20000,
+            "mesos_role": flags.get("mesos_role"),
+            "task_launch_timeout": 300000,
+        },
+        "zookeeper_config": {
+            "zk": flags.get("zk"),
+            "zk_session_timeout": 10000,
+            "zk_timeout": 10000,
+        },
+        "http_config": {"http_port": me.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok())},
+        "event_subscriber": {"type": "http_callback", "http_endpoints": []},
+    })
+}
