@@ -217,7 +217,10 @@ fn deployment_json(s: &Scheduler, d: &crate::core::Deployment) -> Value {
 
 // ---------------------------------------------------------------- endpoints
 
-async fn info(State(h): State<Handle>) -> Response {
+async fn info(State(h): State<Handle>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if !elected(&h) {
+        return proxy(&h, &method, &uri, &headers, Bytes::new()).await;
+    }
     let mut v = (*h.info).clone();
     let lead = h.leadership.borrow().clone();
     v["elected"] = json!(lead.elected);

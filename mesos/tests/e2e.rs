@@ -239,6 +239,7 @@ async fn scenario() {
     let run = std::env::temp_dir().join(format!("mesos-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&run);
     std::fs::create_dir_all(&run).unwrap();
+    let _reaper = TaskReaper(run.clone());
 
     // ZooKeeper: a 3-server zkrs ensemble.
     let profile = if cfg!(debug_assertions) {
@@ -717,6 +718,19 @@ async fn scenario() {
     // their own): stop them by the PIDs it checkpointed.
     kill_checkpointed_tasks(&run.join(format!("agent{vi}")));
     let _ = std::fs::remove_dir_all(&run);
+}
+
+/// On drop (also when the test fails), stops the tasks the agents under `run` started.
+struct TaskReaper(PathBuf);
+
+impl Drop for TaskReaper {
+    fn drop(&mut self) {
+        for e in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with("agent") {
+                kill_checkpointed_tasks(&e.path());
+            }
+        }
+    }
 }
 
 /// SIGKILLs every process group and process whose PID an agent checkpointed under
