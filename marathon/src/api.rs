@@ -157,11 +157,7 @@ pub fn task_json(s: &Scheduler, i: &Instance) -> Value {
         "version": i.version,
         "state": i.state,
         "ipAddresses": [{"ipAddress": i.host, "protocol": "IPv4"}],
-        "healthCheckResults": match i.healthy {
-            None => json!([]),
-            Some(alive) => json!([{"alive": alive, "taskId": i.task_id, "instanceId": i.task_id,
-                "consecutiveFailures": if alive { 0 } else { 1 }}]),
-        },
+        "healthCheckResults": i.health_results,
     })
 }
 

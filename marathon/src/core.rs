@@ -38,6 +38,8 @@ pub struct Instance {
     pub version: String,
     /// None while it has no health verdict (or the app no checks).
     pub healthy: Option<bool>,
+    /// `healthCheckResults[]` as the API shows them (one per check).
+    pub health_results: Vec<Value>,
     /// A kill was sent.
     pub killing: bool,
 }
@@ -425,6 +427,7 @@ impl Scheduler {
                             started_at_ms: None,
                             version: app.last_config_change_at.clone(),
                             healthy: None,
+                            health_results: Vec::new(),
                             killing: false,
                         },
                     );
@@ -532,18 +535,20 @@ impl Scheduler {
         self.step(now_ms, out);
     }
 
-    /// A health verdict for a task (from the health checker).
+    /// A health verdict for a task (from the health checker), with its results for the API.
     pub fn health(
         &mut self,
         now_ms: u64,
         task_id: &str,
-        healthy: bool,
-        kill: bool,
+        verdict: (bool, bool),
+        results: Vec<Value>,
         out: &mut Vec<Action>,
     ) {
+        let (healthy, kill) = verdict;
         let Some(i) = self.instances.get_mut(task_id) else {
             return;
         };
+        i.health_results = results;
         if i.healthy != Some(healthy) {
             i.healthy = Some(healthy);
             out.push(Action::Event(json!({

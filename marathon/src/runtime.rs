@@ -6,7 +6,7 @@
 //! leader that loses its ZooKeeper session exits (Marathon does the same), so a supervisor
 //! restarts it as a standby.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::core::{Action, Scheduler};
+use crate::health::{next_check_due_ms, run_check, CheckResult, Health, HealthCheck, Verdict};
 use crate::store::Store;
 use mesos::scheduler::{MasterSource, Subscription};
 use mesos::zk::ZkUrl;
@@ -37,7 +38,17 @@ pub struct Ctx {
     pub scheduler: Scheduler,
     pub master: Option<String>,
     sub: Option<Subscription>,
+    /// (task id, index of the app's health check) -> its state.
+    health: HashMap<(String, usize), CheckState>,
 }
+
+struct CheckState {
+    health: Health,
+    last_check_ms: Option<u64>,
+    in_flight: bool,
+}
+
+type CheckDone = (String, usize, CheckResult);
 
 type Job = Box<dyn FnOnce(&mut Ctx, &mut Vec<Action>) -> Box<dyn FnOnce() + Send> + Send>;
 
@@ -150,6 +161,7 @@ pub async fn start(opts: Options) -> Result<Handle> {
             scheduler,
             master: None,
             sub: None,
+            health: HashMap::new(),
         };
         tokio::spawn(scheduler_loop(
             ctx,
@@ -246,6 +258,7 @@ async fn scheduler_loop(
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut retry_at = tokio::time::Instant::now();
+    let (checks_tx, mut checks_rx) = mpsc::unbounded_channel::<CheckDone>();
     loop {
         if ctx.sub.is_none() && tokio::time::Instant::now() >= retry_at {
             if let Err(e) = subscribe(&mut ctx, &store, &o).await {
@@ -271,6 +284,9 @@ async fn scheduler_loop(
                 let Some(job) = job else { return };
                 deliver = Some(job(&mut ctx, &mut out));
             }
+            Some((task, idx, result)) = checks_rx.recv() => {
+                on_check(&mut ctx, task, idx, result, &mut out);
+            }
             e = event => match e {
                 None => {
                     tracing::warn!("the master's event stream ended; subscribing again");
@@ -281,6 +297,7 @@ async fn scheduler_loop(
             },
             _ = ticker.tick() => {
                 let now = now_ms();
+                start_checks(&mut ctx, &checks_tx, now);
                 ctx.scheduler.step(now, &mut out);
                 let wants = ctx.scheduler.apps.values().any(|a| ctx.scheduler.launch_demand(a, now) > 0);
                 if wants {
@@ -292,6 +309,92 @@ async fn scheduler_loop(
         if let Some(d) = deliver {
             d();
         }
+    }
+}
+
+/// Starts every health check that is due (one at a time per task and check).
+fn start_checks(ctx: &mut Ctx, done: &mpsc::UnboundedSender<CheckDone>, now: u64) {
+    let s = &ctx.scheduler;
+    ctx.health
+        .retain(|(task, _), _| s.instances.get(task).is_some_and(|i| !i.killing));
+    for i in s.instances.values() {
+        let (Some(started), false) = (i.started_at_ms, i.killing) else {
+            continue;
+        };
+        let Some(app) = s.apps.get(&i.app_id) else {
+            continue;
+        };
+        for (idx, hv) in app.health_checks.iter().enumerate() {
+            let Ok(check) = HealthCheck::parse(hv, "") else {
+                continue;
+            };
+            let st = ctx
+                .health
+                .entry((i.task_id.clone(), idx))
+                .or_insert_with(|| CheckState {
+                    health: Health::new(),
+                    last_check_ms: None,
+                    in_flight: false,
+                });
+            if st.in_flight || now < next_check_due_ms(&check, started, st.last_check_ms) {
+                continue;
+            }
+            st.in_flight = true;
+            st.last_check_ms = Some(now);
+            let (task, host, ports) = (i.task_id.clone(), i.host.clone(), i.ports.clone());
+            let mut env = vec![("HOST".to_string(), host.clone())];
+            for (k, p) in ports.iter().enumerate() {
+                env.push((format!("PORT{k}"), p.to_string()));
+            }
+            let done = done.clone();
+            tokio::spawn(async move {
+                let r = run_check(&check, &host, &ports, &env).await;
+                let _ = done.send((task, idx, r));
+            });
+        }
+    }
+}
+
+/// A health check finished: update its state and tell the scheduler the task's health.
+fn on_check(ctx: &mut Ctx, task: String, idx: usize, result: CheckResult, out: &mut Vec<Action>) {
+    let now = now_ms();
+    let Some(i) = ctx.scheduler.instances.get(&task) else {
+        return;
+    };
+    let Some(app) = ctx.scheduler.apps.get(&i.app_id) else {
+        return;
+    };
+    let checks: Vec<HealthCheck> = app
+        .health_checks
+        .iter()
+        .filter_map(|v| HealthCheck::parse(v, "").ok())
+        .collect();
+    let (Some(check), Some(started)) = (checks.get(idx), i.started_at_ms) else {
+        return;
+    };
+    let Some(st) = ctx.health.get_mut(&(task.clone(), idx)) else {
+        return;
+    };
+    st.in_flight = false;
+    let verdict = st.health.on_result(check, started, now, result);
+    let kill = verdict == Verdict::Kill;
+    let mut results = Vec::new();
+    let mut all_alive = true;
+    let mut all_known = true;
+    for k in 0..checks.len() {
+        match ctx.health.get(&(task.clone(), k)) {
+            Some(c) => {
+                results.push(c.health.to_json(&task));
+                all_alive &= c.health.alive();
+                all_known &=
+                    c.health.last_success_ms.is_some() || c.health.last_failure_ms.is_some();
+            }
+            None => all_known = false,
+        }
+    }
+    if all_known || kill {
+        ctx.scheduler
+            .health(now, &task, (all_known && all_alive, kill), results, out);
     }
 }
 

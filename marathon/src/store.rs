@@ -253,6 +253,7 @@ pub fn instance_from_json(v: &Value) -> Option<Instance> {
         started_at_ms: v["startedAt"].as_u64(),
         version: v["version"].as_str().unwrap_or("").to_string(),
         healthy: None,
+        health_results: Vec::new(),
         killing: v["killing"].as_bool().unwrap_or(false),
     })
 }

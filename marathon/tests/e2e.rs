@@ -409,6 +409,43 @@ async fn scenario() {
     );
     c.ok(json!({"op": "scale", "id": "/uniq", "instances": 2, "force": true}));
 
+    // A health check that starts failing gets its task replaced.
+    let hc = json!({"id": "/hc", "cpus": 0.1, "mem": 32, "instances": 1,
+        "cmd": "echo ok > ok && exec python3 -m http.server $PORT0 --bind $HOST",
+        "healthChecks": [{"protocol": "HTTP", "path": "/ok", "portIndex": 0,
+            "gracePeriodSeconds": 10, "intervalSeconds": 1, "timeoutSeconds": 1,
+            "maxConsecutiveFailures": 2, "delaySeconds": 0}]});
+    c.ok(json!({"op": "create", "app": hc}));
+    let first = until(Duration::from_secs(40), "hc healthy", || {
+        let l = leader.clone();
+        async move {
+            let a = app(&l, "/hc").await?;
+            (a["tasksHealthy"] == 1).then(|| a["tasks"][0]["id"].as_str().unwrap().to_string())
+        }
+    })
+    .await;
+    let a = app(&leader, "/hc").await.unwrap();
+    assert_eq!(a["tasks"][0]["healthCheckResults"][0]["alive"], true, "{a}");
+    // Break it: remove the file the check fetches, in the task's sandbox.
+    let ok_file = find_file(&run, &first, "ok").expect("the task's ok file in its sandbox");
+    std::fs::remove_file(&ok_file).unwrap();
+    until(
+        Duration::from_secs(40),
+        "the unhealthy task replaced by a healthy one",
+        || {
+            let l = leader.clone();
+            let first = first.clone();
+            async move {
+                let a = app(&l, "/hc").await?;
+                let tasks = a["tasks"].as_array()?;
+                (a["tasksHealthy"] == 1 && tasks.len() == 1 && tasks[0]["id"] != first.as_str())
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    c.ok(json!({"op": "delete", "id": "/hc", "force": true}));
+
     // A plain app of 2: kill -9 the agent running basic-0; its tasks come back elsewhere.
     let web = json!({"id": "/web", "cmd": "sleep 300", "cpus": 0.1, "mem": 16, "instances": 2});
     c.ok(json!({"op": "create", "app": web}));
@@ -536,6 +573,8 @@ async fn scenario() {
         "deployment_info",
         "status_update_event",
         "deployment_success",
+        "health_status_changed_event",
+        "unhealthy_task_kill_event",
     ] {
         assert!(seen.contains(&format!("event: {ev}")), "no {ev} in {seen}");
     }
@@ -550,6 +589,31 @@ async fn scenario() {
     kill_checkpointed_tasks(&run.join(format!("agent{}", 1 - vi)));
     drop(ensemble);
     let _ = std::fs::remove_dir_all(&run);
+}
+
+/// The file `name` in the sandbox of task `task_id`, under `run`.
+fn find_file(run: &Path, task_id: &str, name: &str) -> Option<PathBuf> {
+    fn walk(dir: &Path, task_id: &str, name: &str, depth: usize) -> Option<PathBuf> {
+        if depth > 12 {
+            return None;
+        }
+        for e in std::fs::read_dir(dir).ok()?.flatten() {
+            let p = e.path();
+            let is_link = e.file_type().is_ok_and(|t| t.is_symlink());
+            if p.is_dir() && !is_link {
+                if let Some(f) = walk(&p, task_id, name, depth + 1) {
+                    return Some(f);
+                }
+            } else if p.file_name().is_some_and(|n| n == name)
+                && p.to_string_lossy().contains(task_id)
+                && !p.to_string_lossy().contains("/meta/")
+            {
+                return Some(p);
+            }
+        }
+        None
+    }
+    walk(run, task_id, name, 0)
 }
 
 /// On drop (also when the test fails), stops the tasks the agents under `run` started.
