@@ -29,6 +29,8 @@ pub fn router(h: Handle) -> Router {
         .route("/v2/leader", any(leader))
         .route("/v2/apps", any(apps_root))
         .route("/v2/apps/{*rest}", any(apps_path))
+        .route("/v2/groups", any(groups))
+        .route("/v2/groups/{*rest}", any(groups))
         .route("/v2/tasks", get(all_tasks))
         .route("/v2/tasks/delete", axum::routing::post(tasks_delete))
         .route("/v2/deployments", get(deployments))
@@ -579,11 +581,43 @@ async fn apps_path(
         (Method::GET, ["versions"]) => {
             let id2 = id.clone();
             match h
-                .run(move |ctx, _| ctx.scheduler.apps.get(&id2).map(|a| a.version.clone()))
+                .run(move |ctx, _| {
+                    let s = &ctx.scheduler;
+                    s.apps.contains_key(&id2).then(|| {
+                        // Newest first, as Marathon lists them.
+                        let mut v: Vec<&str> = s
+                            .versions
+                            .get(&id2)
+                            .map(|l| l.iter().map(|(v, _)| v.as_str()).collect())
+                            .unwrap_or_default();
+                        v.reverse();
+                        json!({ "versions": v })
+                    })
+                })
                 .await
             {
-                Ok(Some(v)) => ok(json!({"versions": [v]})),
+                Ok(Some(v)) => ok(v),
                 Ok(None) => message(StatusCode::NOT_FOUND, format!("App '{id}' does not exist")),
+                Err(e) => internal(e),
+            }
+        }
+        (Method::GET, ["versions", version]) => {
+            let (id2, version) = (id.clone(), version.to_string());
+            match h
+                .run(move |ctx, _| {
+                    ctx.scheduler
+                        .versions
+                        .get(&id2)
+                        .and_then(|l| l.iter().find(|(v, _)| *v == version))
+                        .map(|(_, j)| j.clone())
+                })
+                .await
+            {
+                Ok(Some(v)) => ok(v),
+                Ok(None) => message(
+                    StatusCode::NOT_FOUND,
+                    format!("App '{id}' has no such version"),
+                ),
                 Err(e) => internal(e),
             }
         }
@@ -921,4 +955,220 @@ async fn events(
 fn sse(ev: &Value) -> Bytes {
     let ty = ev["eventType"].as_str().unwrap_or("message");
     Bytes::from(format!("event: {ty}\ndata: {ev}\n\n"))
+}
+
+// ---------------------------------------------------------------- groups
+
+/// The group `gid` (`/` for the root) as Marathon shows it, built from the app ids.
+fn group_json(s: &Scheduler, gid: &str, embed: &[String]) -> Value {
+    let prefix = if gid == "/" {
+        "/".to_string()
+    } else {
+        format!("{gid}/")
+    };
+    let mut apps = Vec::new();
+    let mut subgroups = std::collections::BTreeSet::new();
+    for a in s.apps.values() {
+        let Some(rest) = a.id.strip_prefix(&prefix) else {
+            continue;
+        };
+        match rest.split_once('/') {
+            None => apps.push(app_json(s, a, embed)),
+            Some((g, _)) => {
+                subgroups.insert(format!("{prefix}{g}"));
+            }
+        }
+    }
+    let groups: Vec<Value> = subgroups.iter().map(|g| group_json(s, g, embed)).collect();
+    let version = s
+        .apps
+        .values()
+        .filter(|a| a.id.starts_with(&prefix))
+        .map(|a| a.version.clone())
+        .max()
+        .unwrap_or_else(|| iso(now_ms()));
+    json!({"id": gid, "apps": apps, "groups": groups, "dependencies": [], "version": version, "pods": []})
+}
+
+/// Every app of a group definition (recursively), ids made absolute, each checked.
+fn group_apps(
+    v: &Value,
+    gid: &str,
+    version: &str,
+    path: &str,
+    out: &mut Vec<App>,
+    errs: &mut Vec<validation::ValidationError>,
+) {
+    for (i, a) in v["apps"].as_array().into_iter().flatten().enumerate() {
+        match app::parse(a, gid, version) {
+            Ok(app) => out.push(app),
+            Err(list) => errs.extend(list.into_iter().map(|mut e| {
+                e.path = format!("{path}/apps({i}){}", e.path.trim_end_matches('/'));
+                e
+            })),
+        }
+    }
+    for (i, g) in v["groups"].as_array().into_iter().flatten().enumerate() {
+        let Some(sub) = g["id"].as_str().and_then(|x| app::normalize_id(x, gid)) else {
+            errs.push(validation::ValidationError {
+                path: format!("{path}/groups({i})/id"),
+                errors: vec!["error.path.missing".into()],
+            });
+            continue;
+        };
+        group_apps(g, &sub, version, &format!("{path}/groups({i})"), out, errs);
+    }
+}
+
+async fn groups(
+    State(h): State<Handle>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    if !elected(&h) {
+        return proxy(&h, &method, &uri, &headers, body).await;
+    }
+    let raw = uri.path().trim_start_matches("/v2/groups");
+    let force = q
+        .iter()
+        .any(|(k, v)| k == "force" && v.eq_ignore_ascii_case("true"));
+    let r = match method {
+        Method::GET => {
+            let Some(gid) = app::normalize_id(raw, "/") else {
+                return message(
+                    StatusCode::NOT_FOUND,
+                    format!("Group '{raw}' does not exist"),
+                );
+            };
+            let embed = embeds(&q);
+            let g = gid.clone();
+            match h
+                .run(move |ctx, _| {
+                    let s = &ctx.scheduler;
+                    let prefix = format!("{}/", g.trim_end_matches('/'));
+                    let exists = g == "/" || s.apps.keys().any(|a| a.starts_with(&prefix));
+                    exists.then(|| group_json(s, &g, &embed))
+                })
+                .await
+            {
+                Ok(Some(v)) => ok(v),
+                Ok(None) => message(
+                    StatusCode::NOT_FOUND,
+                    format!("Group '{gid}' does not exist"),
+                ),
+                Err(e) => internal(e),
+            }
+        }
+        Method::POST | Method::PUT => {
+            let v = match parse_body(&body) {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            let from_path = app::normalize_id(raw, "/");
+            let Some(gid) = from_path
+                .filter(|g| g != "/" || method == Method::PUT)
+                .or_else(|| v["id"].as_str().and_then(|x| app::normalize_id(x, "/")))
+            else {
+                return invalid(&[validation::ValidationError {
+                    path: "/id".into(),
+                    errors: vec!["error.path.missing".into()],
+                }]);
+            };
+            let now = now_ms();
+            let version = iso(now);
+            let mut apps = Vec::new();
+            let mut errs = Vec::new();
+            group_apps(&v, &gid, &version, "", &mut apps, &mut errs);
+            if !errs.is_empty() {
+                return invalid(&errs);
+            }
+            let create = method == Method::POST;
+            let dep = uuid::Uuid::new_v4().to_string();
+            let r = h
+                .run(move |ctx, out| {
+                    let s = &mut ctx.scheduler;
+                    let prefix = format!("{}/", gid.trim_end_matches('/'));
+                    if create && s.apps.keys().any(|a| a.starts_with(&prefix)) {
+                        return Err(message(StatusCode::CONFLICT, format!("Group {gid} already exists")));
+                    }
+                    if !force && apps.iter().any(|a| s.deployments.contains_key(&a.id)) {
+                        return Err(message(StatusCode::CONFLICT, "Group is locked by one or more deployments. Override with the option '?force=true'."));
+                    }
+                    for a in apps {
+                        let a = match s.apps.get(&a.id) {
+                            Some(old) => match old.patched(&a.to_json(), &version) {
+                                Ok(x) => x,
+                                Err(e) => return Err(invalid(&e)),
+                            },
+                            None => a,
+                        };
+                        s.put_app(a, dep.clone(), now, out);
+                    }
+                    Ok(json!({"version": version, "deploymentId": dep}))
+                })
+                .await;
+            match r {
+                Ok(Ok(v)) => json_status(
+                    if create {
+                        StatusCode::CREATED
+                    } else {
+                        StatusCode::OK
+                    },
+                    v,
+                ),
+                Ok(Err(r)) => r,
+                Err(e) => internal(e),
+            }
+        }
+        Method::DELETE => {
+            let Some(gid) = app::normalize_id(raw, "/") else {
+                return message(
+                    StatusCode::NOT_FOUND,
+                    format!("Group '{raw}' does not exist"),
+                );
+            };
+            let now = now_ms();
+            let dep = uuid::Uuid::new_v4().to_string();
+            let g = gid.clone();
+            match h
+                .run(move |ctx, out| {
+                    let s = &mut ctx.scheduler;
+                    let prefix = if g == "/" {
+                        "/".to_string()
+                    } else {
+                        format!("{g}/")
+                    };
+                    let ids: Vec<String> = s
+                        .apps
+                        .keys()
+                        .filter(|a| a.starts_with(&prefix))
+                        .cloned()
+                        .collect();
+                    if ids.is_empty() && g != "/" {
+                        return None;
+                    }
+                    for id in ids {
+                        s.delete_app(&id, dep.clone(), now, out);
+                    }
+                    Some(json!({"version": iso(now), "deploymentId": dep}))
+                })
+                .await
+            {
+                Ok(Some(v)) => ok(v),
+                Ok(None) => message(
+                    StatusCode::NOT_FOUND,
+                    format!("Group '{gid}' does not exist"),
+                ),
+                Err(e) => internal(e),
+            }
+        }
+        _ => message(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Use GET, POST, PUT or DELETE on /v2/groups",
+        ),
+    };
+    with_leader(&h, r)
 }

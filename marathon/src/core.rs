@@ -117,6 +117,8 @@ pub struct Scheduler {
     pub service_ports: BTreeSet<u32>,
     /// Makes task ids unique within one leader's life (with the time in them, across leaders).
     pub task_seq: u64,
+    /// Every stored definition of each app, oldest first: (version, app JSON).
+    pub versions: BTreeMap<String, Vec<(String, Value)>>,
 }
 
 pub fn iso(ms: u64) -> String {
@@ -221,6 +223,7 @@ impl Scheduler {
                 started_ms: now_ms,
             },
         );
+        self.record_version(&id);
         out.push(Action::PersistApp { app_id: id.clone() });
         out.push(Action::Event(json!({
             "eventType": "deployment_info", "timestamp": iso(now_ms),
@@ -255,12 +258,39 @@ impl Scheduler {
                 started_ms: now_ms,
             },
         );
+        self.record_version(app_id);
         out.push(Action::PersistApp {
             app_id: app_id.to_string(),
         });
         out.push(Action::Revive);
         self.step(now_ms, out);
         Some(deployment_id)
+    }
+
+    /// Whether the app `dep` (or every app under the group `dep`) is fully deployed and ready.
+    pub fn dependency_ready(&self, dep: &str) -> bool {
+        let prefix = format!("{}/", dep.trim_end_matches('/'));
+        self.apps
+            .values()
+            .filter(|a| a.id == dep || a.id.starts_with(&prefix))
+            .all(|a| {
+                let checks = !a.health_checks.is_empty();
+                let ready = self
+                    .instances_of(&a.id)
+                    .filter(|i| i.version == a.last_config_change_at && i.ready(checks))
+                    .count();
+                ready >= a.instances as usize
+            })
+    }
+
+    /// Records the app's current definition among its versions.
+    fn record_version(&mut self, app_id: &str) {
+        if let Some(app) = self.apps.get(app_id) {
+            let list = self.versions.entry(app_id.to_string()).or_default();
+            if list.last().is_none_or(|(v, _)| *v != app.version) {
+                list.push((app.version.clone(), app.to_json()));
+            }
+        }
     }
 
     /// Removes an app and kills its tasks.
@@ -278,6 +308,7 @@ impl Scheduler {
             self.service_ports.remove(&p);
         }
         self.backoff.remove(app_id);
+        self.versions.remove(app_id);
         self.deployments.insert(
             app_id.to_string(),
             Deployment {
@@ -348,6 +379,11 @@ impl Scheduler {
             .get(&app.id)
             .is_some_and(|b| b.until_ms > now_ms)
         {
+            return 0;
+        }
+        // Dependencies first: an app waits until every app it depends on (or every app in a
+        // group it depends on) has all its tasks of the current version ready.
+        if !app.dependencies.iter().all(|d| self.dependency_ready(d)) {
             return 0;
         }
         let live: Vec<&Instance> = self.instances_of(&app.id).filter(|i| !i.killing).collect();

@@ -349,3 +349,63 @@ fn iso_timestamps() {
     assert_eq!(iso(1_795_305_600_123), "2026-11-22T00:00:00.123Z");
     assert_eq!(iso(951_782_400_000), "2000-02-29T00:00:00.000Z");
 }
+
+#[test]
+fn dependencies_start_first() {
+    let mut s = Scheduler::new();
+    let mut out = Vec::new();
+    s.put_app(
+        app(
+            json!({"id": "/prod/db", "cmd": "sleep 100", "cpus": 0.1, "mem": 16}),
+            T0,
+        ),
+        "d".into(),
+        T0,
+        &mut out,
+    );
+    s.put_app(
+        app(
+            json!({"id": "/prod/web", "cmd": "sleep 100", "cpus": 0.1, "mem": 16,
+        "dependencies": ["db"]}),
+            T0,
+        ),
+        "d".into(),
+        T0,
+        &mut out,
+    );
+    assert_eq!(
+        s.apps["/prod/web"].dependencies,
+        vec!["/prod/db".to_string()]
+    );
+    let o = || {
+        [offer(
+            "o",
+            "a1",
+            "h1",
+            "cpus:4;mem:4096;ports:[31000-31100]",
+        )]
+    };
+    let mut out = Vec::new();
+    s.offers(T0 + 1, &o(), &mut out);
+    let l = launches(&out);
+    assert_eq!(l.len(), 1);
+    assert!(l[0]["task_id"]["value"]
+        .as_str()
+        .unwrap()
+        .starts_with("prod_db."));
+    // db staged but not running: web still waits.
+    let mut out = Vec::new();
+    s.offers(T0 + 2, &o(), &mut out);
+    assert!(launches(&out).is_empty());
+    run_all(&mut s, T0 + 3);
+    let mut out = Vec::new();
+    s.offers(T0 + 4, &o(), &mut out);
+    let l = launches(&out);
+    assert_eq!(l.len(), 1);
+    assert!(l[0]["task_id"]["value"]
+        .as_str()
+        .unwrap()
+        .starts_with("prod_web."));
+    // Versions are recorded per app.
+    assert_eq!(s.versions["/prod/web"].len(), 1);
+}

@@ -192,7 +192,15 @@ impl Store {
                     for p in app.service_ports() {
                         s.service_ports.insert(p);
                     }
-                    s.apps.insert(app_id_of(&node), app);
+                    let id = app_id_of(&node);
+                    let mut versions = Vec::new();
+                    for v in self.versions(&id).await? {
+                        if let Some(j) = self.app_version(&id, &v).await? {
+                            versions.push((v, j));
+                        }
+                    }
+                    s.versions.insert(id.clone(), versions);
+                    s.apps.insert(id, app);
                 }
                 Err(e) => tracing::error!(app = node, "stored app is invalid, skipped: {e:?}"),
             }

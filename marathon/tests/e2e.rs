@@ -409,6 +409,79 @@ async fn scenario() {
     );
     c.ok(json!({"op": "scale", "id": "/uniq", "instances": 2, "force": true}));
 
+    // Groups: dependencies start first; the tree, versions, and deleting a group.
+    let group = json!({"id": "/prod", "apps": [
+        {"id": "db", "cmd": "sleep 300", "cpus": 0.1, "mem": 16},
+        {"id": "web", "cmd": "sleep 300", "cpus": 0.1, "mem": 16, "dependencies": ["db"]}]});
+    let r = http_client::post_json(&leader, "/v2/groups", &[], &group)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (db, web) = until(Duration::from_secs(30), "the group running", || {
+        let l = leader.clone();
+        async move {
+            let db = app(&l, "/prod/db").await?;
+            let web = app(&l, "/prod/web").await?;
+            (db["tasksRunning"] == 1 && web["tasksRunning"] == 1).then_some((db, web))
+        }
+    })
+    .await;
+    let started_db = db["tasks"][0]["startedAt"].as_str().unwrap().to_string();
+    let staged_web = web["tasks"][0]["stagedAt"].as_str().unwrap().to_string();
+    assert!(
+        started_db <= staged_web,
+        "web staged ({staged_web}) before db ran ({started_db})"
+    );
+    let tree = http_client::get_json(&standby, "/v2/groups").await.unwrap();
+    assert_eq!(tree["groups"][0]["id"], "/prod", "{tree}");
+    assert_eq!(tree["groups"][0]["apps"].as_array().unwrap().len(), 2);
+    let r = http_client::request(
+        &standby,
+        hyper::Method::PUT,
+        "/v2/apps/prod/web",
+        &[("Content-Type", "application/json")],
+        bytes::Bytes::from(r#"{"cmd": "sleep 301"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let versions = http_client::get_json(&standby, "/v2/apps/prod/web/versions")
+        .await
+        .unwrap();
+    assert_eq!(
+        versions["versions"].as_array().unwrap().len(),
+        2,
+        "{versions}"
+    );
+    let oldest = versions["versions"][1].as_str().unwrap();
+    let old = http_client::get_json(&standby, &format!("/v2/apps/prod/web/versions/{oldest}"))
+        .await
+        .unwrap();
+    assert_eq!(old["cmd"], "sleep 300");
+    let r = http_client::request(
+        &standby,
+        hyper::Method::DELETE,
+        "/v2/groups/prod",
+        &[],
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    until(Duration::from_secs(30), "the group gone", || {
+        let l = leader.clone();
+        async move {
+            let g = http_client::get_json(&l, "/v2/groups/prod").await;
+            let t = http_client::get_json(&l, "/v2/tasks").await.ok()?;
+            let left = t["tasks"]
+                .as_array()?
+                .iter()
+                .any(|t| t["appId"].as_str().is_some_and(|a| a.starts_with("/prod/")));
+            (g.is_err() && !left).then_some(())
+        }
+    })
+    .await;
+
     // A health check that starts failing gets its task replaced.
     let hc = json!({"id": "/hc", "cpus": 0.1, "mem": 32, "instances": 1,
         "cmd": "echo ok > ok && exec python3 -m http.server $PORT0 --bind $HOST",
