@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Starts, stops and reports on a Mesos pseudo-cluster on this host: 3 masters and 2 agents,
+# Starts, stops and reports on a Mesos pseudo-cluster on this host: 3 masters and 2 agents
+# (127.0.0.1:5051 and 127.0.0.2:5051),
 # configured from confs/mesos/etc (see confs/mesos/README.md), on top of the ZooKeeper
 # pseudo-cluster of scripts/cluster.sh.
 #
 #   scripts/mesos-cluster.sh start|stop|status
 #
 # Run it from the repository root. Each process's pid and log go under data/mesos/<name>/;
-# `stop` signals exactly those PIDs (SIGTERM, then SIGKILL after 10 s). Agents' tasks run in
-# their own process groups and end with their commands.
+# `stop` signals exactly those PIDs (SIGTERM, then SIGKILL after 10 s), then the tasks the
+# agents started (their checkpointed PIDs).
 set -euo pipefail
 
 cmd=${1:-}
@@ -15,7 +16,9 @@ conf=confs/mesos/etc
 bin=${MESOS_BIN_DIR:-target/release}
 data=data/mesos
 masters=(master1:5050 master2:5052 master3:5054)
-agents=(agent1:5051:31000-31499 agent2:5053:31500-31999)
+# Two agents on their own loopback addresses (so `hostname` constraints see two hosts), each
+# on Mesos' default agent port.
+agents=(agent1:127.0.0.1:5051:31000-31499 agent2:127.0.0.2:5051:31500-31999)
 
 alive() {
   [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null
@@ -46,9 +49,9 @@ case "$cmd" in
         --port="$port" --work_dir="$data/$name/work"
     done
     for a in "${agents[@]}"; do
-      IFS=: read -r name port ports <<<"$a"
+      IFS=: read -r name ip port ports <<<"$a"
       start_one "$name" "$bin/mesos-agent" --conf_dir="$conf/mesos" --conf_dir="$conf/mesos-slave" \
-        --port="$port" --work_dir="$data/$name/work" \
+        --ip="$ip" --hostname="$ip" --port="$port" --work_dir="$PWD/$data/$name/work" \
         --resources="cpus:2;mem:2048;disk:10000;ports:[$ports]"
     done
     ;;
@@ -70,6 +73,19 @@ case "$cmd" in
       rm -f "$pidfile"
       echo "$name stopped (pid $pid)"
     done
+    # Tasks outlive their agent by design (a restarted agent re-adopts them). Stopping the
+    # pseudo-cluster stops them too: every process (group) an agent checkpointed, by PID.
+    for a in "${agents[@]}"; do
+      name=${a%%:*}
+      [[ -d "$data/$name/work/meta" ]] || continue
+      find "$data/$name/work/meta" -name '*.pid' | while read -r f; do
+        pid=$(cat "$f" 2>/dev/null || true)
+        [[ "$pid" =~ ^[0-9]+$ && "$pid" -gt 1 ]] || continue
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -9 -- "-$pid" 2>/dev/null || true
+        kill -9 "$pid" 2>/dev/null || true
+      done
+    done
     ;;
   status)
     for m in "${masters[@]}"; do
@@ -86,15 +102,15 @@ case "$cmd" in
       esac
     done
     for a in "${agents[@]}"; do
-      IFS=: read -r name port _ <<<"$a"
+      IFS=: read -r name ip port _ <<<"$a"
       if ! alive "$data/$name/pid"; then
         echo "$name: not running"
         continue
       fi
-      registered=$(curl -s "127.0.0.1:$port/metrics/snapshot" | grep -o '"slave/registered":[0-9.]*' | cut -d: -f2)
+      registered=$(curl -s "$ip:$port/metrics/snapshot" | grep -o '"slave/registered":[0-9.]*' | cut -d: -f2)
       case "$registered" in
-        1|1.0) echo "$name (:$port): registered" ;;
-        *) echo "$name (:$port): not registered" ;;
+        1|1.0) echo "$name ($ip:$port): registered" ;;
+        *) echo "$name ($ip:$port): not registered" ;;
       esac
     done
     ;;

@@ -7,6 +7,7 @@
 //! - [`offer_match`]: one instance's resources and host ports out of an offer.
 //! - [`health`]: health checks (HTTP, TCP, COMMAND): the pure per-task state and the checker.
 //! - [`core`]: the scheduler as a pure state machine (launch, backoff, scale, roll, kill).
+//! - [`options`]: the flags `marathon` accepts.
 //! - [`store`]: the state in ZooKeeper under `/marathon/state`.
 //! - [`runtime`]: the leader latch, the subscription to the Mesos master, the event bus.
 //! - [`api`]: REST API v2 and `/v2/events`; [`ui`]: the web UI.
@@ -20,6 +21,7 @@ pub mod constraints;
 pub mod core;
 pub mod health;
 pub mod offer_match;
+pub mod options;
 pub mod runtime;
 pub mod store;
 pub mod ui;
