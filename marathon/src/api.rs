@@ -799,27 +799,32 @@ async fn deployment_delete(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
     if !elected(&h) {
         return proxy(&h, &method, &uri, &headers, Bytes::new()).await;
     }
     let now = now_ms();
+    let force = flag(&q, "force");
+    let new_dep = uuid::Uuid::new_v4().to_string();
     match h
-        .run(move |ctx, _| {
-            let s = &mut ctx.scheduler;
-            let app = s
-                .deployments
-                .values()
-                .find(|d| d.id == id)
-                .map(|d| d.app_id.clone())?;
-            s.deployments.remove(&app);
-            Some(json!({"version": iso(now), "deploymentId": uuid::Uuid::new_v4().to_string()}))
+        .run(move |ctx, out| {
+            ctx.scheduler
+                .cancel_deployment(&id, !force, new_dep, now, out)
         })
         .await
     {
-        Ok(Some(v)) => with_leader(&h, ok(v)),
-        Ok(None) => message(StatusCode::NOT_FOUND, "DeploymentPlan does not exist"),
+        // force=true: stopped, nothing rolled back (Marathon answers 202 with no body).
+        Ok(Some(None)) if force => with_leader(&h, StatusCode::ACCEPTED.into_response()),
+        Ok(Some(d)) => with_leader(&h, ok(json!({"version": iso(now), "deploymentId": d}))),
+        Ok(None) => message(
+            StatusCode::NOT_FOUND,
+            format!(
+                "DeploymentPlan {} does not exist",
+                uri.path().rsplit('/').next().unwrap_or("")
+            ),
+        ),
         Err(e) => internal(e),
     }
 }

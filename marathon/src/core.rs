@@ -293,6 +293,44 @@ impl Scheduler {
         }
     }
 
+    /// `DELETE /v2/deployments/{id}`: the deployment stops (a `deployment_failed` event).
+    /// With `rollback`, the app goes back to the definition it had before (an app the
+    /// deployment created is removed); that is a new deployment, whose id is returned.
+    /// None when there is no such deployment.
+    pub fn cancel_deployment(
+        &mut self,
+        id: &str,
+        rollback: bool,
+        new_deployment: String,
+        now_ms: u64,
+        out: &mut Vec<Action>,
+    ) -> Option<Option<String>> {
+        let d = self.deployments.values().find(|d| d.id == id)?.clone();
+        self.deployments.remove(&d.app_id);
+        out.push(Action::Event(json!({
+            "eventType": "deployment_failed", "timestamp": iso(now_ms),
+            "id": d.id, "plan": {"id": d.id, "version": d.version},
+        })));
+        if !rollback || d.action == "StopApplication" {
+            return Some(None);
+        }
+        if d.action == "StartApplication" {
+            self.delete_app(&d.app_id, new_deployment.clone(), now_ms, out);
+            return Some(Some(new_deployment));
+        }
+        let previous = self.versions.get(&d.app_id).and_then(|l| {
+            let at = l.iter().position(|(v, _)| *v == d.version)?;
+            at.checked_sub(1).map(|i| l[i].1.clone())
+        });
+        let Some(previous) = previous else {
+            return Some(None);
+        };
+        match crate::app::parse(&previous, "/", &iso(now_ms)) {
+            Ok(app) => Some(Some(self.put_app(app, new_deployment, now_ms, out))),
+            Err(_) => Some(None),
+        }
+    }
+
     /// Removes an app and kills its tasks.
     pub fn delete_app(
         &mut self,

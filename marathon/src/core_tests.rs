@@ -409,3 +409,63 @@ fn dependencies_start_first() {
     // Versions are recorded per app.
     assert_eq!(s.versions["/prod/web"].len(), 1);
 }
+
+#[test]
+fn deleting_a_deployment_rolls_back_or_just_stops() {
+    let mut s = Scheduler::new();
+    let mut out = Vec::new();
+    let v1 = app(
+        json!({"id": "r", "cmd": "sleep 1", "cpus": 0.1, "mem": 16}),
+        T0,
+    );
+    s.put_app(v1.clone(), "d1".into(), T0, &mut out);
+    let o = || {
+        [offer(
+            "o",
+            "a1",
+            "h1",
+            "cpus:4;mem:4096;ports:[31000-31100]",
+        )]
+    };
+    let mut out = Vec::new();
+    s.offers(T0 + 1, &o(), &mut out);
+    run_all(&mut s, T0 + 2);
+    let v2 = s.apps["/r"]
+        .patched(&json!({"cmd": "sleep 2"}), &iso(T0 + 10))
+        .unwrap();
+    let mut out = Vec::new();
+    s.put_app(v2, "d2".into(), T0 + 10, &mut out);
+    assert_eq!(s.apps["/r"].cmd.as_deref(), Some("sleep 2"));
+    // Roll back: the app is back at `sleep 1`, under a new deployment.
+    let mut out = Vec::new();
+    let r = s.cancel_deployment("d2", true, "d3".into(), T0 + 20, &mut out);
+    assert_eq!(r, Some(Some("d3".to_string())));
+    assert_eq!(s.apps["/r"].cmd.as_deref(), Some("sleep 1"));
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Event(e) if e["eventType"] == "deployment_failed")));
+    // force: just stop; unknown: None.
+    let mut out = Vec::new();
+    assert_eq!(
+        s.cancel_deployment("d3", false, "d4".into(), T0 + 30, &mut out),
+        Some(None)
+    );
+    assert!(s.deployments.is_empty());
+    assert_eq!(
+        s.cancel_deployment("nope", true, "d5".into(), T0 + 40, &mut out),
+        None
+    );
+    // Rolling back a creation removes the app.
+    let mut out = Vec::new();
+    s.put_app(
+        app(
+            json!({"id": "n", "cmd": "x", "cpus": 0.1, "mem": 16}),
+            T0 + 50,
+        ),
+        "c1".into(),
+        T0 + 50,
+        &mut out,
+    );
+    s.cancel_deployment("c1", true, "c2".into(), T0 + 60, &mut out);
+    assert!(!s.apps.contains_key("/n"));
+}
