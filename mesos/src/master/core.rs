@@ -1178,15 +1178,7 @@ impl Master {
             self.counters.agent_registrations += 1;
         }
         // Offers on the old incarnation are void.
-        let stale: Vec<String> = self
-            .offers
-            .values()
-            .filter(|o| o.agent_id == id)
-            .map(|o| o.id.clone())
-            .collect();
-        for o in stale {
-            self.rescind(&o, fx);
-        }
+        self.rescind_offers_on(&id, fx);
         self.agents.insert(id.clone(), agent);
 
         // Frameworks the agent knows (after a master failover they may not have re-subscribed).
@@ -1516,15 +1508,7 @@ impl Master {
         }
         agent.conn = AgentConn::Disconnected;
         agent.since_ms = now_ms;
-        let offers: Vec<String> = self
-            .offers
-            .values()
-            .filter(|o| o.agent_id == agent_id)
-            .map(|o| o.id.clone())
-            .collect();
-        for o in offers {
-            self.rescind(&o, fx);
-        }
+        self.rescind_offers_on(agent_id, fx);
     }
 
     /// Marks an agent unreachable: offers rescinded, tasks reported lost or unreachable.
@@ -1538,15 +1522,7 @@ impl Master {
         if let AgentConn::Connected(conn) = agent.conn {
             fx.push(Effect::CloseAgent { conn });
         }
-        let offers: Vec<String> = self
-            .offers
-            .values()
-            .filter(|o| o.agent_id == agent_id)
-            .map(|o| o.id.clone())
-            .collect();
-        for o in offers {
-            self.rescind(&o, fx);
-        }
+        self.rescind_offers_on(agent_id, fx);
         let keys: Vec<(String, String)> = self
             .tasks
             .iter()
@@ -1672,34 +1648,51 @@ impl Master {
         left
     }
 
-    /// Resources of live tasks on an agent.
-    pub fn used(&self, agent_id: &str) -> Resources {
+    /// The resources of the live (not yet released) tasks that `pick` selects.
+    fn task_resources(&self, pick: impl Fn(&Task) -> bool) -> Resources {
         self.tasks
             .values()
-            .filter(|t| t.agent_id == agent_id && !t.released)
+            .filter(|t| !t.released && pick(t))
             .fold(Resources::new(), |acc, t| acc.plus(&t.resources))
+    }
+
+    /// The resources of the outstanding offers that `pick` selects.
+    fn offer_resources(&self, pick: impl Fn(&Offer) -> bool) -> Resources {
+        self.offers
+            .values()
+            .filter(|o| pick(o))
+            .fold(Resources::new(), |acc, o| acc.plus(&o.resources))
+    }
+
+    /// Rescinds every outstanding offer of an agent.
+    fn rescind_offers_on(&mut self, agent_id: &str, fx: &mut Vec<Effect>) {
+        let ids: Vec<String> = self
+            .offers
+            .values()
+            .filter(|o| o.agent_id == agent_id)
+            .map(|o| o.id.clone())
+            .collect();
+        for o in ids {
+            self.rescind(&o, fx);
+        }
+    }
+
+    /// Resources of live tasks on an agent.
+    pub fn used(&self, agent_id: &str) -> Resources {
+        self.task_resources(|t| t.agent_id == agent_id)
     }
 
     pub fn offered(&self, agent_id: &str) -> Resources {
-        self.offers
-            .values()
-            .filter(|o| o.agent_id == agent_id)
-            .fold(Resources::new(), |acc, o| acc.plus(&o.resources))
+        self.offer_resources(|o| o.agent_id == agent_id)
     }
 
-    /// Resources a framework holds (live tasks and offers).
+    /// Resources a framework holds in live tasks.
     pub fn framework_used(&self, fid: &str) -> Resources {
-        self.tasks
-            .values()
-            .filter(|t| t.framework_id == fid && !t.released)
-            .fold(Resources::new(), |acc, t| acc.plus(&t.resources))
+        self.task_resources(|t| t.framework_id == fid)
     }
 
     pub fn framework_offered(&self, fid: &str) -> Resources {
-        self.offers
-            .values()
-            .filter(|o| o.framework_id == fid)
-            .fold(Resources::new(), |acc, o| acc.plus(&o.resources))
+        self.offer_resources(|o| o.framework_id == fid)
     }
 
     fn offerable(&self, a: &Agent) -> bool {
@@ -1956,15 +1949,7 @@ impl Master {
                 .collect();
             self.down_machines.insert(h);
             for aid in agents {
-                let offers: Vec<String> = self
-                    .offers
-                    .values()
-                    .filter(|o| o.agent_id == aid)
-                    .map(|o| o.id.clone())
-                    .collect();
-                for o in offers {
-                    self.rescind(&o, fx);
-                }
+                self.rescind_offers_on(&aid, fx);
                 let conn = match self.agents[&aid].conn {
                     AgentConn::Connected(c) => Some(c),
                     _ => None,
