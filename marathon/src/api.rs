@@ -224,8 +224,14 @@ async fn info(State(h): State<Handle>, method: Method, uri: Uri, headers: Header
     v["elected"] = json!(lead.elected);
     v["leader"] = json!(lead.leader);
     if lead.elected {
-        if let Ok(fid) = h.run(|ctx, _| ctx.scheduler.framework_id.clone()).await {
+        if let Ok((fid, master)) = h
+            .run(|ctx, _| (ctx.scheduler.framework_id.clone(), ctx.master.clone()))
+            .await
+        {
             v["frameworkId"] = json!(fid);
+            if let Some(m) = master {
+                v["marathon_config"]["mesos_leader_ui_url"] = json!(format!("http://{m}"));
+            }
         }
     }
     with_leader(&h, ok(v))
