@@ -259,6 +259,8 @@ async fn scheduler_loop(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut retry_at = tokio::time::Instant::now();
     let (checks_tx, mut checks_rx) = mpsc::unbounded_channel::<CheckDone>();
+    let mut stored_deployments: Vec<crate::core::Deployment> =
+        ctx.scheduler.deployments.values().cloned().collect();
     loop {
         if ctx.sub.is_none() && tokio::time::Instant::now() >= retry_at {
             if let Err(e) = subscribe(&mut ctx, &store, &o).await {
@@ -306,6 +308,15 @@ async fn scheduler_loop(
             }
         }
         execute(&mut ctx, &store, &events, out).await;
+        // Deployments are stored whenever the set of them changes.
+        let now_deployments: Vec<crate::core::Deployment> =
+            ctx.scheduler.deployments.values().cloned().collect();
+        if now_deployments != stored_deployments {
+            match store.save_deployments(&now_deployments).await {
+                Ok(()) => stored_deployments = now_deployments,
+                Err(e) => tracing::warn!("storing the deployments: {e:#}"),
+            }
+        }
         if let Some(d) = deliver {
             d();
         }

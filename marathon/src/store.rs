@@ -6,6 +6,7 @@
 //! | `state/apps/<app>` | the app's current definition (JSON) |
 //! | `state/app-versions/<app>/<version>` | every stored definition (JSON) |
 //! | `state/instances/<task id>` | one task record (JSON) |
+//! | `state/deployments` | the deployments in progress (JSON array) |
 //!
 //! `<app>` is the app id without its leading `/`, with `/` written `_` (which app ids cannot
 //! contain). Writes are plain last-writer-wins: only the leader (the latch holder) writes.
@@ -17,7 +18,7 @@ use serde_json::{json, Value};
 use zk_client::{Acl, Client, CreateMode, Error as ZkError, ErrorCode};
 
 use crate::app::App;
-use crate::core::{Instance, Scheduler};
+use crate::core::{Deployment, Instance, Scheduler};
 
 pub struct Store {
     client: Client,
@@ -171,6 +172,21 @@ impl Store {
         }
     }
 
+    pub async fn save_deployments(&self, deployments: &[Deployment]) -> Result<()> {
+        let list: Vec<Value> = deployments
+            .iter()
+            .map(|d| {
+                json!({"id": d.id, "appId": d.app_id, "action": d.action, "version": d.version,
+                       "startedAt": d.started_ms})
+            })
+            .collect();
+        self.put(
+            &format!("{}/deployments", self.root),
+            Value::Array(list).to_string().as_bytes(),
+        )
+        .await
+    }
+
     /// Loads apps and task records into a fresh scheduler.
     pub async fn load(&self) -> Result<Scheduler> {
         let mut s = Scheduler::new();
@@ -216,6 +232,25 @@ impl Store {
             }
         }
         s.framework_id = self.framework_id().await?;
+        if let Some(list) = self.get_json(&format!("{}/deployments", self.root)).await? {
+            for d in list.as_array().into_iter().flatten() {
+                let (Some(id), Some(app_id)) = (d["id"].as_str(), d["appId"].as_str()) else {
+                    continue;
+                };
+                if s.apps.contains_key(app_id) || s.instances_of(app_id).next().is_some() {
+                    s.deployments.insert(
+                        app_id.to_string(),
+                        Deployment {
+                            id: id.to_string(),
+                            app_id: app_id.to_string(),
+                            action: d["action"].as_str().unwrap_or("").to_string(),
+                            version: d["version"].as_str().unwrap_or("").to_string(),
+                            started_ms: d["startedAt"].as_u64().unwrap_or(0),
+                        },
+                    );
+                }
+            }
+        }
         Ok(s)
     }
 }
