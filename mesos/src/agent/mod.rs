@@ -13,6 +13,7 @@
 //! - [`state_json`]: `/state`, `/metrics/snapshot`, `/version`, `/flags` bodies;
 //! - [`layout`]: where sandboxes and checkpoints live;
 //! - [`checkpoint`]: atomic writes and recovery reads of `<work_dir>/meta`;
+//! - [`fetcher`]: `CommandInfo.uris` into the sandbox before the command starts;
 //! - [`supervisor`]: the process that runs one command and records its exit status;
 //! - [`files`]: `/files/*`, limited to the sandboxes;
 //! - [`master_link`]: leader detection, REGISTER's event stream, calls to the master;
@@ -22,6 +23,7 @@ pub mod attributes;
 pub mod checkpoint;
 pub mod config;
 pub mod core;
+pub mod fetcher;
 pub mod files;
 pub mod http;
 pub mod layout;

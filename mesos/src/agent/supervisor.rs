@@ -76,6 +76,12 @@ pub fn supervise(run_dir: &Path) -> i32 {
             return finish(run_dir, &status);
         }
     };
+    if let Err(e) = crate::agent::fetcher::fetch_all(&spec.uris, &spec.cwd) {
+        log(run_dir, &e);
+        let status = json!({ "error": e });
+        let _ = writeln!(std::io::stdout(), "{status}");
+        return finish(run_dir, &status);
+    }
     let mut cmd = std::process::Command::new(&spec.program);
     cmd.arg0(&spec.arg0)
         .args(&spec.args)
@@ -214,6 +220,7 @@ mod tests {
             cwd: dir.clone(),
             stdout: dir.join("stdout"),
             stderr: dir.join("stderr"),
+            uris: vec![],
         };
         std::fs::write(
             dir.join(layout::LAUNCH_FILE),
@@ -244,6 +251,25 @@ mod tests {
         supervise(&dir);
         assert!(
             matches!(read_exit_status(&dir), Some(ExitOutcome::LaunchFailed(m)) if m.contains("/no/such/program"))
+        );
+        // A URI that cannot be fetched fails the launch with the fetcher's message.
+        let unfetchable = LaunchSpec {
+            uris: vec![crate::agent::fetcher::Uri {
+                value: "/no/such/archive.tgz".into(),
+                extract: true,
+                executable: false,
+                output_file: None,
+            }],
+            ..bad
+        };
+        std::fs::write(
+            dir.join(layout::LAUNCH_FILE),
+            serde_json::to_vec(&unfetchable).unwrap(),
+        )
+        .unwrap();
+        supervise(&dir);
+        assert!(
+            matches!(read_exit_status(&dir), Some(ExitOutcome::LaunchFailed(m)) if m.starts_with("Failed to fetch '/no/such/archive.tgz'"))
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -76,6 +76,9 @@ pub struct LaunchSpec {
     pub cwd: PathBuf,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
+    /// What the fetcher puts into the sandbox before the command starts.
+    #[serde(default)]
+    pub uris: Vec<crate::agent::fetcher::Uri>,
 }
 
 /// Why the agent will not run a task: the state and reason to report.
@@ -387,6 +390,10 @@ pub fn plan_launch(task_info: &Value, ctx: &LaunchContext<'_>) -> Result<LaunchS
         let env = environment(task_info, ctx, &ctx.sandbox.display().to_string());
         (p, a0, a, env)
     };
+    let uris = task_info
+        .get("command")
+        .map(crate::agent::fetcher::Uri::list)
+        .unwrap_or_default();
     Ok(LaunchSpec {
         program,
         arg0,
@@ -395,6 +402,7 @@ pub fn plan_launch(task_info: &Value, ctx: &LaunchContext<'_>) -> Result<LaunchS
         cwd: ctx.sandbox.clone(),
         stdout: ctx.sandbox.join("stdout"),
         stderr: ctx.sandbox.join("stderr"),
+        uris,
     })
 }
 
