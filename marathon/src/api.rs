@@ -248,12 +248,9 @@ async fn leader(
         if !elected(&h) {
             return proxy(&h, &method, &uri, &headers, body).await;
         }
-        // Abdicate: exit, and the latch passes to a standby (a supervisor restarts us).
-        tokio::spawn(async {
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            tracing::warn!("abdicating on request");
-            std::process::exit(0);
-        });
+        // Abdicate: the scheduler stops, the latch passes to a standby, and this instance
+        // rejoins the latch as a standby.
+        h.abdicate();
         return ok(json!({"message": "Leadership abdicated"}));
     }
     match h.leadership.borrow().leader.clone() {

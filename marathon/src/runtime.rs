@@ -55,7 +55,10 @@ type Job = Box<dyn FnOnce(&mut Ctx, &mut Vec<Action>) -> Box<dyn FnOnce() + Send
 /// A cheap handle for the HTTP layer.
 #[derive(Clone)]
 pub struct Handle {
-    jobs: mpsc::UnboundedSender<Job>,
+    /// The scheduler's queue while this instance leads.
+    jobs: Arc<std::sync::Mutex<Option<mpsc::UnboundedSender<Job>>>>,
+    /// Notified by `DELETE /v2/leader`.
+    abdicate: Arc<tokio::sync::Notify>,
     pub leadership: watch::Receiver<Leadership>,
     pub events: broadcast::Sender<Value>,
     pub info: Arc<Value>,
@@ -76,10 +79,20 @@ impl Handle {
                 let _ = tx.send(r);
             })
         });
-        self.jobs
+        let jobs = self
+            .jobs
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone();
+        jobs.ok_or_else(|| anyhow::anyhow!("this instance does not lead"))?
             .send(job)
             .map_err(|_| anyhow::anyhow!("the scheduler is not running on this instance"))?;
         rx.await.context("the scheduler stopped")
+    }
+
+    /// `DELETE /v2/leader`: give up leadership and rejoin the latch as a standby.
+    pub fn abdicate(&self) {
+        self.abdicate.notify_one();
     }
 }
 
@@ -100,22 +113,17 @@ pub async fn start(opts: Options) -> Result<Handle> {
     let client = mesos::zk::connect(&opts.zk, opts.zk_session_timeout)
         .await
         .with_context(|| format!("connecting to ZooKeeper at {}", opts.zk.servers))?;
-    let (jobs_tx, jobs_rx) = mpsc::unbounded_channel::<Job>();
     let (lead_tx, lead_rx) = watch::channel(Leadership::default());
     let (events, _) = broadcast::channel(4096);
     let handle = Handle {
-        jobs: jobs_tx,
+        jobs: Arc::new(std::sync::Mutex::new(None)),
+        abdicate: Arc::new(tokio::sync::Notify::new()),
         leadership: lead_rx,
         events: events.clone(),
         info: Arc::new(opts.info.clone()),
         me: opts.me.clone(),
     };
     let latch_dir = mesos::zk::join(&opts.zk.path, "leader-curator");
-    let election =
-        zk_client::recipes::LeaderElection::join(&client, &latch_dir, "latch-", opts.me.as_bytes())
-            .await
-            .with_context(|| format!("joining the leader latch at {latch_dir}"))?;
-    tracing::info!(node = election.node(), "joined the leader latch");
 
     // Follow who leads (for proxying).
     let mut leaders = zk_client::recipes::watch_lowest_child(&client, &latch_dir, "latch-");
@@ -127,67 +135,127 @@ pub async fn start(opts: Options) -> Result<Handle> {
         }
     });
 
+    // The first join happens here, so a ZooKeeper problem fails the start.
+    let first =
+        zk_client::recipes::LeaderElection::join(&client, &latch_dir, "latch-", opts.me.as_bytes())
+            .await
+            .with_context(|| format!("joining the leader latch at {latch_dir}"))?;
     let h = handle.clone();
     tokio::spawn(async move {
-        let mut states = election.states();
+        let mut next = Some(first);
         loop {
-            let st = *states.borrow_and_update();
-            match st {
-                zk_client::recipes::LeaderState::Leader => break,
-                zk_client::recipes::LeaderState::Lost => {
-                    tracing::error!("ZooKeeper session lost before election; exiting");
-                    std::process::exit(1);
-                }
-                _ => {}
-            }
-            if states.changed().await.is_err() {
-                std::process::exit(1);
-            }
+            let election = match next.take() {
+                Some(e) => e,
+                None => match zk_client::recipes::LeaderElection::join(
+                    &client,
+                    &latch_dir,
+                    "latch-",
+                    h.me.as_bytes(),
+                )
+                .await
+                {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::error!("rejoining the leader latch: {e}; exiting");
+                        std::process::exit(1);
+                    }
+                },
+            };
+            tracing::info!(node = election.node(), "joined the leader latch");
+            lead(&h, &client, election, &opts, &lead_tx, &events).await;
+            tracing::info!("abdicated; standing by");
         }
-        tracing::info!("elected leader");
-        let store = Store::new(client.clone(), &opts.zk.path);
-        let scheduler = match store.load().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("loading the state: {e:#}; exiting");
-                std::process::exit(1);
-            }
-        };
-        lead_tx.send_modify(|s| {
-            s.elected = true;
-            s.leader = Some(h.me.clone());
-        });
-        let ctx = Ctx {
-            scheduler,
-            master: None,
-            sub: None,
-            health: HashMap::new(),
-        };
-        tokio::spawn(scheduler_loop(
-            ctx,
-            store,
-            jobs_rx,
-            events,
-            opts_for_loop(&opts),
-        ));
-        // Leading until the session says otherwise.
-        loop {
-            if states.changed().await.is_err() {
-                break;
-            }
-            let st = *states.borrow_and_update();
-            match st {
-                zk_client::recipes::LeaderState::Leader => {}
-                zk_client::recipes::LeaderState::Suspended => {
-                    tracing::warn!("ZooKeeper connection lost; leadership suspended")
-                }
-                _ => break,
-            }
-        }
-        tracing::error!("lost leadership; exiting");
-        std::process::exit(1);
     });
     Ok(handle)
+}
+
+/// Waits for leadership, then runs the scheduler until an abdication (returns) or the loss of
+/// the ZooKeeper session (exits the process, as Marathon does).
+async fn lead(
+    h: &Handle,
+    client: &zk_client::Client,
+    election: zk_client::recipes::LeaderElection,
+    opts: &Options,
+    lead_tx: &watch::Sender<Leadership>,
+    events: &broadcast::Sender<Value>,
+) {
+    let mut states = election.states();
+    loop {
+        let st = *states.borrow_and_update();
+        match st {
+            zk_client::recipes::LeaderState::Leader => break,
+            zk_client::recipes::LeaderState::Lost => {
+                tracing::error!("ZooKeeper session lost before election; exiting");
+                std::process::exit(1);
+            }
+            _ => {}
+        }
+        if states.changed().await.is_err() {
+            std::process::exit(1);
+        }
+    }
+    tracing::info!("elected leader");
+    let store = Store::new(client.clone(), &opts.zk.path);
+    let scheduler = match store.load().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("loading the state: {e:#}; exiting");
+            std::process::exit(1);
+        }
+    };
+    let (jobs_tx, jobs_rx) = mpsc::unbounded_channel::<Job>();
+    if let Ok(mut j) = h.jobs.lock() {
+        *j = Some(jobs_tx);
+    }
+    lead_tx.send_modify(|s| {
+        s.elected = true;
+        s.leader = Some(h.me.clone());
+    });
+    let ctx = Ctx {
+        scheduler,
+        master: None,
+        sub: None,
+        health: HashMap::new(),
+    };
+    let running = tokio::spawn(scheduler_loop(
+        ctx,
+        store,
+        jobs_rx,
+        events.clone(),
+        opts_for_loop(opts),
+    ));
+    // Leading until an abdication or the session says otherwise.
+    loop {
+        tokio::select! {
+            _ = h.abdicate.notified() => break,
+            changed = states.changed() => {
+                if changed.is_err() {
+                    tracing::error!("lost leadership; exiting");
+                    std::process::exit(1);
+                }
+                let st = *states.borrow_and_update();
+                match st {
+                    zk_client::recipes::LeaderState::Leader => {}
+                    zk_client::recipes::LeaderState::Suspended => {
+                        tracing::warn!("ZooKeeper connection lost; leadership suspended")
+                    }
+                    _ => {
+                        tracing::error!("lost leadership; exiting");
+                        std::process::exit(1);
+                    }
+                }
+            }
+        }
+    }
+    // Abdicate: stop taking jobs, let the scheduler (and its subscription) end, leave the latch.
+    if let Ok(mut j) = h.jobs.lock() {
+        *j = None;
+    }
+    lead_tx.send_modify(|s| s.elected = false);
+    let _ = running.await;
+    if let Err(e) = election.resign().await {
+        tracing::warn!("leaving the leader latch: {e}");
+    }
 }
 
 struct LoopOptions {
