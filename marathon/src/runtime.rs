@@ -125,7 +125,12 @@ pub async fn start(opts: Options) -> Result<Handle> {
     };
     let latch_dir = mesos::zk::join(&opts.zk.path, "leader-curator");
 
-    // Follow who leads (for proxying).
+    // The first join happens here, so a ZooKeeper problem fails the start.
+    let first =
+        zk_client::recipes::LeaderElection::join(&client, &latch_dir, "latch-", opts.me.as_bytes())
+            .await
+            .with_context(|| format!("joining the leader latch at {latch_dir}"))?;
+    // Follow who leads (for proxying); after the join, which creates the latch directory.
     let mut leaders = zk_client::recipes::watch_lowest_child(&client, &latch_dir, "latch-");
     let tx = lead_tx.clone();
     tokio::spawn(async move {
@@ -135,11 +140,6 @@ pub async fn start(opts: Options) -> Result<Handle> {
         }
     });
 
-    // The first join happens here, so a ZooKeeper problem fails the start.
-    let first =
-        zk_client::recipes::LeaderElection::join(&client, &latch_dir, "latch-", opts.me.as_bytes())
-            .await
-            .with_context(|| format!("joining the leader latch at {latch_dir}"))?;
     let h = handle.clone();
     tokio::spawn(async move {
         let mut next = Some(first);

@@ -4,108 +4,22 @@
 //! driving the API.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Duration;
 
 use mesos::http_client;
 use serde_json::{json, Value};
+use testkit::{Poll, Ports, Proc, TaskReaper};
 
 const MARATHON: &str = env!("CARGO_BIN_EXE_marathon");
 
-/// A child process killed (SIGKILL) and reaped when dropped.
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn spawn(cmd: &mut Command) -> Proc {
-        Proc(Some(cmd.spawn().expect("spawn")))
-    }
-    fn kill(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// A binary of the mesos crate, built if needed (same profile and target directory).
-fn mesos_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
-    let target = exe
-        .ancestors()
-        .find(|a| a.file_name().is_some_and(|n| n == profile))
-        .and_then(Path::parent)
-        .unwrap()
-        .to_path_buf();
-    let bin = target.join(profile).join(name);
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace())
-        .args(["build", "-q", "-p", "mesos", "--bin", name])
-        .env("CARGO_TARGET_DIR", &target)
-        .stdin(Stdio::null());
-    if profile == "release" {
-        cmd.arg("--release");
-    }
-    let _ = cmd.status();
-    assert!(bin.is_file(), "{} not built", bin.display());
-    bin
-}
-
-fn port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let _ = NEXT.compare_exchange(
-        0,
-        15_000 + (std::process::id() % 4_000) as u16,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let p = NEXT.fetch_add(1, Ordering::SeqCst);
-        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
-            && std::net::TcpListener::bind(("127.0.0.2", p)).is_ok()
-        {
-            return p;
-        }
-    }
-}
-
-async fn until<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+/// Ports free on both 127.0.0.1 and 127.0.0.2, below the ephemeral range.
+static PORTS: Ports = Ports::new(15_000, 4_000, &["127.0.0.1", "127.0.0.2"]);
+/// Waits poll every 200 ms.
+const POLL: Poll = Poll::every(Duration::from_millis(200));
+/// What the command lines of the agents' supervisors and tasks contain.
+const OURS: &[&str] = &["mesos-agent", "sleep", "Hello"];
 
 /// marathon-python behind a line protocol (marathon/tests/py/client.py).
 struct Client {
@@ -117,13 +31,13 @@ struct Client {
 impl Client {
     fn start(python: &Path, urls: &str) -> Client {
         let mut cmd = Command::new(python);
-        cmd.arg(workspace().join("marathon/tests/py/client.py"))
+        cmd.arg(testkit::workspace().join("marathon/tests/py/client.py"))
             .arg(urls)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut p = Proc::spawn(&mut cmd);
-        let child = p.0.as_mut().unwrap();
+        let mut p = Proc::spawn("marathon-python client", &mut cmd);
+        let child = p.child();
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         Client {
@@ -151,19 +65,6 @@ impl Client {
     }
 }
 
-fn python() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(workspace().join("scripts/install-marathon-python.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("scripts/install-marathon-python.sh");
-    assert!(
-        out.status.success(),
-        "scripts/install-marathon-python.sh failed"
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 async fn app(addr: &str, id: &str) -> Option<Value> {
     let v = http_client::get_json(addr, &format!("/v2/apps{id}?embed=app.tasks"))
         .await
@@ -179,19 +80,14 @@ async fn marathon_python_runs_apps_through_agent_and_marathon_failures() {
 }
 
 async fn scenario() {
-    let python = python();
+    let python = testkit::install_python("scripts/install-marathon-python.sh");
     let run = std::env::temp_dir().join(format!("marathon-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&run);
     std::fs::create_dir_all(&run).unwrap();
-    let _reaper = TaskReaper(run.clone());
+    let _reaper = TaskReaper::new(run.clone(), OURS);
 
     let exe = std::env::current_exe().unwrap();
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
-    let zk_bin = jepsen::cluster::locate_zk_server(&exe, profile).unwrap();
+    let zk_bin = jepsen::cluster::locate_zk_server(&exe, testkit::profile()).unwrap();
     let ensemble = jepsen::cluster::Ensemble::start(jepsen::cluster::EnsembleOptions::new(
         zk_bin,
         run.join("zk"),
@@ -201,10 +97,11 @@ async fn scenario() {
     ensemble.wait_stable(Duration::from_secs(30)).await.unwrap();
     let zk = format!("zk://{}", ensemble.connect_string(&[1, 2, 3]));
 
-    let master_port = port();
+    let master_port = PORTS.next();
     let master_addr = format!("127.0.0.1:{master_port}");
     let mut master = Proc::spawn(
-        Command::new(mesos_bin("mesos-master"))
+        "mesos-master",
+        Command::new(testkit::cargo_bin("mesos", "mesos-master"))
             .args([
                 &format!("--zk={zk}/mesos"),
                 "--quorum=1",
@@ -220,11 +117,12 @@ async fn scenario() {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(run.join("master.log")).unwrap()),
     );
-    let agent_bin = mesos_bin("mesos-agent");
+    let agent_bin = testkit::cargo_bin("mesos", "mesos-agent");
     let mut agents = Vec::new();
     for (i, ip) in ["127.0.0.1", "127.0.0.2"].iter().enumerate() {
-        let p = port();
+        let p = PORTS.next();
         agents.push(Proc::spawn(
+            "mesos-agent",
             Command::new(&agent_bin)
                 .args([
                     &format!("--master={zk}/mesos"),
@@ -242,27 +140,15 @@ async fn scenario() {
     let mut marathons = Vec::new();
     let mut urls = Vec::new();
     for i in 0..2 {
-        let p = port();
+        let p = PORTS.next();
         urls.push(format!("127.0.0.1:{p}"));
         marathons.push(Proc::spawn(
-            Command::new(MARATHON)
-                .args([
-                    "--master",
-                    &format!("{zk}/mesos"),
-                    "--zk",
-                    &format!("{zk}/marathon"),
-                    "--http_port",
-                    &p.to_string(),
-                    "--conf_dir=",
-                    "--zk_session_timeout",
-                    "3000",
-                ])
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(run.join(format!("marathon{i}.log"))).unwrap()),
+            "marathon",
+            &mut marathon_cmd(&zk, p, &run.join(format!("marathon{i}.log"))),
         ));
     }
     // Both agents registered; one Marathon leads and the other proxies to it.
-    until(Duration::from_secs(30), "two agents", || {
+    POLL.until(Duration::from_secs(30), "two agents", || {
         let m = master_addr.clone();
         async move {
             let s = http_client::get_json(&m, "/master/slaves").await.ok()?;
@@ -270,18 +156,20 @@ async fn scenario() {
         }
     })
     .await;
-    let leader = until(Duration::from_secs(30), "a leading Marathon", || {
-        let u = urls.clone();
-        async move {
-            // `/v2/leader` is answered by every instance itself (`/v2/info` is proxied).
-            let l = http_client::get_json(&u[0], "/v2/leader").await.ok()?;
-            let l = l["leader"].as_str()?.to_string();
-            let elected = http_client::get_json(&l, "/metrics").await.ok()?;
-            (u.contains(&l) && elected["gauges"]["marathon.leadership.elected.gauge"]["value"] == 1)
-                .then_some(l)
-        }
-    })
-    .await;
+    let leader = POLL
+        .until(Duration::from_secs(30), "a leading Marathon", || {
+            let u = urls.clone();
+            async move {
+                // `/v2/leader` is answered by every instance itself (`/v2/info` is proxied).
+                let l = http_client::get_json(&u[0], "/v2/leader").await.ok()?;
+                let l = l["leader"].as_str()?.to_string();
+                let elected = http_client::get_json(&l, "/metrics").await.ok()?;
+                (u.contains(&l)
+                    && elected["gauges"]["marathon.leadership.elected.gauge"]["value"] == 1)
+                    .then_some(l)
+            }
+        })
+        .await;
     let li = urls.iter().position(|u| *u == leader).unwrap();
     let standby = urls[1 - li].clone();
     let all_urls = urls
@@ -324,15 +212,16 @@ async fn scenario() {
         "cpus": 0.1, "mem": 10.0, "instances": 1});
     let created = c.ok(json!({"op": "create", "app": basic}));
     assert_eq!(created["id"], "/basic-0");
-    let a = until(Duration::from_secs(30), "basic-0 running", || {
-        let l = leader.clone();
-        async move {
-            app(&l, "/basic-0").await.filter(|a| {
-                a["tasksRunning"] == 1 && a["deployments"].as_array().is_some_and(Vec::is_empty)
-            })
-        }
-    })
-    .await;
+    let a = POLL
+        .until(Duration::from_secs(30), "basic-0 running", || {
+            let l = leader.clone();
+            async move {
+                app(&l, "/basic-0").await.filter(|a| {
+                    a["tasksRunning"] == 1 && a["deployments"].as_array().is_some_and(Vec::is_empty)
+                })
+            }
+        })
+        .await;
     let task = &a["tasks"][0];
     let fid = http_client::get_json(&leader, "/v2/info").await.unwrap()["frameworkId"]
         .as_str()
@@ -349,28 +238,29 @@ async fn scenario() {
         .unwrap()
         .clone();
     let agent_addr = format!("{}:{}", agent["hostname"].as_str().unwrap(), agent["port"]);
-    let stdout = until(Duration::from_secs(20), "basic-0's stdout", || {
-        let path = format!(
-            "/files/read?path=/frameworks/{fid}/executors/{}/runs/latest/stdout&offset=0",
-            task["id"].as_str().unwrap()
-        );
-        let aa = agent_addr.clone();
-        async move {
-            let v = http_client::get_json(&aa, &path).await.ok()?;
-            v["data"]
-                .as_str()
-                .filter(|d| d.contains("Hello Marathon"))
-                .map(str::to_string)
-        }
-    })
-    .await;
+    let stdout = POLL
+        .until(Duration::from_secs(20), "basic-0's stdout", || {
+            let path = format!(
+                "/files/read?path=/frameworks/{fid}/executors/{}/runs/latest/stdout&offset=0",
+                task["id"].as_str().unwrap()
+            );
+            let aa = agent_addr.clone();
+            async move {
+                let v = http_client::get_json(&aa, &path).await.ok()?;
+                v["data"]
+                    .as_str()
+                    .filter(|d| d.contains("Hello Marathon"))
+                    .map(str::to_string)
+            }
+        })
+        .await;
     assert!(stdout.starts_with("Hello Marathon"));
 
     // Scale to 3 with hostname UNIQUE on 2 agents: 2 run, 1 waits in the queue.
     let uniq = json!({"id": "/uniq", "cmd": "sleep 300", "cpus": 0.1, "mem": 16, "instances": 1,
         "constraints": [["hostname", "UNIQUE"]]});
     c.ok(json!({"op": "create", "app": uniq}));
-    until(Duration::from_secs(30), "uniq deployed", || {
+    POLL.until(Duration::from_secs(30), "uniq deployed", || {
         let l = leader.clone();
         async move {
             app(&l, "/uniq").await.filter(|a| {
@@ -380,11 +270,12 @@ async fn scenario() {
     })
     .await;
     c.ok(json!({"op": "scale", "id": "/uniq", "instances": 3}));
-    let a = until(Duration::from_secs(30), "uniq on both hosts", || {
-        let l = leader.clone();
-        async move { app(&l, "/uniq").await.filter(|a| a["tasksRunning"] == 2) }
-    })
-    .await;
+    let a = POLL
+        .until(Duration::from_secs(30), "uniq on both hosts", || {
+            let l = leader.clone();
+            async move { app(&l, "/uniq").await.filter(|a| a["tasksRunning"] == 2) }
+        })
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let a2 = app(&leader, "/uniq").await.unwrap();
     assert_eq!(
@@ -417,15 +308,16 @@ async fn scenario() {
         .await
         .unwrap();
     assert_eq!(r.status, 201, "{}", r.text());
-    let (db, web) = until(Duration::from_secs(30), "the group running", || {
-        let l = leader.clone();
-        async move {
-            let db = app(&l, "/prod/db").await?;
-            let web = app(&l, "/prod/web").await?;
-            (db["tasksRunning"] == 1 && web["tasksRunning"] == 1).then_some((db, web))
-        }
-    })
-    .await;
+    let (db, web) = POLL
+        .until(Duration::from_secs(30), "the group running", || {
+            let l = leader.clone();
+            async move {
+                let db = app(&l, "/prod/db").await?;
+                let web = app(&l, "/prod/web").await?;
+                (db["tasksRunning"] == 1 && web["tasksRunning"] == 1).then_some((db, web))
+            }
+        })
+        .await;
     let started_db = db["tasks"][0]["startedAt"].as_str().unwrap().to_string();
     let staged_web = web["tasks"][0]["stagedAt"].as_str().unwrap().to_string();
     assert!(
@@ -468,7 +360,7 @@ async fn scenario() {
     .await
     .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
-    until(Duration::from_secs(30), "the group gone", || {
+    POLL.until(Duration::from_secs(30), "the group gone", || {
         let l = leader.clone();
         async move {
             let g = http_client::get_json(&l, "/v2/groups/prod").await;
@@ -489,20 +381,22 @@ async fn scenario() {
             "gracePeriodSeconds": 10, "intervalSeconds": 1, "timeoutSeconds": 1,
             "maxConsecutiveFailures": 2, "delaySeconds": 0}]});
     c.ok(json!({"op": "create", "app": hc}));
-    let first = until(Duration::from_secs(40), "hc healthy", || {
-        let l = leader.clone();
-        async move {
-            let a = app(&l, "/hc").await?;
-            (a["tasksHealthy"] == 1).then(|| a["tasks"][0]["id"].as_str().unwrap().to_string())
-        }
-    })
-    .await;
+    let first = POLL
+        .until(Duration::from_secs(40), "hc healthy", || {
+            let l = leader.clone();
+            async move {
+                let a = app(&l, "/hc").await?;
+                (a["tasksHealthy"] == 1).then(|| a["tasks"][0]["id"].as_str().unwrap().to_string())
+            }
+        })
+        .await;
     let a = app(&leader, "/hc").await.unwrap();
     assert_eq!(a["tasks"][0]["healthCheckResults"][0]["alive"], true, "{a}");
     // Break it: remove the file the check fetches, in the task's sandbox.
-    let ok_file = find_file(&run, &first, "ok").expect("the task's ok file in its sandbox");
+    let ok_file =
+        testkit::find_file(&run, &first, "ok").expect("the task's ok file in its sandbox");
     std::fs::remove_file(&ok_file).unwrap();
-    until(
+    POLL.until(
         Duration::from_secs(40),
         "the unhealthy task replaced by a healthy one",
         || {
@@ -522,7 +416,7 @@ async fn scenario() {
     // A plain app of 2: kill -9 the agent running basic-0; its tasks come back elsewhere.
     let web = json!({"id": "/web", "cmd": "sleep 300", "cpus": 0.1, "mem": 16, "instances": 2});
     c.ok(json!({"op": "create", "app": web}));
-    until(Duration::from_secs(30), "web running", || {
+    POLL.until(Duration::from_secs(30), "web running", || {
         let l = leader.clone();
         async move { app(&l, "/web").await.filter(|a| a["tasksRunning"] == 2) }
     })
@@ -530,7 +424,7 @@ async fn scenario() {
     let victim_host = agent["hostname"].as_str().unwrap().to_string();
     let vi = if victim_host == "127.0.0.1" { 0 } else { 1 };
     agents[vi].kill();
-    until(
+    POLL.until(
         Duration::from_secs(40),
         "basic-0 and web back on the other agent",
         || {
@@ -557,9 +451,15 @@ async fn scenario() {
 
     // kill -9 of the leading Marathon: the standby takes over, and the apps keep their tasks.
     let before = app(&leader, "/web").await.unwrap()["tasks"].clone();
+    // An app that cannot be placed keeps its deployment running across the failover.
+    let stuck = c.ok(
+        json!({"op": "create", "app": {"id": "/stuck", "cmd": "sleep 300", "cpus": 0.1,
+        "mem": 16, "constraints": [["hostname", "CLUSTER", "nowhere.invalid"]]}}),
+    );
+    let stuck_deployment = stuck["deployments"][0].as_str().unwrap().to_string();
     marathons[li].kill();
     let mut c2 = Client::start(&python, &all_urls);
-    until(Duration::from_secs(30), "the standby to lead", || {
+    POLL.until(Duration::from_secs(30), "the standby to lead", || {
         let s = standby.clone();
         async move {
             http_client::get_json(&s, "/v2/info")
@@ -570,20 +470,21 @@ async fn scenario() {
         }
     })
     .await;
-    let after = until(
-        Duration::from_secs(30),
-        "web reconciled on the new leader",
-        || {
-            let s = standby.clone();
-            async move {
-                app(&s, "/web")
-                    .await
-                    .filter(|a| a["tasksRunning"] == 2)
-                    .map(|a| a["tasks"].clone())
-            }
-        },
-    )
-    .await;
+    let after = POLL
+        .until(
+            Duration::from_secs(30),
+            "web reconciled on the new leader",
+            || {
+                let s = standby.clone();
+                async move {
+                    app(&s, "/web")
+                        .await
+                        .filter(|a| a["tasksRunning"] == 2)
+                        .map(|a| a["tasks"].clone())
+                }
+            },
+        )
+        .await;
     let ids = |v: &Value| -> std::collections::BTreeSet<String> {
         v.as_array()
             .unwrap()
@@ -593,11 +494,15 @@ async fn scenario() {
     };
     assert_eq!(ids(&before), ids(&after), "the same tasks, not restarted");
     let listed = c2.ok(json!({"op": "list"}));
-    assert_eq!(listed.as_array().unwrap().len(), 3);
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        4,
+        "basic-0, uniq, web and stuck"
+    );
 
     // Restart, invalid JSON, delete.
     c2.ok(json!({"op": "restart", "id": "/web", "force": true}));
-    until(
+    POLL.until(
         Duration::from_secs(40),
         "web restarted with new tasks",
         || {
@@ -623,10 +528,19 @@ async fn scenario() {
         .unwrap();
     assert_eq!(r.status, 422);
     assert!(r.text().contains("Object is not valid"));
-    for id in ["/basic-0", "/uniq", "/web"] {
+    let deployments = c2.ok(json!({"op": "deployments"}));
+    assert!(
+        deployments
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == stuck_deployment.as_str()),
+        "the new leader restored the running deployment: {deployments}"
+    );
+    for id in ["/basic-0", "/uniq", "/web", "/stuck"] {
         c2.ok(json!({"op": "delete", "id": id, "force": true}));
     }
-    until(Duration::from_secs(30), "every task gone", || {
+    POLL.until(Duration::from_secs(30), "every task gone", || {
         let s = standby.clone();
         async move {
             let t = http_client::get_json(&s, "/v2/tasks").await.ok()?;
@@ -634,6 +548,56 @@ async fn scenario() {
         }
     })
     .await;
+
+    // Abdication: the killed instance comes back as a standby; the leader steps down to it
+    // and stays up as a standby itself.
+    let back = urls[li].clone();
+    let back_port: u16 = back.rsplit(':').next().unwrap().parse().unwrap();
+    marathons[li] = Proc::spawn(
+        "marathon",
+        &mut marathon_cmd(&zk, back_port, &run.join("marathon-back.log")),
+    );
+    let leader_seen_by = |addr: String| async move {
+        let l = http_client::get_json(&addr, "/v2/leader").await.ok()?;
+        l["leader"].as_str().map(str::to_string)
+    };
+    POLL.until(
+        Duration::from_secs(30),
+        "the returned instance to see the leader",
+        || {
+            let (b, s) = (back.clone(), standby.clone());
+            async move { (leader_seen_by(b).await? == s).then_some(()) }
+        },
+    )
+    .await;
+    let r = http_client::request(
+        &standby,
+        hyper::Method::DELETE,
+        "/v2/leader",
+        &[],
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    POLL.until(
+        Duration::from_secs(30),
+        "the returned instance to lead",
+        || {
+            let (b, s) = (back.clone(), standby.clone());
+            async move {
+                let elected = http_client::get_json(&b, "/metrics").await.ok()?;
+                let led = elected["gauges"]["marathon.leadership.elected.gauge"]["value"] == 1;
+                (led && leader_seen_by(s).await? == b).then_some(())
+            }
+        },
+    )
+    .await;
+    let via_old = http_client::get_json(&standby, "/v2/apps").await.unwrap();
+    assert!(
+        via_old["apps"].as_array().unwrap().is_empty(),
+        "proxied by the abdicated instance"
+    );
 
     // The event stream saw the steps (from the first leader, until it died).
     let mut seen = String::new();
@@ -658,85 +622,27 @@ async fn scenario() {
     }
     drop(marathons);
     // Tasks of the killed agent outlive it by design: stop them by their checkpointed PIDs.
-    kill_checkpointed_tasks(&run.join(format!("agent{vi}")));
-    kill_checkpointed_tasks(&run.join(format!("agent{}", 1 - vi)));
+    testkit::kill_checkpointed_tasks(&run.join(format!("agent{vi}")), OURS);
+    testkit::kill_checkpointed_tasks(&run.join(format!("agent{}", 1 - vi)), OURS);
     drop(ensemble);
     let _ = std::fs::remove_dir_all(&run);
 }
 
-/// The file `name` in the sandbox of task `task_id`, under `run`.
-fn find_file(run: &Path, task_id: &str, name: &str) -> Option<PathBuf> {
-    fn walk(dir: &Path, task_id: &str, name: &str, depth: usize) -> Option<PathBuf> {
-        if depth > 12 {
-            return None;
-        }
-        for e in std::fs::read_dir(dir).ok()?.flatten() {
-            let p = e.path();
-            let is_link = e.file_type().is_ok_and(|t| t.is_symlink());
-            if p.is_dir() && !is_link {
-                if let Some(f) = walk(&p, task_id, name, depth + 1) {
-                    return Some(f);
-                }
-            } else if p.file_name().is_some_and(|n| n == name)
-                && p.to_string_lossy().contains(task_id)
-                && !p.to_string_lossy().contains("/meta/")
-            {
-                return Some(p);
-            }
-        }
-        None
-    }
-    walk(run, task_id, name, 0)
-}
-
-/// On drop (also when the test fails), stops the tasks the agents under `run` started.
-struct TaskReaper(PathBuf);
-
-impl Drop for TaskReaper {
-    fn drop(&mut self) {
-        for e in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
-            if e.file_name().to_string_lossy().starts_with("agent") {
-                kill_checkpointed_tasks(&e.path());
-            }
-        }
-    }
-}
-
-/// SIGKILLs the process groups and processes an agent checkpointed under `work_dir/meta`, when
-/// they are still ours (a supervisor or its command).
-fn kill_checkpointed_tasks(work_dir: &Path) {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "pid") {
-                out.push(p);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(&work_dir.join("meta"), &mut files);
-    for f in files {
-        let Some(pid) = std::fs::read_to_string(&f)
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-            .filter(|p| *p > 1)
-        else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(
-            &std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default(),
-        )
-        .into_owned();
-        if !(cmdline.contains("mesos-agent")
-            || cmdline.contains("sleep")
-            || cmdline.contains("Hello"))
-        {
-            continue;
-        }
-        let pid = nix::unistd::Pid::from_raw(pid);
-        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-    }
+/// The command line of one Marathon instance of this test.
+fn marathon_cmd(zk: &str, port: u16, log: &Path) -> Command {
+    let mut cmd = Command::new(MARATHON);
+    cmd.args([
+        "--master",
+        &format!("{zk}/mesos"),
+        "--zk",
+        &format!("{zk}/marathon"),
+        "--http_port",
+        &port.to_string(),
+        "--conf_dir=",
+        "--zk_session_timeout",
+        "3000",
+    ])
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(log).unwrap());
+    cmd
 }

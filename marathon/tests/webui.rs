@@ -12,15 +12,14 @@
 //! list), `marathon-webui-detail.png` (an app's tasks), `marathon-webui-form.png` (the create
 //! form) and `marathon-webui-error.png` (a 422).
 
-use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::Method;
 use mesos::http_client;
-use serde_json::{json, Value};
+use serde_json::json;
+use testkit::{Poll, Ports, Proc, TaskReaper, WebDriver};
 
 const MARATHON: &str = env!("CARGO_BIN_EXE_marathon");
 
@@ -29,472 +28,21 @@ const WAIT: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------- processes and files
 
-/// A child started in its own process group; dropping it kills that group (the process and
-/// whatever it started, e.g. chromedriver's chromium) by the child's PID, then reaps it.
-struct Proc {
-    name: &'static str,
-    child: Child,
-}
+/// Ports free on both 127.0.0.1 and 127.0.0.2, below the ephemeral range.
+static PORTS: Ports = Ports::new(11_000, 4_000, &["127.0.0.1", "127.0.0.2"]);
+/// Waits poll every 200 ms.
+const POLL: Poll = Poll::every(Duration::from_millis(200));
 
-impl Proc {
-    fn spawn(name: &'static str, cmd: &mut Command) -> Proc {
-        use std::os::unix::process::CommandExt;
-        for (k, _) in std::env::vars_os() {
-            let k2 = k.to_string_lossy();
-            if k2.starts_with("MESOS_") || k2.starts_with("MARATHON_") {
-                cmd.env_remove(k);
-            }
-        }
-        let child = cmd
-            .process_group(0)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Proc { name, child }
-    }
-
-    fn assert_alive(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("{} exited early: {status}", self.name);
+/// Starts `cmd` in a process group of its own (killed by PID on drop), without the
+/// environment's `MESOS_*` and `MARATHON_*` variables.
+fn spawn(name: &str, cmd: &mut Command) -> Proc {
+    for (k, _) in std::env::vars_os() {
+        let k2 = k.to_string_lossy();
+        if k2.starts_with("MESOS_") || k2.starts_with("MARATHON_") {
+            cmd.env_remove(k);
         }
     }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        // The group id is the child's PID (process_group(0)).
-        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// On drop (also when the test fails), stops the tasks the agents under `run` started, and
-/// removes `run`.
-struct TaskReaper(PathBuf);
-
-impl Drop for TaskReaper {
-    fn drop(&mut self) {
-        for e in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
-            if e.file_name().to_string_lossy().starts_with("agent") {
-                kill_checkpointed_tasks(&e.path());
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// SIGKILLs the process groups and processes an agent checkpointed under `work_dir/meta`, when
-/// they are still ours (a supervisor or its command).
-fn kill_checkpointed_tasks(work_dir: &Path) {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "pid") {
-                out.push(p);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(&work_dir.join("meta"), &mut files);
-    for f in files {
-        let Some(pid) = std::fs::read_to_string(&f)
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-            .filter(|p| *p > 1)
-        else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(
-            &std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default(),
-        )
-        .into_owned();
-        if !(cmdline.contains("mesos-agent") || cmdline.contains("sleep")) {
-            continue;
-        }
-        let pid = nix::unistd::Pid::from_raw(pid);
-        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-    }
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the marathon crate lives in the workspace")
-        .to_path_buf()
-}
-
-fn profile() -> &'static str {
-    if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    }
-}
-
-/// A binary of the mesos crate, built if needed (same profile and target directory).
-fn mesos_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's path");
-    let target = exe
-        .ancestors()
-        .find(|a| a.file_name().is_some_and(|n| n == profile()))
-        .and_then(Path::parent)
-        .expect("the test runs from a target directory")
-        .to_path_buf();
-    let bin = target.join(profile()).join(name);
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace())
-        .args(["build", "-q", "-p", "mesos", "--bin", name])
-        .env("CARGO_TARGET_DIR", &target)
-        .stdin(Stdio::null());
-    if profile() == "release" {
-        cmd.arg("--release");
-    }
-    let _ = cmd.status();
-    assert!(bin.is_file(), "{} not built", bin.display());
-    bin
-}
-
-/// A port free on both 127.0.0.1 and 127.0.0.2 a moment ago, below the ephemeral range.
-fn port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let _ = NEXT.compare_exchange(
-        0,
-        11_000 + (std::process::id() % 4_000) as u16,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let p = NEXT.fetch_add(1, Ordering::SeqCst);
-        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
-            && std::net::TcpListener::bind(("127.0.0.2", p)).is_ok()
-        {
-            return p;
-        }
-    }
-}
-
-fn install_chromium() {
-    let script = workspace().join("scripts/install-chromium.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "{} failed ({}); the web UI test needs Debian's chromium and chromium-driver.\n\
-         stdout:\n{}\nstderr:\n{}",
-        script.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn screenshot_path(name: &str) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"))
-        .join(name)
-}
-
-/// Polls `probe` every 200 ms until it yields a value, for at most [`WAIT`].
-async fn until<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn b64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {:?}", c as char),
-        }
-    };
-    let clean: Vec<u8> = s
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace() && *b != b'=')
-        .collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for c in clean.chunks(4) {
-        let mut n = 0u32;
-        for (i, b) in c.iter().enumerate() {
-            n |= val(*b) << (18 - 6 * i);
-        }
-        for i in 0..c.len().saturating_sub(1) {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    out
-}
-
-// ---------------------------------------------------------------- WebDriver
-
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// Just enough of the W3C WebDriver protocol, over HTTP to chromedriver.
-struct WebDriver {
-    addr: String,
-    session: String,
-}
-
-impl WebDriver {
-    async fn cmd(addr: &str, method: Method, path: &str, body: Option<&Value>) -> Value {
-        let (headers, bytes) = match body {
-            Some(b) => (
-                vec![("Content-Type", "application/json")],
-                Bytes::from(b.to_string()),
-            ),
-            None => (vec![], Bytes::new()),
-        };
-        let r = http_client::request(addr, method.clone(), path, &headers, bytes)
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e:#}"));
-        let text = r.text();
-        let v: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
-        assert!(
-            r.status.is_success(),
-            "{method} {path} -> {}: {text}",
-            r.status
-        );
-        v["value"].clone()
-    }
-
-    async fn start(port: u16, profile: &Path) -> WebDriver {
-        let addr = format!("127.0.0.1:{port}");
-        let a = &addr;
-        until("chromedriver to be ready", || async move {
-            let v = http_client::get_json(a, "/status").await.ok()?;
-            (v["value"]["ready"] == true).then_some(())
-        })
-        .await;
-        let chromium = ["/usr/bin/chromium", "/usr/lib/chromium/chromium"]
-            .iter()
-            .find(|p| Path::new(p).exists())
-            .map_or_else(|| "chromium".to_string(), |p| p.to_string());
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--disable-crash-reporter", "--disable-breakpad",
-                         "--no-first-run", "--no-default-browser-check",
-                         "--window-size=1400,1000",
-                         format!("--user-data-dir={}", profile.display())]
-            }
-        }}});
-        let v = Self::cmd(&addr, Method::POST, "/session", Some(&caps)).await;
-        let session = v["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no sessionId in {v}"))
-            .to_string();
-        WebDriver { addr, session }
-    }
-
-    async fn session_cmd(&self, method: Method, path: &str, body: Option<&Value>) -> Value {
-        let p = format!("/session/{}{path}", self.session);
-        Self::cmd(&self.addr, method, &p, body).await
-    }
-
-    async fn goto(&self, url: &str) {
-        self.session_cmd(Method::POST, "/url", Some(&json!({ "url": url })))
-            .await;
-    }
-
-    async fn js(&self, script: &str, args: Value) -> Value {
-        let body = json!({"script": script, "args": args});
-        self.session_cmd(Method::POST, "/execute/sync", Some(&body))
-            .await
-    }
-
-    async fn element(&self, css: &str) -> String {
-        let v = self
-            .session_cmd(
-                Method::POST,
-                "/element",
-                Some(&json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        v[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {v}"))
-            .to_string()
-    }
-
-    /// Clicks the element `css` selects, as a user would (once it is shown).
-    async fn click(&self, css: &str) {
-        self.wait_visible(css).await;
-        let id = self.element(css).await;
-        self.session_cmd(
-            Method::POST,
-            &format!("/element/{id}/click"),
-            Some(&json!({})),
-        )
-        .await;
-    }
-
-    /// Empties the field `css` and types `text` into it, key by key.
-    async fn type_into(&self, css: &str, text: &str) {
-        self.wait_visible(css).await;
-        let id = self.element(css).await;
-        self.session_cmd(
-            Method::POST,
-            &format!("/element/{id}/clear"),
-            Some(&json!({})),
-        )
-        .await;
-        if !text.is_empty() {
-            self.session_cmd(
-                Method::POST,
-                &format!("/element/{id}/value"),
-                Some(&json!({ "text": text })),
-            )
-            .await;
-        }
-    }
-
-    /// Waits until `script` returns something other than null/false; returns it.
-    async fn wait_js(&self, what: &str, script: &str, args: Value) -> Value {
-        until(what, || {
-            let args = args.clone();
-            async move {
-                let v = self.js(script, args).await;
-                (!v.is_null() && v != false).then_some(v)
-            }
-        })
-        .await
-    }
-
-    async fn is_visible(&self, css: &str) -> bool {
-        self.js(
-            "var e = document.querySelector(arguments[0]);\
-             return !!(e && e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden');",
-            json!([css]),
-        )
-        .await
-            == true
-    }
-
-    async fn wait_visible(&self, css: &str) {
-        until(&format!("{css} to be shown"), || async move {
-            self.is_visible(css).await.then_some(())
-        })
-        .await;
-    }
-
-    async fn wait_hidden(&self, css: &str) {
-        until(&format!("{css} to be hidden"), || async move {
-            (!self.is_visible(css).await).then_some(())
-        })
-        .await;
-    }
-
-    /// The rendered text of each body row of the table with id `table`.
-    async fn rows(&self, table: &str) -> Vec<String> {
-        let v = self
-            .js(
-                "var t = document.getElementById(arguments[0]);\
-                 if (!t) return null;\
-                 return Array.from(t.tBodies[0].rows).map(function (r) { return r.innerText; });",
-                json!([table]),
-            )
-            .await;
-        v.as_array()
-            .unwrap_or_else(|| panic!("no table #{table} on the page"))
-            .iter()
-            .map(|r| r.as_str().unwrap_or("").to_string())
-            .collect()
-    }
-
-    async fn text(&self, id: &str) -> String {
-        let v = self
-            .js(
-                "var e = document.getElementById(arguments[0]); return e ? e.innerText : null;",
-                json!([id]),
-            )
-            .await;
-        v.as_str()
-            .unwrap_or_else(|| panic!("no #{id} on the page"))
-            .to_string()
-    }
-
-    /// Waits until a row of `table` contains every one of `needles`; returns that row.
-    async fn wait_row(&self, table: &str, needles: &[&str]) -> String {
-        let mut last = Vec::new();
-        let found = tokio::time::timeout(WAIT, async {
-            loop {
-                let rows = self.rows(table).await;
-                if let Some(r) = rows.iter().find(|r| needles.iter().all(|n| r.contains(n))) {
-                    return r.clone();
-                }
-                last = rows;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-        .await;
-        found.unwrap_or_else(|_| {
-            panic!("timed out after {WAIT:?} waiting for #{table} to show a row with {needles:?}; rows: {last:#?}")
-        })
-    }
-
-    /// Waits until `table` has exactly `n` rows and each satisfies `ok`; returns them.
-    async fn wait_rows(&self, table: &str, n: usize, ok: impl Fn(&str) -> bool) -> Vec<String> {
-        let mut last = Vec::new();
-        let found = tokio::time::timeout(WAIT, async {
-            loop {
-                let rows = self.rows(table).await;
-                if rows.len() == n && rows.iter().all(|r| ok(r)) {
-                    return rows;
-                }
-                last = rows;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-        .await;
-        found.unwrap_or_else(|_| {
-            panic!("timed out after {WAIT:?} waiting for #{table} to have {n} fitting rows; rows: {last:#?}")
-        })
-    }
-
-    async fn screenshot(&self, to: &Path) {
-        let v = self.session_cmd(Method::GET, "/screenshot", None).await;
-        let png = b64_decode(v.as_str().expect("a base64 screenshot"));
-        assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
-        if let Some(dir) = to.parent() {
-            std::fs::create_dir_all(dir).expect("creating the screenshot's directory");
-        }
-        std::fs::write(to, png).expect("writing the screenshot");
-    }
-
-    async fn quit(self) {
-        let p = format!("/session/{}", self.session);
-        let _ = http_client::request(&self.addr, Method::DELETE, &p, &[], Bytes::new()).await;
-    }
+    Proc::spawn_group(name, cmd)
 }
 
 // ---------------------------------------------------------------- page actions
@@ -584,7 +132,7 @@ async fn running_task_ids(wd: &WebDriver, n: usize) -> Vec<String> {
 
 #[test]
 fn marathon_web_ui_creates_scales_restarts_and_destroys_apps_in_headless_chromium() {
-    install_chromium();
+    testkit::install_chromium();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -602,11 +150,11 @@ async fn scenario() {
     let _ = std::fs::remove_dir_all(&run);
     std::fs::create_dir_all(&run).expect("the run directory");
     // Dropped last: the agents' tasks die even when an assertion fails first.
-    let _reaper = TaskReaper(run.clone());
+    let _reaper = TaskReaper::new(run.clone(), &["mesos-agent", "sleep"]).removing_run();
 
     // ZooKeeper, the Mesos master, two agents on one port, one Marathon.
     let exe = std::env::current_exe().expect("the test's path");
-    let zk_bin = jepsen::cluster::locate_zk_server(&exe, profile()).expect("zk-server");
+    let zk_bin = jepsen::cluster::locate_zk_server(&exe, testkit::profile()).expect("zk-server");
     let ensemble = jepsen::cluster::Ensemble::start(jepsen::cluster::EnsembleOptions::new(
         zk_bin,
         run.join("zk"),
@@ -616,13 +164,13 @@ async fn scenario() {
     ensemble.wait_stable(WAIT).await.expect("a stable ensemble");
     let zk = format!("zk://{}", ensemble.connect_string(&[1, 2, 3]));
 
-    let master_port = port();
+    let master_port = PORTS.next();
     let master_addr = format!("127.0.0.1:{master_port}");
     let log =
         |name: &str| std::fs::File::create(run.join(format!("{name}.log"))).expect("a log file");
-    let mut master = Proc::spawn(
+    let mut master = spawn(
         "mesos-master",
-        Command::new(mesos_bin("mesos-master"))
+        Command::new(testkit::cargo_bin("mesos", "mesos-master"))
             .args([
                 &format!("--zk={zk}/mesos"),
                 "--quorum=1",
@@ -636,11 +184,11 @@ async fn scenario() {
             .stdout(Stdio::null())
             .stderr(log("master")),
     );
-    let agent_bin = mesos_bin("mesos-agent");
-    let agent_port = port();
+    let agent_bin = testkit::cargo_bin("mesos", "mesos-agent");
+    let agent_port = PORTS.next();
     let mut agents = Vec::new();
     for (i, ip) in ["127.0.0.1", "127.0.0.2"].iter().enumerate() {
-        agents.push(Proc::spawn(
+        agents.push(spawn(
             "mesos-agent",
             Command::new(&agent_bin)
                 .args([
@@ -656,9 +204,9 @@ async fn scenario() {
                 .stderr(log(&format!("agent{i}"))),
         ));
     }
-    let marathon_port = port();
+    let marathon_port = PORTS.next();
     let marathon_addr = format!("127.0.0.1:{marathon_port}");
-    let mut marathon = Proc::spawn(
+    let mut marathon = spawn(
         "marathon",
         Command::new(MARATHON)
             .args([
@@ -678,19 +226,20 @@ async fn scenario() {
             .stderr(log("marathon")),
     );
     let m = &master_addr;
-    until("two agents", || async move {
+    POLL.until(WAIT, "two agents", || async move {
         let s = http_client::get_json(m, "/master/slaves").await.ok()?;
         (s["slaves"].as_array()?.len() == 2).then_some(())
     })
     .await;
     let ma = &marathon_addr;
-    let framework_id = until("Marathon to lead and subscribe", || async move {
-        let i = http_client::get_json(ma, "/v2/info").await.ok()?;
-        (i["elected"] == true)
-            .then(|| i["frameworkId"].as_str().map(str::to_string))
-            .flatten()
-    })
-    .await;
+    let framework_id = POLL
+        .until(WAIT, "Marathon to lead and subscribe", || async move {
+            let i = http_client::get_json(ma, "/v2/info").await.ok()?;
+            (i["elected"] == true)
+                .then(|| i["frameworkId"].as_str().map(str::to_string))
+                .flatten()
+        })
+        .await;
     master.assert_alive();
     marathon.assert_alive();
     for a in &mut agents {
@@ -699,8 +248,8 @@ async fn scenario() {
 
     // The browser, on the page.
     let profile_dir = run.join("chromium-profile");
-    let driver_port = port();
-    let mut driver = Proc::spawn(
+    let driver_port = PORTS.next();
+    let mut driver = spawn(
         "chromedriver",
         Command::new("chromedriver")
             .arg(format!("--port={driver_port}"))
@@ -709,7 +258,7 @@ async fn scenario() {
             .stderr(log("chromedriver")),
     );
     driver.assert_alive();
-    let wd = WebDriver::start(driver_port, &profile_dir).await;
+    let wd = WebDriver::start(driver_port, &profile_dir, "1400,1000", WAIT).await;
     wd.goto(&format!("http://{marathon_addr}/?agent_port={agent_port}"))
         .await;
     wd.js("window.__webuiMark = 'same page'; return null;", json!([]))
@@ -794,7 +343,7 @@ async fn scenario() {
         wd.is_visible("#create-dialog").await,
         "the dialog stays open"
     );
-    wd.screenshot(&screenshot_path("marathon-webui-error.png"))
+    wd.screenshot(&testkit::target_file("marathon-webui-error.png"))
         .await;
     wd.click("#mode-form").await;
     assert_eq!(
@@ -842,7 +391,7 @@ async fn scenario() {
         ],
     )
     .await;
-    wd.screenshot(&screenshot_path("marathon-webui-form.png"))
+    wd.screenshot(&testkit::target_file("marathon-webui-form.png"))
         .await;
     submit_and_close(&wd).await;
     wd.wait_row("apps-table", &["/stuck", "Deploying", "0/1"])
@@ -873,7 +422,8 @@ async fn scenario() {
     wd.wait_row("apps-table", &["/web-ui-test", "Running", "2/2"])
         .await;
     wd.wait_rows("deployments-table", 0, |_| true).await;
-    wd.screenshot(&screenshot_path("marathon-webui.png")).await;
+    wd.screenshot(&testkit::target_file("marathon-webui.png"))
+        .await;
 
     // The detail view: two running tasks with their hosts, and sandbox links that work.
     wd.click(&format!("{} a.app-link", row_css("/web-ui-test")))
@@ -926,13 +476,13 @@ async fn scenario() {
         .unwrap();
     let agent = format!("{host}:{agent_port}");
     let (ag, p) = (&agent, &path);
-    until("the sandbox link to serve stdout", || async move {
+    POLL.until(WAIT, "the sandbox link to serve stdout", || async move {
         let v = http_client::get_json(ag, p).await.ok()?;
         v["data"].is_string().then_some(())
     })
     .await;
     assert_eq!(wd.text("detail-status").await, "Running");
-    wd.screenshot(&screenshot_path("marathon-webui-detail.png"))
+    wd.screenshot(&testkit::target_file("marathon-webui-detail.png"))
         .await;
 
     // Restart: the deployment shows up, then finishes with two new tasks.
@@ -970,7 +520,7 @@ async fn scenario() {
     }
     wd.wait_rows("apps-table", 0, |_| true).await;
     wd.wait_visible("#apps-empty").await;
-    until("every task gone", || async move {
+    POLL.until(WAIT, "every task gone", || async move {
         let t = http_client::get_json(ma, "/v2/tasks").await.ok()?;
         t["tasks"].as_array()?.is_empty().then_some(())
     })

@@ -4,113 +4,26 @@
 //! -9 of an agent, and malformed API calls.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::path::Path;
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mesos::http_client;
 use serde_json::Value;
+use testkit::{Poll, Ports, Proc, TaskReaper};
 
 const MASTER: &str = env!("CARGO_BIN_EXE_mesos-master");
 const AGENT: &str = env!("CARGO_BIN_EXE_mesos-agent");
 const EXECUTE: &str = env!("CARGO_BIN_EXE_mesos-execute");
 const RESOLVE: &str = env!("CARGO_BIN_EXE_mesos-resolve");
 
-/// A child process killed (SIGKILL) and reaped when dropped.
-struct Proc {
-    name: String,
-    child: Option<Child>,
-}
-
-impl Proc {
-    fn spawn(name: &str, cmd: &mut Command) -> Proc {
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {name}: {e}"));
-        Proc {
-            name: name.to_string(),
-            child: Some(child),
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            eprintln!("stopping {}", self.name);
-        }
-        self.kill();
-    }
-}
-
-/// A free port on 127.0.0.1 below the ephemeral range (see zk-client's tests for why).
-fn port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let _ = NEXT.compare_exchange(
-        0,
-        20_000 + (std::process::id() % 5_000) as u16,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let p = NEXT.fetch_add(1, Ordering::SeqCst);
-        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            return p;
-        }
-    }
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn python() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(workspace().join("scripts/install-pymesos.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running scripts/install-pymesos.sh");
-    assert!(out.status.success(), "scripts/install-pymesos.sh failed");
-    let py = String::from_utf8(out.stdout).unwrap();
-    PathBuf::from(py.trim())
-}
-
-/// Polls `f` every 100 ms until it gives `Some`, or panics with `what` after `limit`.
-async fn until<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+/// Free ports on 127.0.0.1 below the ephemeral range (see zk-client's tests for why).
+static PORTS: Ports = Ports::new(20_000, 5_000, &["127.0.0.1"]);
+/// Waits poll every 100 ms.
+const POLL: Poll = Poll::every(Duration::from_millis(100));
+/// What the command lines of the agents' supervisors and tasks contain.
+const OURS: &[&str] = &["mesos-agent", "sleep"];
 
 async fn elected(addr: &str) -> Option<bool> {
     let m = http_client::get_json(addr, "/metrics/snapshot")
@@ -140,7 +53,7 @@ struct Framework {
 
 impl Framework {
     fn start(python: &Path, master: &str, args: &[&str]) -> Framework {
-        let script = workspace().join("mesos/tests/py/framework.py");
+        let script = testkit::workspace().join("mesos/tests/py/framework.py");
         let mut cmd = Command::new(python);
         cmd.arg(script)
             .arg(master)
@@ -149,7 +62,7 @@ impl Framework {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut proc = Proc::spawn("pymesos framework", &mut cmd);
-        let child = proc.child.as_mut().unwrap();
+        let child = proc.child();
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -235,20 +148,16 @@ async fn pymesos_and_mesos_execute_on_a_ha_cluster_through_master_and_agent_fail
 }
 
 async fn scenario() {
-    let python = python();
+    let python = testkit::install_python("scripts/install-pymesos.sh");
     let run = std::env::temp_dir().join(format!("mesos-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&run);
     std::fs::create_dir_all(&run).unwrap();
-    let _reaper = TaskReaper(run.clone());
+    let _reaper = TaskReaper::new(run.clone(), OURS);
 
     // ZooKeeper: a 3-server zkrs ensemble.
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
     let exe = std::env::current_exe().unwrap();
-    let zk_bin = jepsen::cluster::locate_zk_server(&exe, profile).expect("zk-server binary");
+    let zk_bin =
+        jepsen::cluster::locate_zk_server(&exe, testkit::profile()).expect("zk-server binary");
     let ensemble = jepsen::cluster::Ensemble::start(jepsen::cluster::EnsembleOptions::new(
         zk_bin,
         run.join("zk"),
@@ -265,7 +174,7 @@ async fn scenario() {
     let mut masters = Vec::new();
     let mut master_procs = Vec::new();
     for i in 0..3 {
-        let p = port();
+        let p = PORTS.next();
         let addr = format!("127.0.0.1:{p}");
         let mut cmd = Command::new(MASTER);
         cmd.args([
@@ -289,18 +198,19 @@ async fn scenario() {
         master_procs.push(Proc::spawn(&format!("master {i}"), &mut cmd));
         masters.push(addr);
     }
-    let leader = until(
-        Duration::from_secs(30),
-        "exactly one elected master",
-        || {
-            let masters = masters.clone();
-            async move {
-                let l = leaders(&masters).await;
-                (l.len() == 1).then(|| l[0].clone())
-            }
-        },
-    )
-    .await;
+    let leader = POLL
+        .until(
+            Duration::from_secs(30),
+            "exactly one elected master",
+            || {
+                let masters = masters.clone();
+                async move {
+                    let l = leaders(&masters).await;
+                    (l.len() == 1).then(|| l[0].clone())
+                }
+            },
+        )
+        .await;
     // Non-leaders redirect the APIs to the leader.
     for m in masters.iter().filter(|m| **m != leader) {
         let r = http_client::request(
@@ -322,7 +232,7 @@ async fn scenario() {
     // Two agents.
     let mut agents = Vec::new();
     for i in 0..2 {
-        let p = port();
+        let p = PORTS.next();
         let mut cmd = Command::new(AGENT);
         cmd.args([
             &format!("--master={zk}"),
@@ -340,22 +250,23 @@ async fn scenario() {
             Proc::spawn(&format!("agent {i}"), &mut cmd),
         ));
     }
-    let slaves = until(Duration::from_secs(30), "two active agents", || {
-        let leader = leader.clone();
-        async move {
-            let s = http_client::get_json(&leader, "/master/slaves")
-                .await
-                .ok()?;
-            let active: Vec<Value> = s["slaves"]
-                .as_array()?
-                .iter()
-                .filter(|a| a["active"] == true)
-                .cloned()
-                .collect();
-            (active.len() == 2).then_some(active)
-        }
-    })
-    .await;
+    let slaves = POLL
+        .until(Duration::from_secs(30), "two active agents", || {
+            let leader = leader.clone();
+            async move {
+                let s = http_client::get_json(&leader, "/master/slaves")
+                    .await
+                    .ok()?;
+                let active: Vec<Value> = s["slaves"]
+                    .as_array()?
+                    .iter()
+                    .filter(|a| a["active"] == true)
+                    .cloned()
+                    .collect();
+                (active.len() == 2).then_some(active)
+            }
+        })
+        .await;
     assert_eq!(slaves[0]["resources"]["cpus"], 2.0);
 
     // pymesos launches two short command tasks: each goes RUNNING, then FINISHED.
@@ -453,14 +364,15 @@ async fn scenario() {
     let li = masters.iter().position(|m| *m == leader).unwrap();
     let killed_at = Instant::now();
     master_procs[li].kill();
-    let new_leader = until(Duration::from_secs(30), "a new leading master", || {
-        let rest: Vec<String> = masters.iter().filter(|m| **m != leader).cloned().collect();
-        async move {
-            let l = leaders(&rest).await;
-            (l.len() == 1).then(|| l[0].clone())
-        }
-    })
-    .await;
+    let new_leader = POLL
+        .until(Duration::from_secs(30), "a new leading master", || {
+            let rest: Vec<String> = masters.iter().filter(|m| **m != leader).cloned().collect();
+            async move {
+                let l = leaders(&rest).await;
+                (l.len() == 1).then(|| l[0].clone())
+            }
+        })
+        .await;
     eprintln!("new leader {new_leader} after {:?}", killed_at.elapsed());
     fw.wait(
         Duration::from_secs(60),
@@ -468,7 +380,7 @@ async fn scenario() {
         |seen| seen.iter().any(|v| v["event"] == "reregistered"),
     );
     // The running tasks survived and are reconciled as RUNNING by the new leader.
-    until(
+    POLL.until(
         Duration::from_secs(30),
         "both tasks RUNNING on the new leader",
         || {
@@ -509,23 +421,24 @@ async fn scenario() {
 
     // kill -9 of the agent running the first long task: its tasks are lost, it leaves the offers.
     let victim_id = tasks[0].1.clone();
-    let victim = until(
-        Duration::from_secs(10),
-        "the victim agent's address",
-        || {
-            let nl = new_leader.clone();
-            let vid = victim_id.clone();
-            async move {
-                let s = http_client::get_json(&nl, "/master/slaves").await.ok()?;
-                s["slaves"]
-                    .as_array()?
-                    .iter()
-                    .find(|a| a["id"] == vid.as_str())
-                    .map(|a| a["port"].as_u64().unwrap())
-            }
-        },
-    )
-    .await;
+    let victim = POLL
+        .until(
+            Duration::from_secs(10),
+            "the victim agent's address",
+            || {
+                let nl = new_leader.clone();
+                let vid = victim_id.clone();
+                async move {
+                    let s = http_client::get_json(&nl, "/master/slaves").await.ok()?;
+                    s["slaves"]
+                        .as_array()?
+                        .iter()
+                        .find(|a| a["id"] == vid.as_str())
+                        .map(|a| a["port"].as_u64().unwrap())
+                }
+            },
+        )
+        .await;
     let vi = agents
         .iter()
         .position(|(a, _)| a.ends_with(&format!(":{victim}")))
@@ -638,7 +551,7 @@ async fn scenario() {
     .stdout(Stdio::piped())
     .stderr(Stdio::inherit());
     let mut exec = Proc::spawn("mesos-execute drain-me", &mut exec);
-    let out = exec.child.as_mut().unwrap().stdout.take().unwrap();
+    let out = exec.child().stdout.take().unwrap();
     let (etx, erx) = mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -699,7 +612,7 @@ async fn scenario() {
         &mut exec_lines,
         "Received status update TASK_KILLED for task 'drain-me'",
     );
-    let status = exec.child.take().unwrap().wait().unwrap();
+    let status = exec.wait().unwrap();
     assert!(
         !status.success(),
         "mesos-execute reports a killed task as a failure"
@@ -716,54 +629,6 @@ async fn scenario() {
     });
     // The killed agent's tasks outlive it by design (their supervisors are in process groups of
     // their own): stop them by the PIDs it checkpointed.
-    kill_checkpointed_tasks(&run.join(format!("agent{vi}")));
+    testkit::kill_checkpointed_tasks(&run.join(format!("agent{vi}")), OURS);
     let _ = std::fs::remove_dir_all(&run);
-}
-
-/// On drop (also when the test fails), stops the tasks the agents under `run` started.
-struct TaskReaper(PathBuf);
-
-impl Drop for TaskReaper {
-    fn drop(&mut self) {
-        for e in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
-            if e.file_name().to_string_lossy().starts_with("agent") {
-                kill_checkpointed_tasks(&e.path());
-            }
-        }
-    }
-}
-
-/// SIGKILLs every process group and process whose PID an agent checkpointed under
-/// `work_dir/meta`.
-fn kill_checkpointed_tasks(work_dir: &Path) {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "pid") {
-                out.push(p);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(&work_dir.join("meta"), &mut files);
-    for f in files {
-        let Some(pid) = std::fs::read_to_string(&f)
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-            .filter(|p| *p > 1)
-        else {
-            continue;
-        };
-        // Only if that PID is still one of ours (a supervisor or its `sleep`), not a reused one.
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        if !(cmdline.contains("mesos-agent") || cmdline.contains("sleep")) {
-            continue;
-        }
-        let pid = nix::unistd::Pid::from_raw(pid);
-        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-    }
 }

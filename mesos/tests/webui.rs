@@ -3,16 +3,16 @@
 //! Starts the real `mesos-master` (standalone: no ZooKeeper, it leads at once), builds a live
 //! cluster through the real HTTP APIs (a fake agent on `/api/v1/agent`, a framework on
 //! `/api/v1/scheduler` that launches two tasks), then drives Debian's chromium through
-//! chromedriver (the W3C WebDriver HTTP protocol, spoken here with hyper) and checks what the
-//! page shows, including a change that arrives while the page stays loaded.
+//! chromedriver (the W3C WebDriver HTTP protocol, spoken by `testkit::WebDriver`) and checks
+//! what the page shows, including a change that arrives while the page stays loaded.
 //!
 //! Needs `chromium` and `chromium-driver`: `scripts/install-chromium.sh` installs them (apt-get).
 //! Leaves a screenshot in `$CARGO_TARGET_DIR/webui-screenshot.png` (default `target/`).
 
 use std::future::Future;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,6 +24,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use mesos::recordio::Decoder;
 use serde_json::{json, Value};
+use testkit::{Poll, Proc, WebDriver};
 use tokio::sync::mpsc;
 
 /// Every single wait in this test is bounded by this.
@@ -31,45 +32,10 @@ const WAIT: Duration = Duration::from_secs(30);
 
 type Http = Client<HttpConnector, Full<Bytes>>;
 
+/// Waits poll every 100 ms.
+const POLL: Poll = Poll::every(Duration::from_millis(100));
+
 // ---------------------------------------------------------------- processes and files
-
-/// A child started in its own process group; dropping it kills that group (the process and
-/// whatever it started, e.g. chromedriver's chromium) by the child's PID, then reaps it.
-struct Proc {
-    name: &'static str,
-    child: Child,
-}
-
-impl Proc {
-    fn spawn(name: &'static str, cmd: &mut Command) -> Proc {
-        use std::os::unix::process::CommandExt;
-        let child = cmd
-            .process_group(0)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Proc { name, child }
-    }
-
-    fn assert_alive(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("{} exited early: {status}", self.name);
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let pid = self.child.id() as i32;
-        // The group id is the child's PID (process_group(0)).
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A scratch directory removed on drop.
 struct TempDir(PathBuf);
@@ -98,31 +64,6 @@ fn free_port() -> u16 {
         .expect("binding 127.0.0.1:0 to find a free port")
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the mesos crate lives in the workspace")
-        .to_path_buf()
-}
-
-fn install_chromium() {
-    let script = workspace_root().join("scripts/install-chromium.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "{} failed ({}); the web UI test needs Debian's chromium and chromium-driver.\n\
-         stdout:\n{}\nstderr:\n{}",
-        script.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 // ---------------------------------------------------------------- small codecs
 
 /// Base64 (standard alphabet, padded): status update uuids are base64 of 16 bytes, and
@@ -140,34 +81,6 @@ fn b64_encode(bytes: &[u8]) -> String {
             } else {
                 out.push('=');
             }
-        }
-    }
-    out
-}
-
-fn b64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {:?}", c as char),
-        }
-    };
-    let clean: Vec<u8> = s
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace() && *b != b'=')
-        .collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for c in clean.chunks(4) {
-        let mut n = 0u32;
-        for (i, b) in c.iter().enumerate() {
-            n |= val(*b) << (18 - 6 * i);
-        }
-        for i in 0..c.len().saturating_sub(1) {
-            out.push((n >> (16 - 8 * i)) as u8);
         }
     }
     out
@@ -433,221 +346,6 @@ async fn subscribe_framework(http: &Http, master: &str, name: &str) -> Framework
     }
 }
 
-// ---------------------------------------------------------------- WebDriver
-
-/// Just enough of the W3C WebDriver protocol, over HTTP to chromedriver.
-struct WebDriver {
-    http: Http,
-    base: String,
-    session: String,
-}
-
-impl WebDriver {
-    async fn cmd(http: &Http, method: Method, url: &str, body: Option<&Value>) -> Value {
-        let resp = send(http, method.clone(), url, &[], body).await;
-        let status = resp.status();
-        let text = body_text(resp).await;
-        let v: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{method} {url}: not JSON ({e}): {text}"));
-        assert!(status.is_success(), "{method} {url} -> {status}: {text}");
-        v["value"].clone()
-    }
-
-    async fn start(http: &Http, port: u16, profile: &Path) -> WebDriver {
-        let base = format!("http://127.0.0.1:{port}");
-        let b = &base;
-        wait_until("chromedriver to be ready", || async move {
-            let req = Request::get(format!("{b}/status"))
-                .body(Full::new(Bytes::new()))
-                .expect("request");
-            match http.request(req).await {
-                Ok(r) if r.status().is_success() => {
-                    let t = body_text(r).await;
-                    serde_json::from_str::<Value>(&t)
-                        .is_ok_and(|v| v["value"]["ready"] == true)
-                        .then_some(())
-                }
-                _ => None,
-            }
-        })
-        .await;
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium_binary(),
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--disable-crash-reporter", "--disable-breakpad",
-                         "--no-first-run", "--no-default-browser-check",
-                         "--window-size=1400,1100",
-                         format!("--user-data-dir={}", profile.display())]
-            }
-        }}});
-        let v = Self::cmd(http, Method::POST, &format!("{base}/session"), Some(&caps)).await;
-        let session = v["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no sessionId in {v}"))
-            .to_string();
-        WebDriver {
-            http: http.clone(),
-            base,
-            session,
-        }
-    }
-
-    async fn session_cmd(&self, method: Method, path: &str, body: Option<&Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        Self::cmd(&self.http, method, &url, body).await
-    }
-
-    async fn goto(&self, url: &str) {
-        self.session_cmd(Method::POST, "/url", Some(&json!({ "url": url })))
-            .await;
-    }
-
-    async fn js(&self, script: &str, args: Value) -> Value {
-        let body = json!({"script": script, "args": args});
-        self.session_cmd(Method::POST, "/execute/sync", Some(&body))
-            .await
-    }
-
-    /// The rendered text of each body row of the table with id `table`.
-    async fn rows(&self, table: &str) -> Vec<String> {
-        let v = self
-            .js(
-                "var t = document.getElementById(arguments[0]);\
-                 if (!t) return null;\
-                 return Array.from(t.tBodies[0].rows).map(function (r) { return r.innerText; });",
-                json!([table]),
-            )
-            .await;
-        let rows = v
-            .as_array()
-            .unwrap_or_else(|| panic!("no table #{table} on the page"));
-        rows.iter()
-            .map(|r| r.as_str().unwrap_or("").to_string())
-            .collect()
-    }
-
-    async fn text(&self, id: &str) -> String {
-        let v = self
-            .js(
-                "var e = document.getElementById(arguments[0]); return e ? e.innerText : null;",
-                json!([id]),
-            )
-            .await;
-        v.as_str()
-            .unwrap_or_else(|| panic!("no #{id} on the page"))
-            .to_string()
-    }
-
-    /// Waits until a row of `table` contains every one of `needles`; returns that row.
-    async fn wait_row(&self, table: &str, needles: &[&str]) -> String {
-        let what = format!("#{table} to show a row with {needles:?}");
-        let mut last = Vec::new();
-        let found = tokio::time::timeout(WAIT, async {
-            loop {
-                let rows = self.rows(table).await;
-                if let Some(r) = rows.iter().find(|r| needles.iter().all(|n| r.contains(n))) {
-                    return r.clone();
-                }
-                last = rows;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-        .await;
-        found.unwrap_or_else(|_| {
-            panic!("timed out after {WAIT:?} waiting for {what}; rows: {last:#?}")
-        })
-    }
-
-    /// Clicks the element `css` selects, as a user would.
-    async fn click(&self, css: &str) {
-        let v = self
-            .session_cmd(
-                Method::POST,
-                "/element",
-                Some(&json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        let id = v["element-6066-11e4-a52e-4f735466cecf"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {v}"))
-            .to_string();
-        self.session_cmd(
-            Method::POST,
-            &format!("/element/{id}/click"),
-            Some(&json!({})),
-        )
-        .await;
-    }
-
-    async fn current_url(&self) -> String {
-        let v = self.session_cmd(Method::GET, "/url", None).await;
-        v.as_str().unwrap_or("").to_string()
-    }
-
-    /// Waits until the element `id` shows exactly `want`.
-    async fn wait_text(&self, id: &str, want: &str) {
-        let mut last = String::new();
-        let r = tokio::time::timeout(WAIT, async {
-            loop {
-                last = self.text(id).await;
-                if last == want {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-        .await;
-        if r.is_err() {
-            panic!(
-                "timed out after {WAIT:?} waiting for #{id} to show {want:?}; it shows {last:?}"
-            );
-        }
-    }
-
-    async fn screenshot(&self, to: &Path) {
-        let v = self.session_cmd(Method::GET, "/screenshot", None).await;
-        let png = b64_decode(v.as_str().expect("a base64 screenshot"));
-        assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
-        if let Some(dir) = to.parent() {
-            std::fs::create_dir_all(dir).expect("creating the screenshot's directory");
-        }
-        std::fs::write(to, png).expect("writing the screenshot");
-    }
-
-    async fn quit(self) {
-        let url = format!("{}/session/{}", self.base, self.session);
-        let _ = send(&self.http, Method::DELETE, &url, &[], None).await;
-    }
-}
-
-fn chromium_binary() -> String {
-    ["/usr/bin/chromium", "/usr/lib/chromium/chromium"]
-        .iter()
-        .find(|p| Path::new(p).exists())
-        .map_or_else(|| "chromium".to_string(), |p| p.to_string())
-}
-
-/// Polls `probe` every 100 ms until it yields a value, for at most [`WAIT`].
-async fn wait_until<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 // ---------------------------------------------------------------- a non-leading master
 
 /// Serves the UI the way a master that does not lead does (see `master/http.rs`): the page
@@ -694,15 +392,12 @@ async fn start_follower(leader: String) -> (u16, tokio::task::JoinHandle<()>) {
 // ---------------------------------------------------------------- the test
 
 fn screenshot_path() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
-        .join("webui-screenshot.png")
+    testkit::target_file("webui-screenshot.png")
 }
 
 #[test]
 fn web_ui_shows_the_live_cluster_in_headless_chromium() {
-    install_chromium();
+    testkit::install_chromium();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -732,7 +427,7 @@ async fn scenario() {
             cmd.env_remove(k);
         }
     }
-    let mut master = Proc::spawn("mesos-master", &mut cmd);
+    let mut master = Proc::spawn_group("mesos-master", &mut cmd);
     let deadline = Instant::now() + WAIT;
     loop {
         master.assert_alive();
@@ -810,7 +505,7 @@ async fn scenario() {
     // The browser.
     let profile = TempDir::new("webui-chromium-profile");
     let driver_port = free_port();
-    let mut driver_proc = Proc::spawn(
+    let mut driver_proc = Proc::spawn_group(
         "chromedriver",
         Command::new("chromedriver")
             .arg(format!("--port={driver_port}"))
@@ -818,7 +513,7 @@ async fn scenario() {
             .stdout(Stdio::null()),
     );
     driver_proc.assert_alive();
-    let wd = WebDriver::start(&http, driver_port, &profile.0).await;
+    let wd = WebDriver::start(driver_port, &profile.0, "1400,1100", WAIT).await;
     wd.goto(&format!("{master_url}/")).await;
 
     let agent_row = wd.wait_row("agents-table", &[agent_host, &agent.id]).await;
@@ -891,7 +586,8 @@ async fn scenario() {
     wd.wait_row("completed-tasks-table", &[running, "TASK_FINISHED"])
         .await;
     let w = &wd;
-    wait_until(
+    POLL.until(
+        WAIT,
         "the running task to leave the active tasks",
         || async move {
             let rows = w.rows("tasks-table").await;
@@ -914,7 +610,7 @@ async fn scenario() {
     );
     wd.screenshot(&screenshot_path().with_file_name("webui-screenshot-follower.png"))
         .await;
-    wd.click("#leader-link").await;
+    wd.click_now("#leader-link").await;
     wd.wait_text("status", "leading").await;
     let url = wd.current_url().await;
     assert!(url.starts_with(&master_url), "the leader link led to {url}");
