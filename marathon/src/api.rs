@@ -415,12 +415,15 @@ async fn change_app(h: &Handle, id: String, change: Value, force: bool, create: 
                 Err(errs) => return Err(invalid(&errs)),
             };
             let version = next.version.clone();
+            let created = !s.apps.contains_key(&id);
             let d = s.put_app(next, deployment, now, out);
-            Ok(json!({"version": version, "deploymentId": d}))
+            Ok((created, json!({"version": version, "deploymentId": d})))
         })
         .await;
     match r {
-        Ok(Ok(v)) => ok(v),
+        // A PUT that creates the app answers 201, as Marathon does.
+        Ok(Ok((true, v))) => json_status(StatusCode::CREATED, v),
+        Ok(Ok((false, v))) => ok(v),
         Ok(Err(r)) => r,
         Err(e) => internal(e),
     }
@@ -459,7 +462,7 @@ async fn put_apps(h: &Handle, q: &[(String, String)], body: &Bytes) -> Response 
             );
         };
         let r = change_app(h, id, a.clone(), force, true).await;
-        if r.status() != StatusCode::OK {
+        if !r.status().is_success() {
             return r;
         }
         last = Some(r);
@@ -494,7 +497,9 @@ async fn apps_path(
     let force = flag(&qm, "force");
     let r = match (method.clone(), suffix.as_slice()) {
         (Method::GET, []) => {
-            let embed = embeds(&q);
+            // Marathon always embeds an app's tasks and last failure here.
+            let mut embed = embeds(&q);
+            embed.extend(["tasks".to_string(), "lastTaskFailure".to_string()]);
             let id2 = id.clone();
             match h
                 .run(move |ctx, _| {
@@ -520,14 +525,26 @@ async fn apps_path(
             let id2 = id.clone();
             match h
                 .run(move |ctx, out| {
-                    ctx.scheduler
-                        .delete_app(&id2, d.clone(), now, out)
-                        .then_some(d)
+                    let s = &mut ctx.scheduler;
+                    if !s.apps.contains_key(&id2) {
+                        return Err(StatusCode::NOT_FOUND);
+                    }
+                    if !force && s.deployments.contains_key(&id2) {
+                        return Err(StatusCode::CONFLICT);
+                    }
+                    s.delete_app(&id2, d.clone(), now, out);
+                    Ok(d)
                 })
                 .await
             {
-                Ok(Some(d)) => ok(json!({"version": iso(now), "deploymentId": d})),
-                Ok(None) => message(StatusCode::NOT_FOUND, format!("App '{id}' does not exist")),
+                Ok(Ok(d)) => ok(json!({"version": iso(now), "deploymentId": d})),
+                Ok(Err(StatusCode::NOT_FOUND)) => {
+                    message(StatusCode::NOT_FOUND, format!("App '{id}' does not exist"))
+                }
+                Ok(Err(code)) => message(
+                    code,
+                    "App is locked by one or more deployments. Override with the option '?force=true'.",
+                ),
                 Err(e) => internal(e),
             }
         }
@@ -780,12 +797,30 @@ async fn deployments(
     match h
         .run(|ctx, _| {
             let s = &ctx.scheduler;
-            Value::Array(
-                s.deployments
-                    .values()
-                    .map(|d| deployment_json(s, d))
-                    .collect(),
-            )
+            // One entry per deployment (a group's apps share one).
+            let mut by_id: BTreeMap<String, Value> = BTreeMap::new();
+            for d in s.deployments.values() {
+                let j = deployment_json(s, d);
+                match by_id.get_mut(&d.id) {
+                    None => {
+                        by_id.insert(d.id.clone(), j);
+                    }
+                    Some(e) => {
+                        for key in ["affectedApps", "currentActions"] {
+                            if let (Some(a), Some(b)) = (e[key].as_array_mut(), j[key].as_array()) {
+                                a.extend(b.iter().cloned());
+                            }
+                        }
+                        if let (Some(a), Some(b)) = (
+                            e["steps"][0]["actions"].as_array_mut(),
+                            j["steps"][0]["actions"].as_array(),
+                        ) {
+                            a.extend(b.iter().cloned());
+                        }
+                    }
+                }
+            }
+            Value::Array(by_id.into_values().collect())
         })
         .await
     {
@@ -1007,9 +1042,23 @@ fn group_apps(
     out: &mut Vec<App>,
     errs: &mut Vec<validation::ValidationError>,
 ) {
+    // A group's dependencies hold back every app in it.
+    let group_deps: Vec<String> = v["dependencies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str().and_then(|d| app::normalize_id(d, gid)))
+        .collect();
     for (i, a) in v["apps"].as_array().into_iter().flatten().enumerate() {
         match app::parse(a, gid, version) {
-            Ok(app) => out.push(app),
+            Ok(mut app) => {
+                for d in &group_deps {
+                    if !app.dependencies.contains(d) {
+                        app.dependencies.push(d.clone());
+                    }
+                }
+                out.push(app)
+            }
             Err(list) => errs.extend(list.into_iter().map(|mut e| {
                 e.path = format!("{path}/apps({i}){}", e.path.trim_end_matches('/'));
                 e
@@ -1104,6 +1153,20 @@ async fn groups(
                     }
                     if !force && apps.iter().any(|a| s.deployments.contains_key(&a.id)) {
                         return Err(message(StatusCode::CONFLICT, "Group is locked by one or more deployments. Override with the option '?force=true'."));
+                    }
+                    // PUT replaces the group: its apps that the new definition leaves out go.
+                    if !create {
+                        let keep: std::collections::BTreeSet<String> =
+                            apps.iter().map(|a| a.id.clone()).collect();
+                        let gone: Vec<String> = s
+                            .apps
+                            .keys()
+                            .filter(|a| a.starts_with(&prefix) && !keep.contains(*a))
+                            .cloned()
+                            .collect();
+                        for id in gone {
+                            s.delete_app(&id, dep.clone(), now, out);
+                        }
                     }
                     for a in apps {
                         let a = match s.apps.get(&a.id) {

@@ -42,6 +42,8 @@ pub struct Instance {
     pub health_results: Vec<Value>,
     /// A kill was sent.
     pub killing: bool,
+    /// When the last kill was sent (kills are re-sent until the task ends).
+    pub kill_sent_ms: Option<u64>,
 }
 
 impl Instance {
@@ -202,6 +204,10 @@ impl Scheduler {
                 app.last_scaling_at = iso(now_ms);
             }
         }
+        // Ports the app names itself are taken too, so no other app is given them.
+        for p in app.service_ports().into_iter().filter(|p| *p != 0) {
+            self.service_ports.insert(p);
+        }
         let mut ports = std::mem::take(&mut self.service_ports);
         app.assign_service_ports(|| {
             let p = (10000..=20000).find(|p| !ports.contains(p))?;
@@ -306,7 +312,27 @@ impl Scheduler {
         out: &mut Vec<Action>,
     ) -> Option<Option<String>> {
         let d = self.deployments.values().find(|d| d.id == id)?.clone();
+        // A group's apps share one deployment: cancel (and roll back) each of them.
+        let others: Vec<String> = self
+            .deployments
+            .values()
+            .filter(|x| x.id == id && x.app_id != d.app_id)
+            .map(|x| x.app_id.clone())
+            .collect();
         self.deployments.remove(&d.app_id);
+        for app_id in others {
+            if let Some(x) = self.deployments.get(&app_id).cloned() {
+                let mut sub = Vec::new();
+                let _ = self.cancel_deployment(
+                    &x.id,
+                    rollback,
+                    new_deployment.clone(),
+                    now_ms,
+                    &mut sub,
+                );
+                out.extend(sub.into_iter().filter(|a| !matches!(a, Action::Event(_))));
+            }
+        }
         out.push(Action::Event(json!({
             "eventType": "deployment_failed", "timestamp": iso(now_ms),
             "id": d.id, "plan": {"id": d.id, "version": d.version},
@@ -399,6 +425,7 @@ impl Scheduler {
         if let Some(i) = self.instances.get_mut(task_id) {
             if !i.killing {
                 i.killing = true;
+                i.kill_sent_ms = None;
                 out.push(Action::Kill {
                     task_id: i.task_id.clone(),
                     agent_id: i.agent_id.clone(),
@@ -407,6 +434,48 @@ impl Scheduler {
                     task_id: task_id.to_string(),
                 });
             }
+        }
+    }
+
+    /// Time-driven chores: kills that got no answer are sent again (every 10 s), and a task
+    /// stuck in staging longer than `task_launch_timeout_ms` is killed (and so replaced).
+    pub fn housekeeping(
+        &mut self,
+        now_ms: u64,
+        task_launch_timeout_ms: u64,
+        out: &mut Vec<Action>,
+    ) {
+        let stuck: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| !i.killing && i.state == "TASK_STAGING")
+            .filter(|i| now_ms.saturating_sub(i.staged_at_ms) > task_launch_timeout_ms)
+            .map(|i| i.task_id.clone())
+            .collect();
+        for t in stuck {
+            self.kill(&t, out);
+        }
+        for i in self.instances.values_mut().filter(|i| i.killing) {
+            match i.kill_sent_ms {
+                None => i.kill_sent_ms = Some(now_ms),
+                Some(at) if now_ms.saturating_sub(at) >= 10_000 => {
+                    i.kill_sent_ms = Some(now_ms);
+                    out.push(Action::Kill {
+                        task_id: i.task_id.clone(),
+                        agent_id: i.agent_id.clone(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Forgets every task record (the framework was removed: Mesos killed its tasks).
+    pub fn forget_instances(&mut self, out: &mut Vec<Action>) {
+        let ids: Vec<String> = self.instances.keys().cloned().collect();
+        self.instances.clear();
+        for task_id in ids {
+            out.push(Action::PersistInstance { task_id });
         }
     }
 
@@ -421,7 +490,11 @@ impl Scheduler {
         }
         // Dependencies first: an app waits until every app it depends on (or every app in a
         // group it depends on) has all its tasks of the current version ready.
-        if !app.dependencies.iter().all(|d| self.dependency_ready(d)) {
+        let deploying = self
+            .deployments
+            .get(&app.id)
+            .is_some_and(|d| d.action != "ScaleApplication");
+        if deploying && !app.dependencies.iter().all(|d| self.dependency_ready(d)) {
             return 0;
         }
         let live: Vec<&Instance> = self.instances_of(&app.id).filter(|i| !i.killing).collect();
@@ -430,8 +503,14 @@ impl Scheduler {
             .filter(|i| i.version == app.last_config_change_at)
             .count() as u32;
         let total = live.len() as u32;
-        let max_total =
+        let mut max_total =
             app.instances + (f64::from(app.instances) * app.maximum_over_capacity).floor() as u32;
+        // As Marathon: when the healthy minimum equals the capacity, allow one task over it,
+        // or a rollout could neither start a new task nor stop an old one.
+        let min_ready = (f64::from(app.instances) * app.minimum_health_capacity).ceil() as u32;
+        if max_total <= min_ready {
+            max_total = min_ready + 1;
+        }
         let want_new = app.instances.saturating_sub(new);
         want_new.min(max_total.saturating_sub(total))
     }
@@ -503,6 +582,7 @@ impl Scheduler {
                             healthy: None,
                             health_results: Vec::new(),
                             killing: false,
+                            kill_sent_ms: None,
                         },
                     );
                     out.push(Action::PersistInstance { task_id });
@@ -533,9 +613,6 @@ impl Scheduler {
             .unwrap_or("")
             .to_string();
         let state = status["state"].as_str().unwrap_or("").to_string();
-        out.push(Action::Acknowledge {
-            status: status.clone(),
-        });
         let Some(inst) = self.instances.get_mut(&task_id) else {
             // Not ours (any more): if it is alive somewhere, it must go.
             if !is_terminal(&state) {
@@ -546,6 +623,9 @@ impl Scheduler {
                     });
                 }
             }
+            out.push(Action::Acknowledge {
+                status: status.clone(),
+            });
             return;
         };
         let app_id = inst.app_id.clone();
@@ -575,8 +655,12 @@ impl Scheduler {
             out.push(Action::PersistInstance {
                 task_id: task_id.clone(),
             });
+            // Marathon's rate limiter counts every end it did not ask for, a clean exit
+            // included (an app whose command returns must not be relaunched in a tight
+            // loop); only failures are `lastTaskFailure`.
             let failed = !inst.killing && state != "TASK_FINISHED";
-            if failed || state == "TASK_FAILED" {
+            let limit_worthy = !inst.killing;
+            if failed {
                 self.last_failure.insert(
                     app_id.clone(),
                     json!({
@@ -586,9 +670,16 @@ impl Scheduler {
                     }),
                 );
             }
-            if failed {
+            if limit_worthy {
                 if let Some(app) = self.apps.get(&app_id) {
-                    let prev = self.backoff.get(&app_id).map(|b| b.delay_seconds);
+                    // A delay from long ago (past the maximum delay since it ran out) is
+                    // forgotten, as Marathon's overdue delays are.
+                    let max_ms = (app.max_launch_delay_seconds * 1000.0) as u64;
+                    let prev = self
+                        .backoff
+                        .get(&app_id)
+                        .filter(|b| b.until_ms.saturating_add(max_ms) > now_ms)
+                        .map(|b| b.delay_seconds);
                     let delay = match prev {
                         None => app.backoff_seconds,
                         Some(d) => (d * app.backoff_factor).min(app.max_launch_delay_seconds),
@@ -606,6 +697,10 @@ impl Scheduler {
         } else {
             out.push(Action::PersistInstance { task_id });
         }
+        // Acknowledged only after the record change (persisted in order before it).
+        out.push(Action::Acknowledge {
+            status: status.clone(),
+        });
         self.step(now_ms, out);
     }
 
@@ -692,6 +787,17 @@ impl Scheduler {
                     self.kill(&i.task_id, out);
                 }
             }
+        }
+        // Tasks of apps that no longer exist (their removal was lost, or their stored
+        // definition unreadable) must not run on.
+        let orphans: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| !i.killing && !self.apps.contains_key(&i.app_id))
+            .map(|i| i.task_id.clone())
+            .collect();
+        for t in orphans {
+            self.kill(&t, out);
         }
         // Deployments end when their apps are at target.
         let done: Vec<String> = self

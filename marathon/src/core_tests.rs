@@ -340,7 +340,7 @@ fn deleting_an_app_kills_its_tasks_and_unknown_tasks_are_killed() {
     let mut out = Vec::new();
     s.status_update(T0 + 5, &status("ghost.1", "a1", "TASK_RUNNING"), &mut out);
     assert_eq!(kills(&out), vec!["ghost.1".to_string()]);
-    assert!(matches!(out[0], Action::Acknowledge { .. }));
+    assert!(matches!(out.last(), Some(Action::Acknowledge { .. })));
 }
 
 #[test]
@@ -468,4 +468,188 @@ fn deleting_a_deployment_rolls_back_or_just_stops() {
     );
     s.cancel_deployment("c1", true, "c2".into(), T0 + 60, &mut out);
     assert!(!s.apps.contains_key("/n"));
+}
+
+#[test]
+fn finished_tasks_back_off_too_and_old_delays_are_forgotten() {
+    let mut s = Scheduler::new();
+    let mut out = Vec::new();
+    s.put_app(
+        app(
+            json!({"id": "once", "cmd": "true", "cpus": 0.1, "mem": 16,
+        "maxLaunchDelaySeconds": 10}),
+            T0,
+        ),
+        "d".into(),
+        T0,
+        &mut out,
+    );
+    let o = || [offer("o", "a1", "h1", "cpus:1;mem:512;ports:[31000-31010]")];
+    let mut out = Vec::new();
+    s.offers(T0 + 1, &o(), &mut out);
+    let tid = launches(&out)[0]["task_id"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut out = Vec::new();
+    s.status_update(T0 + 2, &status(&tid, "a1", "TASK_FINISHED"), &mut out);
+    assert_eq!(
+        s.backoff["/once"].delay_seconds, 1.0,
+        "a clean exit is rate-limited too"
+    );
+    assert!(
+        !s.last_failure.contains_key("/once"),
+        "but it is not a failure"
+    );
+    // Long after the delay ran out (more than maxLaunchDelaySeconds), it starts over at 1 s.
+    let mut out = Vec::new();
+    s.offers(T0 + 5_000, &o(), &mut out);
+    let tid = launches(&out)[0]["task_id"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut out = Vec::new();
+    s.status_update(T0 + 60_000, &status(&tid, "a1", "TASK_FAILED"), &mut out);
+    assert_eq!(s.backoff["/once"].delay_seconds, 1.0);
+}
+
+#[test]
+fn a_rollout_with_no_room_still_progresses() {
+    // minimumHealthCapacity 1 and maximumOverCapacity 0: one task over capacity is allowed.
+    let mut s = Scheduler::new();
+    let mut out = Vec::new();
+    let v1 = app(
+        json!({"id": "tight", "cmd": "sleep 100", "cpus": 0.1, "mem": 16, "instances": 1,
+        "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 0}}),
+        T0,
+    );
+    s.put_app(v1, "d".into(), T0, &mut out);
+    let o = || {
+        [offer(
+            "o",
+            "a1",
+            "h1",
+            "cpus:4;mem:4096;ports:[31000-31100]",
+        )]
+    };
+    let mut out = Vec::new();
+    s.offers(T0 + 1, &o(), &mut out);
+    run_all(&mut s, T0 + 2);
+    let v2 = s.apps["/tight"]
+        .patched(&json!({"cmd": "sleep 200"}), &iso(T0 + 10))
+        .unwrap();
+    let mut out = Vec::new();
+    s.put_app(v2, "d2".into(), T0 + 10, &mut out);
+    assert!(
+        kills(&out).is_empty(),
+        "the only ready task stays until its replacement runs"
+    );
+    let mut out = Vec::new();
+    s.offers(T0 + 11, &o(), &mut out);
+    assert_eq!(launches(&out).len(), 1, "one over capacity");
+    run_all(&mut s, T0 + 12);
+    // The replacement runs: now the old one goes.
+    let old: Vec<&Instance> = s
+        .instances
+        .values()
+        .filter(|i| i.version != s.apps["/tight"].last_config_change_at)
+        .collect();
+    assert_eq!(old.len(), 1);
+    assert!(old[0].killing);
+}
+
+#[test]
+fn housekeeping_resends_kills_times_out_staging_and_kills_orphans() {
+    let mut s = Scheduler::new();
+    let mut out = Vec::new();
+    s.put_app(
+        app(
+            json!({"id": "h", "cmd": "sleep 100", "cpus": 0.1, "mem": 16, "instances": 2}),
+            T0,
+        ),
+        "d".into(),
+        T0,
+        &mut out,
+    );
+    let mut out = Vec::new();
+    s.offers(
+        T0 + 1,
+        &[offer(
+            "o",
+            "a1",
+            "h1",
+            "cpus:4;mem:4096;ports:[31000-31100]",
+        )],
+        &mut out,
+    );
+    let ids: Vec<String> = s.instances.keys().cloned().collect();
+    // The first runs, the second stays staging past the launch timeout: it is killed.
+    let mut out = Vec::new();
+    s.status_update(T0 + 2, &status(&ids[0], "a1", "TASK_RUNNING"), &mut out);
+    let mut out = Vec::new();
+    s.housekeeping(T0 + 400_000, 300_000, &mut out);
+    assert_eq!(kills(&out), vec![ids[1].clone()]);
+    // No answer: the kill is sent again after 10 s.
+    let mut out = Vec::new();
+    s.housekeeping(T0 + 405_000, 300_000, &mut out);
+    assert!(kills(&out).is_empty());
+    let mut out = Vec::new();
+    s.housekeeping(T0 + 411_000, 300_000, &mut out);
+    assert_eq!(kills(&out), vec![ids[1].clone()]);
+    // A task whose app is gone (a lost removal) is killed by the next step.
+    s.apps.remove("/h");
+    let mut out = Vec::new();
+    s.step(T0 + 412_000, &mut out);
+    assert!(kills(&out).contains(&ids[0]));
+}
+
+#[test]
+fn dependencies_do_not_block_replacing_lost_tasks() {
+    let mut s = Scheduler::new();
+    let mut out = Vec::new();
+    s.put_app(
+        app(
+            json!({"id": "/p/db", "cmd": "sleep 100", "cpus": 0.1, "mem": 16}),
+            T0,
+        ),
+        "d".into(),
+        T0,
+        &mut out,
+    );
+    s.put_app(app(json!({"id": "/p/web", "cmd": "sleep 100", "cpus": 0.1, "mem": 16, "dependencies": ["db"]}), T0), "d".into(), T0, &mut out);
+    let o = || {
+        [offer(
+            "o",
+            "a1",
+            "h1",
+            "cpus:4;mem:4096;ports:[31000-31100]",
+        )]
+    };
+    for k in 0..3 {
+        let mut out = Vec::new();
+        s.offers(T0 + 1 + k, &o(), &mut out);
+        run_all(&mut s, T0 + 2 + k);
+    }
+    assert!(s.deployments.is_empty());
+    // Both tasks die (say, their agent); db backs off, web is replaced at once all the same.
+    let ids: Vec<(String, String)> = s
+        .instances
+        .values()
+        .map(|i| (i.task_id.clone(), i.app_id.clone()))
+        .collect();
+    for (t, _) in &ids {
+        let mut out = Vec::new();
+        s.status_update(T0 + 100, &status(t, "a1", "TASK_LOST"), &mut out);
+    }
+    s.backoff.remove("/p/web");
+    let mut out = Vec::new();
+    s.offers(T0 + 101, &o(), &mut out);
+    let l = launches(&out);
+    assert!(
+        l.iter().any(|t| t["task_id"]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("p_web.")),
+        "{l:?}"
+    );
 }

@@ -50,7 +50,7 @@ pub const SPECS: &[Spec] = &[
     Spec::value(
         "task_launch_timeout",
         Some("300000"),
-        "accepted for compatibility, ms",
+        "ms a task may stay staging before it is killed and replaced",
     ),
     Spec::value(
         "local_port_min",

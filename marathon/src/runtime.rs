@@ -97,6 +97,8 @@ impl Handle {
 }
 
 pub struct Options {
+    /// A task still staging after this long is killed and replaced.
+    pub task_launch_timeout_ms: u64,
     pub master: MasterSource,
     pub zk: ZkUrl,
     pub zk_session_timeout: Duration,
@@ -237,7 +239,10 @@ async fn lead(
                 match st {
                     zk_client::recipes::LeaderState::Leader => {}
                     zk_client::recipes::LeaderState::Suspended => {
-                        tracing::warn!("ZooKeeper connection lost; leadership suspended")
+                        // As Curator's LeaderLatch: a suspended connection is lost leadership
+                        // (a standby may take over when our session expires).
+                        tracing::error!("ZooKeeper connection lost; giving up leadership");
+                        std::process::exit(1);
                     }
                     _ => {
                         tracing::error!("lost leadership; exiting");
@@ -259,6 +264,7 @@ async fn lead(
 }
 
 struct LoopOptions {
+    task_launch_timeout_ms: u64,
     master: MasterSource,
     framework_name: String,
     failover_timeout_s: f64,
@@ -269,6 +275,7 @@ struct LoopOptions {
 
 fn opts_for_loop(o: &Options) -> LoopOptions {
     LoopOptions {
+        task_launch_timeout_ms: o.task_launch_timeout_ms,
         master: o.master.clone(),
         framework_name: o.framework_name.clone(),
         failover_timeout_s: o.failover_timeout_s,
@@ -308,7 +315,18 @@ async fn subscribe(ctx: &mut Ctx, store: &Store, o: &LoopOptions) -> Result<()> 
         "subscribed"
     );
     ctx.master = Some(sub.master.clone());
-    // Learn the state of every task (implicit reconciliation) and ask for offers.
+    // Learn the state of every task: explicitly for the ones on record (so a task the master
+    // no longer knows is reported lost, not kept for ever), then implicitly for the rest.
+    let known: Vec<Value> = ctx
+        .scheduler
+        .instances
+        .values()
+        .map(|i| json!({"task_id": {"value": i.task_id}, "agent_id": {"value": i.agent_id}}))
+        .collect();
+    if !known.is_empty() {
+        sub.call(json!({"type": "RECONCILE", "reconcile": {"tasks": known}}))
+            .await?;
+    }
     sub.call(json!({"type": "RECONCILE", "reconcile": {"tasks": []}}))
         .await?;
     sub.call(json!({"type": "REVIVE"})).await?;
@@ -327,6 +345,7 @@ async fn scheduler_loop(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut retry_at = tokio::time::Instant::now();
     let (checks_tx, mut checks_rx) = mpsc::unbounded_channel::<CheckDone>();
+    let (mut last_revive_ms, mut last_event_ms, mut last_reconcile_ms) = (0u64, now_ms(), now_ms());
     let mut stored_deployments: Vec<crate::core::Deployment> =
         ctx.scheduler.deployments.values().cloned().collect();
     loop {
@@ -334,9 +353,13 @@ async fn scheduler_loop(
             if let Err(e) = subscribe(&mut ctx, &store, &o).await {
                 tracing::warn!("subscribing to the Mesos master: {e:#}");
                 if format!("{e:#}").contains("has been removed") {
-                    // Our framework id was torn down: start afresh.
+                    // Our framework id was torn down (and its tasks with it): start afresh.
+                    tracing::warn!("the framework was removed; registering a new one");
                     ctx.scheduler.framework_id = None;
                     let _ = store.set_framework_id(None).await;
+                    let mut out = Vec::new();
+                    ctx.scheduler.forget_instances(&mut out);
+                    execute(&mut ctx, &store, &events, out).await;
                 }
                 retry_at = tokio::time::Instant::now() + Duration::from_secs(2);
             }
@@ -363,15 +386,41 @@ async fn scheduler_loop(
                     ctx.sub = None;
                     ctx.master = None;
                 }
-                Some(e) => on_event(&mut ctx, &e, &mut out),
+                Some(e) => {
+                    last_event_ms = now_ms();
+                    on_event(&mut ctx, &e, &mut out)
+                }
             },
             _ = ticker.tick() => {
                 let now = now_ms();
                 start_checks(&mut ctx, &checks_tx, now);
+                ctx.scheduler.housekeeping(now, o.task_launch_timeout_ms, &mut out);
                 ctx.scheduler.step(now, &mut out);
+                // Offers again when apps wait for them, at most every 5 s (each REVIVE clears
+                // the decline filters), as Marathon's min_revive_offers_interval.
                 let wants = ctx.scheduler.apps.values().any(|a| ctx.scheduler.launch_demand(a, now) > 0);
-                if wants {
+                if wants && now.saturating_sub(last_revive_ms) >= 5_000 {
+                    last_revive_ms = now;
                     out.push(Action::Revive);
+                }
+                // A master that went quiet (no event, not even a heartbeat, for two heartbeat
+                // intervals) is given up on: subscribe again.
+                let quiet = ctx.sub.as_ref().is_some_and(|s| {
+                    now.saturating_sub(last_event_ms) > 2 * s.heartbeat_interval.as_millis() as u64
+                });
+                if quiet {
+                    tracing::warn!("no event from the master for two heartbeats; subscribing again");
+                    ctx.sub = None;
+                    ctx.master = None;
+                }
+                // Periodic implicit reconciliation (every 10 minutes).
+                if now.saturating_sub(last_reconcile_ms) >= 600_000 {
+                    last_reconcile_ms = now;
+                    if let Some(s) = ctx.sub.as_ref() {
+                        if let Err(e) = s.call(json!({"type": "RECONCILE", "reconcile": {"tasks": []}})).await {
+                            tracing::warn!("reconciling: {e:#}");
+                        }
+                    }
                 }
             }
         }
@@ -403,7 +452,8 @@ fn start_checks(ctx: &mut Ctx, done: &mpsc::UnboundedSender<CheckDone>, now: u64
         let Some(app) = s.apps.get(&i.app_id) else {
             continue;
         };
-        for (idx, hv) in app.health_checks.iter().enumerate() {
+        let checks = checks_of_version(s, app, &i.version);
+        for (idx, hv) in checks.iter().enumerate() {
             let Ok(check) = HealthCheck::parse(hv, "") else {
                 continue;
             };
@@ -434,6 +484,23 @@ fn start_checks(ctx: &mut Ctx, done: &mpsc::UnboundedSender<CheckDone>, now: u64
     }
 }
 
+/// The health checks of the app version a task runs (its config version), which during a
+/// rollout may differ from the current definition's.
+fn checks_of_version(s: &Scheduler, app: &crate::app::App, config_version: &str) -> Vec<Value> {
+    if app.last_config_change_at == config_version {
+        return app.health_checks.clone();
+    }
+    s.versions
+        .get(&app.id)
+        .and_then(|l| {
+            l.iter()
+                .rev()
+                .find(|(_, j)| j["versionInfo"]["lastConfigChangeAt"] == config_version)
+        })
+        .and_then(|(_, j)| j["healthChecks"].as_array().cloned())
+        .unwrap_or_else(|| app.health_checks.clone())
+}
+
 /// A health check finished: update its state and tell the scheduler the task's health.
 fn on_check(ctx: &mut Ctx, task: String, idx: usize, result: CheckResult, out: &mut Vec<Action>) {
     let now = now_ms();
@@ -443,8 +510,7 @@ fn on_check(ctx: &mut Ctx, task: String, idx: usize, result: CheckResult, out: &
     let Some(app) = ctx.scheduler.apps.get(&i.app_id) else {
         return;
     };
-    let checks: Vec<HealthCheck> = app
-        .health_checks
+    let checks: Vec<HealthCheck> = checks_of_version(&ctx.scheduler, app, &i.version)
         .iter()
         .filter_map(|v| HealthCheck::parse(v, "").ok())
         .collect();
@@ -507,6 +573,10 @@ async fn execute(
 ) {
     let mut revived = false;
     for a in out {
+        let persist = matches!(
+            a,
+            Action::PersistApp { .. } | Action::PersistInstance { .. }
+        );
         let r: Result<()> = match a {
             Action::PersistApp { app_id } => match ctx.scheduler.apps.get(&app_id) {
                 Some(app) => store.save_app(app).await,
@@ -545,8 +615,15 @@ async fn execute(
                 },
             },
         };
-        if let Err(e) = r {
-            tracing::warn!("{e:#}");
+        match r {
+            Ok(()) => {}
+            Err(e) if persist => {
+                // A change we cannot store must not be acknowledged: stop leading (the reply
+                // is never sent), and a standby takes over from the stored state.
+                tracing::error!("cannot store Marathon's state: {e:#}; exiting");
+                std::process::exit(1);
+            }
+            Err(e) => tracing::warn!("{e:#}"),
         }
     }
 }

@@ -60,7 +60,9 @@ impl Store {
                         .await
                     {
                         Ok(_) => return Ok(()),
-                        Err(ZkError::Server(ErrorCode::NodeExists)) => continue,
+                        // Made meanwhile (or by our own create whose answer was lost): write.
+                        Err(ZkError::Server(ErrorCode::NodeExists))
+                        | Err(ZkError::ConnectionLoss) => continue,
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -260,7 +262,7 @@ pub fn instance_json(i: &Instance) -> Value {
         "taskId": i.task_id, "appId": i.app_id, "agentId": i.agent_id, "host": i.host,
         "attributes": i.placement.attributes, "ports": i.ports, "state": i.state,
         "stagedAt": i.staged_at_ms, "startedAt": i.started_at_ms, "version": i.version,
-        "killing": i.killing,
+        "killing": i.killing, "healthy": i.healthy,
     })
 }
 
@@ -295,8 +297,9 @@ pub fn instance_from_json(v: &Value) -> Option<Instance> {
         staged_at_ms: v["stagedAt"].as_u64().unwrap_or(0),
         started_at_ms: v["startedAt"].as_u64(),
         version: v["version"].as_str().unwrap_or("").to_string(),
-        healthy: None,
+        healthy: v["healthy"].as_bool(),
         health_results: Vec::new(),
         killing: v["killing"].as_bool().unwrap_or(false),
+        kill_sent_ms: None,
     })
 }

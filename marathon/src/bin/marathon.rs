@@ -109,7 +109,9 @@ async fn run(flags: Flags) -> Result<()> {
     let listener = tokio::net::TcpListener::bind((addr, port))
         .await
         .with_context(|| format!("binding {addr}:{port}"))?;
+    let task_launch_timeout_ms: u64 = flags.parse("task_launch_timeout")?.unwrap_or(300_000);
     let handle = marathon::runtime::start(marathon::runtime::Options {
+        task_launch_timeout_ms,
         master,
         zk,
         zk_session_timeout: Duration::from_millis(zk_session_ms),
