@@ -44,7 +44,32 @@ pub fn router(h: Handle) -> Router {
         .route("/", get(crate::ui::index))
         .route("/ui/", get(crate::ui::index))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(h.clone(), leader_only))
         .with_state(h)
+}
+
+/// Every answer names the leader (`X-Marathon-Leader`); on a standby, every `/v2` call but
+/// `/v2/leader` (answered here) and `/v2/events` (redirected) is proxied to the leader.
+async fn leader_only(
+    State(h): State<Handle>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let local = !path.starts_with("/v2/") || path == "/v2/leader" || path == "/v2/events";
+    if local || elected(&h) {
+        let r = next.run(req).await;
+        return with_leader(&h, r);
+    }
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, 64 << 20).await {
+        Ok(b) => b,
+        Err(e) => return message(StatusCode::BAD_REQUEST, format!("Reading the body: {e}")),
+    };
+    with_leader(
+        &h,
+        proxy(&h, &parts.method, &parts.uri, &parts.headers, body).await,
+    )
 }
 
 fn json_status(status: StatusCode, v: Value) -> Response {
@@ -215,10 +240,7 @@ fn deployment_json(s: &Scheduler, d: &crate::core::Deployment) -> Value {
 
 // ---------------------------------------------------------------- endpoints
 
-async fn info(State(h): State<Handle>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    if !elected(&h) {
-        return proxy(&h, &method, &uri, &headers, Bytes::new()).await;
-    }
+async fn info(State(h): State<Handle>) -> Response {
     let mut v = (*h.info).clone();
     let lead = h.leadership.borrow().clone();
     v["elected"] = json!(lead.elected);
@@ -234,7 +256,7 @@ async fn info(State(h): State<Handle>, method: Method, uri: Uri, headers: Header
             }
         }
     }
-    with_leader(&h, ok(v))
+    ok(v)
 }
 
 async fn leader(
@@ -262,14 +284,9 @@ async fn leader(
 async fn apps_root(
     State(h): State<Handle>,
     method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Response {
-    if !elected(&h) {
-        return proxy(&h, &method, &uri, &headers, body).await;
-    }
     let r = match method {
         Method::GET => list_apps(&h, &q).await,
         Method::POST => create_app(&h, &q, &body).await,
@@ -279,7 +296,7 @@ async fn apps_root(
             "Use GET, POST or PUT on /v2/apps",
         ),
     };
-    with_leader(&h, r)
+    r
 }
 
 fn embeds(q: &[(String, String)]) -> Vec<String> {
@@ -474,13 +491,9 @@ async fn apps_path(
     State(h): State<Handle>,
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Response {
-    if !elected(&h) {
-        return proxy(&h, &method, &uri, &headers, body).await;
-    }
     let qm: BTreeMap<String, String> = q.iter().cloned().collect();
     let path = uri.path().trim_start_matches("/v2/apps");
     // Split "/<app id>[/restart|/tasks[/<task>]|/versions[/<v>]]".
@@ -646,7 +659,7 @@ async fn apps_path(
             format!("The requested resource {} was not found", uri.path()),
         ),
     };
-    with_leader(&h, r)
+    r
 }
 
 /// `/a/b/tasks/x` -> ("/a/b", ["tasks", "x"]).
@@ -718,16 +731,7 @@ async fn kill_tasks(
     }
 }
 
-async fn all_tasks(
-    State(h): State<Handle>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Query(q): Query<BTreeMap<String, String>>,
-) -> Response {
-    if !elected(&h) {
-        return proxy(&h, &method, &uri, &headers, Bytes::new()).await;
-    }
+async fn all_tasks(State(h): State<Handle>, Query(q): Query<BTreeMap<String, String>>) -> Response {
     let status = q.get("status").cloned();
     match h
         .run(move |ctx, _| {
@@ -746,22 +750,16 @@ async fn all_tasks(
         })
         .await
     {
-        Ok(v) => with_leader(&h, ok(v)),
+        Ok(v) => ok(v),
         Err(e) => internal(e),
     }
 }
 
 async fn tasks_delete(
     State(h): State<Handle>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    if !elected(&h) {
-        return proxy(&h, &method, &uri, &headers, body).await;
-    }
     let v = match parse_body(&body) {
         Ok(v) => v,
         Err(r) => return r,
@@ -785,15 +783,7 @@ async fn tasks_delete(
     )
 }
 
-async fn deployments(
-    State(h): State<Handle>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    if !elected(&h) {
-        return proxy(&h, &method, &uri, &headers, Bytes::new()).await;
-    }
+async fn deployments(State(h): State<Handle>) -> Response {
     match h
         .run(|ctx, _| {
             let s = &ctx.scheduler;
@@ -824,7 +814,7 @@ async fn deployments(
         })
         .await
     {
-        Ok(v) => with_leader(&h, ok(v)),
+        Ok(v) => ok(v),
         Err(e) => internal(e),
     }
 }
@@ -834,15 +824,10 @@ async fn deployments(
 /// cancelled) — Marathon's rollback creates a new deployment.
 async fn deployment_delete(
     State(h): State<Handle>,
-    method: Method,
     uri: Uri,
-    headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    if !elected(&h) {
-        return proxy(&h, &method, &uri, &headers, Bytes::new()).await;
-    }
     let now = now_ms();
     let force = flag(&q, "force");
     let new_dep = uuid::Uuid::new_v4().to_string();
@@ -854,8 +839,8 @@ async fn deployment_delete(
         .await
     {
         // force=true: stopped, nothing rolled back (Marathon answers 202 with no body).
-        Ok(Some(None)) if force => with_leader(&h, StatusCode::ACCEPTED.into_response()),
-        Ok(Some(d)) => with_leader(&h, ok(json!({"version": iso(now), "deploymentId": d}))),
+        Ok(Some(None)) if force => StatusCode::ACCEPTED.into_response(),
+        Ok(Some(d)) => ok(json!({"version": iso(now), "deploymentId": d})),
         Ok(None) => message(
             StatusCode::NOT_FOUND,
             format!(
@@ -867,10 +852,7 @@ async fn deployment_delete(
     }
 }
 
-async fn queue(State(h): State<Handle>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    if !elected(&h) {
-        return proxy(&h, &method, &uri, &headers, Bytes::new()).await;
-    }
+async fn queue(State(h): State<Handle>) -> Response {
     let now = now_ms();
     match h
         .run(move |ctx, _| {
@@ -897,7 +879,7 @@ async fn queue(State(h): State<Handle>, method: Method, uri: Uri, headers: Heade
         })
         .await
     {
-        Ok(v) => with_leader(&h, ok(v)),
+        Ok(v) => ok(v),
         Err(e) => internal(e),
     }
 }
@@ -992,7 +974,7 @@ async fn events(
     );
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    with_leader(&h, r)
+    r
 }
 
 fn sse(ev: &Value) -> Bytes {
@@ -1081,13 +1063,9 @@ async fn groups(
     State(h): State<Handle>,
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Response {
-    if !elected(&h) {
-        return proxy(&h, &method, &uri, &headers, body).await;
-    }
     let raw = uri.path().trim_start_matches("/v2/groups");
     let force = q
         .iter()
@@ -1241,5 +1219,5 @@ async fn groups(
             "Use GET, POST, PUT or DELETE on /v2/groups",
         ),
     };
-    with_leader(&h, r)
+    r
 }

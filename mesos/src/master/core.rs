@@ -265,6 +265,16 @@ fn master_status(task: &Task, state: &str, reason: &str, message: &str, now_ms: 
     })
 }
 
+/// A KILL_TASK event for an agent.
+fn kill_task_event(fid: &str, tid: &str) -> Value {
+    json!({"type": "KILL_TASK", "kill_task": {"framework_id": {"value": fid}, "task_id": {"value": tid}}})
+}
+
+/// A SHUTDOWN_FRAMEWORK event for an agent.
+fn shutdown_framework_event(fid: &str) -> Value {
+    json!({"type": "SHUTDOWN_FRAMEWORK", "shutdown_framework": {"framework_id": {"value": fid}}})
+}
+
 fn update_event(status: Value) -> Value {
     json!({"type": "UPDATE", "update": {"status": status}})
 }
@@ -1069,7 +1079,7 @@ impl Master {
             if let Some(AgentConn::Connected(conn)) = self.agents.get(&aid).map(|a| a.conn) {
                 fx.push(Effect::Agent {
                     conn,
-                    event: json!({"type": "SHUTDOWN_FRAMEWORK", "shutdown_framework": {"framework_id": {"value": fid}}}),
+                    event: shutdown_framework_event(fid),
                 });
             }
         }
@@ -1227,7 +1237,7 @@ impl Master {
             if self.removed_frameworks.contains(&fid) || !self.frameworks.contains_key(&fid) {
                 fx.push(Effect::Agent {
                     conn,
-                    event: json!({"type": "SHUTDOWN_FRAMEWORK", "shutdown_framework": {"framework_id": {"value": fid}}}),
+                    event: shutdown_framework_event(&fid),
                 });
                 continue;
             }
@@ -1254,7 +1264,7 @@ impl Master {
                 // Its framework was told TASK_LOST already: the task must not come back.
                 fx.push(Effect::Agent {
                     conn,
-                    event: json!({"type": "KILL_TASK", "kill_task": {"framework_id": {"value": fid}, "task_id": {"value": tid}}}),
+                    event: kill_task_event(&fid, &tid),
                 });
                 continue;
             }
@@ -1267,7 +1277,7 @@ impl Master {
                 // is stale.
                 fx.push(Effect::Agent {
                     conn,
-                    event: json!({"type": "KILL_TASK", "kill_task": {"framework_id": {"value": fid}, "task_id": {"value": tid}}}),
+                    event: kill_task_event(&fid, &tid),
                 });
                 continue;
             }
@@ -1310,7 +1320,7 @@ impl Master {
             if live {
                 fx.push(Effect::Agent {
                     conn,
-                    event: json!({"type": "KILL_TASK", "kill_task": {"framework_id": {"value": key.0}, "task_id": {"value": key.1}}}),
+                    event: kill_task_event(&key.0, &key.1),
                 });
             }
         }
@@ -1964,7 +1974,7 @@ impl Master {
                     if let Some(conn) = conn {
                         fx.push(Effect::Agent {
                             conn,
-                            event: json!({"type": "KILL_TASK", "kill_task": {"framework_id": {"value": fid}, "task_id": {"value": tid}}}),
+                            event: kill_task_event(&fid, &tid),
                         });
                     }
                 }
