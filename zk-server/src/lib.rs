@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod core;
+pub mod logging;
 pub mod runtime;
 pub mod storage;
 pub mod tools;

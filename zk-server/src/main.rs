@@ -64,14 +64,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    if cmd != "start-foreground" {
+        // `status` and `purge` log to the console; the server logs as its config says.
+        let _ = zk_server::logging::LogConfig::default().init();
+    }
     // One thread serves everything: the core is a single task anyway, and on a small machine
     // (the target: 2 cores, often shared by a pseudo-cluster) cross-thread wake-ups and work
     // stealing cost more than they give (measured in benches/RESULTS.md). Txn log syncs,
@@ -134,17 +130,35 @@ fn run_tool(args: &[String]) -> Option<ExitCode> {
     })
 }
 
-/// zoo.cfg, then `-D` settings from SERVER_JVMFLAGS and JVMFLAGS (as zkServer.sh passes them).
-fn load_config(path: &Path) -> Result<ServerConfig> {
-    let (mut cfg, warnings) = config::load(path).map_err(anyhow::Error::msg)?;
-    config::log_warnings(&warnings);
-    for var in ["JVMFLAGS", "SERVER_JVMFLAGS"] {
-        if let Ok(flags) = std::env::var(var) {
-            let w = config::apply_jvm_flags_from(&mut cfg, &flags, Path::new(var))
-                .map_err(anyhow::Error::msg)?;
-            config::log_warnings(&w);
+/// zoo.cfg, then the `-D` settings zkServer.sh passes: those it makes of ZOO_LOG_DIR,
+/// ZOO_LOG_FILE and ZOO_LOG4J_PROP, then JVMFLAGS and SERVER_JVMFLAGS. Returns the warnings
+/// unlogged: the logger is set up from this config.
+fn load_config_quietly(path: &Path) -> Result<(ServerConfig, Vec<config::ConfigWarning>)> {
+    let (mut cfg, mut warnings) = config::load(path).map_err(anyhow::Error::msg)?;
+    for (var, prop) in zk_server::logging::ENV_FLAGS {
+        if let Ok(value) = std::env::var(var) {
+            // One shell-quoted word: values such as "INFO, CONSOLE" hold blanks.
+            let flag = format!("-D{prop}='{}'", value.replace('\'', "'\\''"));
+            warnings.extend(
+                config::apply_jvm_flags_from(&mut cfg, &flag, Path::new(var))
+                    .map_err(anyhow::Error::msg)?,
+            );
         }
     }
+    for var in ["JVMFLAGS", "SERVER_JVMFLAGS"] {
+        if let Ok(flags) = std::env::var(var) {
+            warnings.extend(
+                config::apply_jvm_flags_from(&mut cfg, &flags, Path::new(var))
+                    .map_err(anyhow::Error::msg)?,
+            );
+        }
+    }
+    Ok((cfg, warnings))
+}
+
+fn load_config(path: &Path) -> Result<ServerConfig> {
+    let (cfg, warnings) = load_config_quietly(path)?;
+    config::log_warnings(&warnings);
     Ok(cfg)
 }
 
@@ -265,7 +279,9 @@ async fn client_addr(cfg: &ServerConfig, path: &Path) -> Result<std::net::Socket
 }
 
 async fn serve(path: &Path) -> Result<()> {
-    let cfg = load_config(path)?;
+    let (cfg, warnings) = load_config_quietly(path)?;
+    cfg.logging.init().map_err(anyhow::Error::msg)?;
+    config::log_warnings(&warnings);
     let mode = if cfg.is_standalone() {
         "standalone".to_owned()
     } else {

@@ -374,6 +374,8 @@ pub struct ServerConfig {
     pub admin: AdminServerConfig,
     /// `metricsProvider.*`.
     pub metrics: MetricsProviderConfig,
+    /// `zookeeper.root.logger`, `zookeeper.log.*` (see [`crate::logging`]).
+    pub logging: crate::logging::LogConfig,
 
     /// Unknown settings, keyed by their system-property name (`zookeeper.<key>`
     /// for zoo.cfg keys, the name as given for `-D` flags).
@@ -442,6 +444,7 @@ impl ServerConfig {
             container_max_never_used_interval_ms: 0,
             admin: AdminServerConfig::default(),
             metrics: MetricsProviderConfig::default(),
+            logging: crate::logging::LogConfig::default(),
             system_properties: BTreeMap::new(),
             unsupported: BTreeMap::new(),
             config_file: PathBuf::new(),
@@ -842,6 +845,15 @@ const PROPS: &[PropDef] = &[
     plain("znode.container.checkIntervalMs"),
     plain("znode.container.maxPerMinute"),
     plain("znode.container.maxNeverUsedIntervalMs"),
+    // Logging (logback.xml's properties; see crate::logging).
+    zk("root.logger"),
+    zk("console.threshold"),
+    zk("log.threshold"),
+    zk("log.dir"),
+    zk("log.file"),
+    zk("log.maxfilesize"),
+    zk("log.maxbackupindex"),
+    zk("log.format"),
 ];
 
 fn prop_def(short: &str) -> Option<&'static PropDef> {
@@ -1239,6 +1251,9 @@ fn set_prop(
         }
         "znode.container.maxNeverUsedIntervalMs" => {
             cfg.container_max_never_used_interval_ms = parse_non_negative_long(loc, value)?;
+        }
+        k if crate::logging::KEYS.contains(&k) => {
+            cfg.logging.set(k, value).map_err(|m| loc.err(m))?;
         }
         _ => return Ok(false),
     }
@@ -2633,18 +2648,25 @@ skipACL=yes
         assert!(!c.admin.enabled);
         assert_eq!(
             c.system_properties,
-            BTreeMap::from([
-                (
-                    "log4j.configuration".to_string(),
-                    "file:/etc/zk/log4j.properties".to_string()
-                ),
-                ("zookeeper.log.dir".to_string(), "/var/log/zk".to_string()),
-            ])
+            BTreeMap::from([(
+                "log4j.configuration".to_string(),
+                "file:/etc/zk/log4j.properties".to_string()
+            )])
         );
-        // Only the ZooKeeper-looking unknown property is worth a warning.
+        // zkServer.sh's logging properties configure our logger.
+        assert_eq!(c.logging.dir, PathBuf::from("/var/log/zk"));
+        assert_eq!(messages(&w), Vec::<String>::new());
+        // An unknown ZooKeeper-looking property is worth a warning; a bad logging value fails.
+        let w = apply_jvm_flags(&mut c, "-Dzookeeper.log.dri=/x").expect("valid flags");
         assert_eq!(
             messages(&w),
-            vec!["JVM flags: key 'zookeeper.log.dir': system property not used by zkrs; kept"]
+            vec!["JVM flags: key 'zookeeper.log.dri': system property not used by zkrs; kept"]
+        );
+        let e = apply_jvm_flags(&mut c, "-Dzookeeper.log.maxbackupindex=many").expect_err("bad");
+        assert!(
+            e.to_string().contains("zookeeper.log.maxbackupindex")
+                && e.to_string().contains("'many' is not a non-negative count"),
+            "{e}"
         );
     }
 
