@@ -11,12 +11,13 @@
 //!    [`Core::commit`], which applies it ([`apply`]), fires watches, and answers the client.
 //!
 //! Modules: [`tree`] (znodes), [`acl`], [`watches`], [`sessions`], [`txn`], [`prep`], [`apply`],
-//! [`reads`], [`stats`] (counters behind the four-letter words).
+//! [`reads`], [`stats`] (counters behind the four-letter words), [`quota`].
 
 pub mod acl;
 pub mod apply;
 pub mod cluster;
 pub mod prep;
+pub mod quota;
 pub mod reads;
 pub mod sessions;
 pub mod stats;
@@ -86,6 +87,8 @@ pub struct CoreConfig {
     pub container_max_per_minute: u32,
     /// `zookeeper.digest.enabled`: stamp txns with the tree digest and check it on apply.
     pub digest_enabled: bool,
+    /// `zookeeper.enforceQuota`: hard quota limits refuse creates and setData.
+    pub enforce_quota: bool,
 }
 
 impl Default for CoreConfig {
@@ -103,6 +106,7 @@ impl Default for CoreConfig {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             digest_enabled: true,
+            enforce_quota: false,
         }
     }
 }
@@ -157,6 +161,7 @@ pub struct Core {
     session_last_write: HashMap<i64, i64>,
     held: HashMap<i64, VecDeque<Held>>,
     pub stats: ServerStats,
+    quota_log: quota::QuotaLog,
     role: ServerRole,
     /// False while an ensemble member is not synced with a leader: clients are turned away.
     serving: bool,
@@ -223,6 +228,7 @@ impl Core {
             session_last_write: HashMap::new(),
             held: HashMap::new(),
             stats: ServerStats::default(),
+            quota_log: quota::QuotaLog::default(),
             role: ServerRole::Standalone,
             serving: true,
             learner: cluster::LearnerState::default(),
