@@ -47,6 +47,8 @@ pub struct Options {
     pub init_limit: u32,
     /// Ticks a follower and its leader tolerate silence from each other.
     pub sync_limit: u32,
+    /// `readonlymode.enabled`: a server without a quorum serves read-only clients.
+    pub read_only: bool,
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
             tick_ms: 200,
             init_limit: 10,
             sync_limit: 5,
+            read_only: false,
         }
     }
 }
@@ -371,6 +374,7 @@ impl Ensemble {
             cfg.core.tick_time_ms = opts.tick_ms;
             cfg.core.min_session_timeout_ms = 2 * opts.tick_ms;
             cfg.core.max_session_timeout_ms = 40_000;
+            cfg.core.read_only_mode_enabled = opts.read_only;
             // Every client and four-letter word comes from 127.0.0.1.
             cfg.max_client_cnxns = 0;
             cfg.data_dir = dir.0.clone();

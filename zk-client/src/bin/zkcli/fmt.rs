@@ -226,6 +226,7 @@ pub fn keeper_state(s: SessionState) -> &'static str {
     match s {
         SessionState::Connecting | SessionState::Disconnected => "Disconnected",
         SessionState::Connected => "SyncConnected",
+        SessionState::ConnectedReadOnly => "ConnectedReadOnly",
         SessionState::Expired => "Expired",
         SessionState::AuthFailed => "AuthFailed",
         SessionState::Closed => "Closed",
@@ -237,6 +238,7 @@ pub fn prompt_state(s: SessionState) -> &'static str {
     match s {
         SessionState::Connecting | SessionState::Disconnected => "CONNECTING",
         SessionState::Connected => "CONNECTED",
+        SessionState::ConnectedReadOnly => "CONNECTEDREADONLY",
         SessionState::Expired | SessionState::Closed => "CLOSED",
         SessionState::AuthFailed => "AUTH_FAILED",
     }
