@@ -49,6 +49,8 @@ pub struct Options {
     pub sync_limit: u32,
     /// `readonlymode.enabled`: a server without a quorum serves read-only clients.
     pub read_only: bool,
+    /// `zookeeper.enforceQuota`: hard quota limits refuse writes.
+    pub enforce_quota: bool,
 }
 
 impl Default for Options {
@@ -59,6 +61,7 @@ impl Default for Options {
             init_limit: 10,
             sync_limit: 5,
             read_only: false,
+            enforce_quota: false,
         }
     }
 }
@@ -375,6 +378,7 @@ impl Ensemble {
             cfg.core.min_session_timeout_ms = 2 * opts.tick_ms;
             cfg.core.max_session_timeout_ms = 40_000;
             cfg.core.read_only_mode_enabled = opts.read_only;
+            cfg.core.enforce_quota = opts.enforce_quota;
             // Every client and four-letter word comes from 127.0.0.1.
             cfg.max_client_cnxns = 0;
             cfg.data_dir = dir.0.clone();
