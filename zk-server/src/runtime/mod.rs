@@ -12,6 +12,7 @@
 //! - All of this runs on one thread (a current-thread runtime; the disk thread and snapshot
 //!   writers are apart). The core task's few blocking steps (epoch files written with fsync,
 //!   TRUNC, installing a SNAP image) happen while Zab syncs, when the server serves no client.
+//! - `readonly`: when a member without a quorum starts serving read-only clients.
 
 pub mod conn;
 mod disk;
