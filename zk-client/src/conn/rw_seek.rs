@@ -115,3 +115,102 @@ async fn is_rw(connector: Connector, host: HostPort) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::conn::BoxStream;
+
+    /// Fake servers answering `isro` with what `answers` says for their host; every dial is
+    /// recorded with its (virtual) time.
+    struct Fake {
+        answers: Mutex<HashMap<String, &'static str>>,
+        dials: Mutex<Vec<(String, u64)>>,
+        start: Instant,
+    }
+
+    fn connector(fake: &Arc<Fake>) -> Connector {
+        let fake = fake.clone();
+        Arc::new(move |h: &HostPort| {
+            let fake = fake.clone();
+            let host = h.host.clone();
+            Box::pin(async move {
+                let ms = fake.start.elapsed().as_millis() as u64;
+                fake.dials.lock().unwrap().push((host.clone(), ms));
+                let answer = fake.answers.lock().unwrap().get(&host).copied();
+                let Some(answer) = answer else {
+                    return Err(std::io::ErrorKind::ConnectionRefused.into());
+                };
+                let (client, mut server) = tokio::io::duplex(1024);
+                tokio::spawn(async move {
+                    let mut word = [0u8; 4];
+                    if server.read_exact(&mut word).await.is_ok() && &word == b"isro" {
+                        let _ = server.write_all(answer.as_bytes()).await;
+                    }
+                });
+                Ok(Box::new(client) as BoxStream)
+            })
+        })
+    }
+
+    fn host(name: &str) -> HostPort {
+        HostPort {
+            host: name.into(),
+            port: 1,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probes_other_hosts_with_a_doubling_pause_until_one_answers_rw() {
+        let fake = Arc::new(Fake {
+            answers: Mutex::new(HashMap::from([
+                ("b".to_owned(), "ro"),
+                ("c".to_owned(), "null"),
+            ])),
+            dials: Mutex::new(Vec::new()),
+            start: Instant::now(),
+        });
+        let conn = connector(&fake);
+        let hosts = [host("a"), host("b"), host("c"), host("d")];
+        let flip = fake.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2000)).await;
+            flip.answers.lock().unwrap().insert("b".to_owned(), "rw");
+        });
+        let mut s = RwSeeker::new();
+        s.set_seeking(true);
+        // The session is on "a": it is never asked. "d" is down.
+        let found = s.found(&hosts, Some("a:1"), &conn).await;
+        assert_eq!(found.host, "b");
+        let dials = fake.dials.lock().unwrap().clone();
+        let want: Vec<(String, u64)> = [
+            ("b", 100),
+            ("c", 300),
+            ("d", 700),
+            ("b", 1500),
+            ("c", 3100),
+            ("d", 6300),
+            ("b", 12700),
+        ]
+        .iter()
+        .map(|(h, t)| (h.to_string(), *t))
+        .collect();
+        assert_eq!(dials, want);
+        // Found: the pause starts again from 100 ms, with the next host in turn; not
+        // seeking: nothing happens.
+        fake.answers.lock().unwrap().insert("c".to_owned(), "rw");
+        s.set_seeking(true);
+        let again = tokio::time::timeout(
+            Duration::from_millis(150),
+            s.found(&hosts, Some("a:1"), &conn),
+        );
+        assert_eq!(again.await.map(|h| h.host), Ok("c".to_owned()));
+        s.set_seeking(false);
+        let idle = tokio::time::timeout(Duration::from_secs(120), s.found(&hosts, None, &conn));
+        assert!(idle.await.is_err());
+        assert_eq!(fake.dials.lock().unwrap().len(), want.len() + 1);
+    }
+}
