@@ -4,7 +4,7 @@
 #   scripts/interop.sh                    build zk-server, start it, run the suites
 #   scripts/interop.sh --apache           run the same suites against Apache
 #                                         ZooKeeper 3.8 (Debian's `zookeeper`):
-#                                         1, 2, and 5 with an Apache ensemble
+#                                         1, 2, 5 and 6 with Apache ensembles
 #   scripts/interop.sh --server HOST:PORT only run the suites against a running server
 #   scripts/interop.sh --client-tests     only suite 4 (zk-client's tests on Apache)
 #   scripts/interop.sh --cluster          only suite 5 (the 3-node zkrs pseudo-cluster)
