@@ -8,8 +8,8 @@
 #   scripts/interop.sh --server HOST:PORT only run the suites against a running server
 #   scripts/interop.sh --client-tests     only suite 4 (zk-client's tests on Apache)
 #   scripts/interop.sh --cluster          only suite 5 (the 3-node zkrs pseudo-cluster)
-#   scripts/interop.sh --readonly         only suite 6 (read-only mode, zkrs or, with
-#                                         --apache after it, Apache)
+#   scripts/interop.sh --readonly         only suite 6 (read-only mode; add --apache
+#                                         to run it against Apache)
 #
 # Suites:
 #   1. zkcli - Apache's Java command-line client (zkCli.sh from Debian's package)
