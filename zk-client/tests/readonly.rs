@@ -1,8 +1,9 @@
 //! Read-only mode (`readonlymode.enabled=true`) with three in-process servers: a follower whose
 //! peers are gone keeps serving reads to read-only sessions, refuses their writes with
 //! NotReadOnly, turns other clients away and answers `isro` with `ro`; a read-only session
-//! moves to a read/write server as soon as one answers `isro` with `rw`; and the follower
-//! serves read/write again once its quorum is back.
+//! moves to a read/write server as soon as one answers `isro` with `rw`; the follower
+//! serves read/write again once its quorum is back; and without read-only mode a server
+//! without a quorum serves nobody and answers `isro` with `null`.
 
 mod common;
 
@@ -220,6 +221,38 @@ async fn a_read_only_session_moves_to_a_read_write_server_once_one_answers() {
         );
         c.close().await;
         rw_server.shutdown().await;
+        ens.shutdown().await;
+    })
+    .await
+}
+
+/// Without `readonlymode.enabled` a server without a quorum serves nobody, and says so to a
+/// read-only client probing for a read/write server (`isro` answers `null`, not `rw`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_read_only_mode_a_server_without_quorum_serves_nobody() {
+    if skip_external() {
+        return;
+    }
+    bounded_long(async {
+        let (mut ens, leader) = Ensemble::start(Options::default()).await;
+        let follower = ens.ids().into_iter().find(|id| *id != leader).unwrap();
+        let addr = ens.client_addr(follower);
+        for id in ens.ids() {
+            if id != follower {
+                ens.stop(id).await;
+            }
+        }
+        wait_isro(addr, "null").await;
+        // Well past the read-only grace period: still nobody served.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(four_letter(addr, "isro").await.as_deref(), Some("null"));
+        let ro = Client::builder()
+            .read_only(true)
+            .session_timeout(SESSION)
+            .connect_timeout(Duration::from_secs(2))
+            .connect(&addr.to_string())
+            .await;
+        assert!(ro.is_err(), "a server without quorum accepted a session");
         ens.shutdown().await;
     })
     .await
