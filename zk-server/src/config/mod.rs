@@ -2452,6 +2452,11 @@ skipACL=yes
                 "invalid boolean 'yes' (expected 'true' or 'false')",
             ),
             (
+                "zookeeper.enforceQuota=on",
+                "zookeeper.enforceQuota",
+                "invalid boolean 'on' (expected 'true' or 'false')",
+            ),
+            (
                 "maxClientCnxns=-1",
                 "maxClientCnxns",
                 "must not be negative, got -1",
