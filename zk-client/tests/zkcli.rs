@@ -100,7 +100,12 @@ fn normalise(text: &str) -> String {
 }
 
 async fn golden(name: &str) {
-    let server = common::start().await;
+    golden_on(name, common::start().await).await;
+}
+
+/// [`golden`] against a server started by the caller (for scripts whose server needs a
+/// setting; `gen-apache.sh` reads it from `NAME.jvmflags`).
+async fn golden_on(name: &str, server: zk_server::runtime::Server) {
     let addr = server.local_addr;
     let dir = golden_dir();
     let script = std::fs::read_to_string(dir.join(format!("{name}.zk")))
@@ -159,6 +164,16 @@ async fn golden_help() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn golden_quota() {
     golden("quota").await;
+}
+
+/// Hard limits with `zookeeper.enforceQuota=true`: refused creates and setData, soft limits
+/// that only warn, the usage listquota shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_quota_enforced() {
+    let mut cfg = common::config("127.0.0.1:0".parse().unwrap());
+    cfg.core.enforce_quota = true;
+    let server = zk_server::runtime::Server::start(cfg).await.unwrap();
+    golden_on("quota_enforced", server).await;
 }
 
 /// reconfig's option checks and messages, and a standalone server's answer (reconfig

@@ -34,8 +34,9 @@ const BYTES: &str = "bytes";
 const COUNT_HARD: &str = "countHardLimit";
 const BYTES_HARD: &str = "byteHardLimit";
 
-/// How often quota warnings may be logged: a hot path over its soft limit would flood the log.
-const WARN_INTERVAL_MS: u64 = 1000;
+/// A warning repeated within this long is counted, not logged (ZooKeeper's `RateLogger`): a
+/// hot path over its soft limit would flood the log.
+const WARN_INTERVAL_MS: u64 = 100;
 
 /// `/zookeeper/quota<path>/zookeeper_limits`.
 pub fn limit_path(quota_path: &str) -> String {
@@ -238,29 +239,29 @@ fn split(p: &str) -> (&str, &str) {
     }
 }
 
-/// Rate-limits quota warnings; counts the ones it held back.
+/// Rate-limits quota warnings as ZooKeeper's `RateLogger` does: a new message is logged at
+/// once; the same message again within [`WARN_INTERVAL_MS`] is only counted, and the count
+/// is logged with the next one that is.
 #[derive(Debug, Default)]
 pub struct QuotaLog {
-    last_mono_ms: Option<u64>,
-    suppressed: u64,
+    last: Option<(String, u64)>,
+    repeated: u64,
 }
 
 impl QuotaLog {
-    fn warn(&mut self, now_mono_ms: u64, msg: &str) {
-        if self
-            .last_mono_ms
-            .is_some_and(|t| now_mono_ms.saturating_sub(t) < WARN_INTERVAL_MS)
-        {
-            self.suppressed += 1;
-            return;
+    fn warn(&mut self, now_mono_ms: u64, msg: String) {
+        if let Some((last, at)) = &self.last {
+            if *last == msg && now_mono_ms.saturating_sub(*at) < WARN_INTERVAL_MS {
+                self.repeated += 1;
+                return;
+            }
+            let repeated = std::mem::take(&mut self.repeated);
+            if repeated > 0 {
+                tracing::warn!("[{repeated} more times] {last}");
+            }
         }
-        self.last_mono_ms = Some(now_mono_ms);
-        let suppressed = std::mem::take(&mut self.suppressed);
-        if suppressed > 0 {
-            tracing::warn!("{msg} ({suppressed} similar messages suppressed)");
-        } else {
-            tracing::warn!("{msg}");
-        }
+        tracing::warn!("{msg}");
+        self.last = Some((msg, now_mono_ms));
     }
 }
 
@@ -355,7 +356,7 @@ impl Core {
                     msg.push_str(": allowed (zookeeper.enforceQuota=false)");
                 }
             }
-            self.quota_log.warn(self.clock_mono_ms, &msg);
+            self.quota_log.warn(self.clock_mono_ms, msg);
         }
         if refuse {
             Err(ErrorCode::QuotaExceeded)

@@ -160,6 +160,8 @@ pub fn error(e: &Error, path: &str) -> String {
             format!("Ephemerals cannot have children: {path}")
         }
         Some(ErrorCode::InvalidAcl) => format!("Acl is not valid : {path}"),
+        Some(ErrorCode::NotReadOnly) => format!("Not a read-only call: {path}"),
+        Some(ErrorCode::QuotaExceeded) => format!("Quota has exceeded : {path}"),
         Some(ErrorCode::BadArguments) => match e {
             Error::BadArguments(m) => m.clone(),
             _ => format!("Arguments are not valid : {path}"),
