@@ -4,10 +4,12 @@
 #   scripts/interop.sh                    build zk-server, start it, run the suites
 #   scripts/interop.sh --apache           run the same suites against Apache
 #                                         ZooKeeper 3.8 (Debian's `zookeeper`):
-#                                         1, 2, and 5 with an Apache ensemble
+#                                         1, 2, 5 and 6 with Apache ensembles
 #   scripts/interop.sh --server HOST:PORT only run the suites against a running server
 #   scripts/interop.sh --client-tests     only suite 4 (zk-client's tests on Apache)
 #   scripts/interop.sh --cluster          only suite 5 (the 3-node zkrs pseudo-cluster)
+#   scripts/interop.sh --readonly         only suite 6 (read-only mode; add --apache
+#                                         to run it against Apache)
 #
 # Suites:
 #   1. zkcli - Apache's Java command-line client (zkCli.sh from Debian's package)
@@ -19,6 +21,10 @@
 #      zkCli and kazoo (scripts/interop/cluster_suite.py) with a connect string naming
 #      all three, writes through one server read through another, kill -9 of the
 #      server kazoo is connected to and of the leader (default mode, --apache, or alone)
+#   6. readonly - a 3-node pseudo-cluster with readonlymode.enabled: a follower whose
+#      peers are killed serves kazoo's read-only sessions (scripts/interop/
+#      readonly_suite.py), refuses their writes, and serves read/write again once
+#      they are back (default mode, --apache, or alone)
 #
 # The expectations were validated against Apache ZooKeeper 3.8.0 (Debian
 # bookworm) with --apache: they are Apache's real behaviour.
@@ -990,8 +996,98 @@ suite_cluster() {
     info "suite 5 took $((SECONDS - t0))s"
 }
 
+# ----------------------------------------------------------------------------
+# Suite 6: read-only mode (readonlymode.enabled=true) on a 3-node pseudo-cluster
+
+# The cluster of suite 5 (its configs, PIDs and stop_cluster), each server also
+# with -Dreadonlymode.enabled=true (a JVM flag: Apache reads no such zoo.cfg key)
+# and localSessionsEnabled=true (Apache 3.6+ refuses read-only sessions without).
+READONLY_KAZOO_TIMEOUT=240  # seconds for the whole kazoo read-only script
+
+start_readonly_node() {
+    local id="$1"
+    local cmd=(env SERVER_JVMFLAGS=-Dreadonlymode.enabled=true "$ZKRS_BIN" "$CLUSTER_DIR/zk$id.cfg")
+    if [[ "$MODE" == apache ]]; then
+        apache_cmd "$CLUSTER_DIR/zk$id.cfg" "$CLUSTER_DIR/zk$id"
+        cmd=("${APACHE_CMD[0]}" -Dreadonlymode.enabled=true "${APACHE_CMD[@]:1}")
+    fi
+    "${cmd[@]}" >>"$CLUSTER_DIR/zk$id.log" 2>&1 </dev/null &
+    CLUSTER_PIDS[$id]=$!
+}
+
+# As suite_cluster_kazoo: the script asks for "@kill ID" / "@start ID" on stdout
+# and reads the answer from a FIFO.
+# shellcheck disable=SC2016 # $1/$2 are expanded by the inner bash
+suite_readonly_kazoo() {
+    local ctl="$CLUSTER_DIR/ctl" servers="" id line rc="" answer summary=""
+    mkfifo "$ctl"
+    for id in "${CLUSTER_IDS[@]}"; do servers+="${servers:+,}$id=127.0.0.1:${CLUSTER_PORTS[$id]}"; done
+    CLUSTER_KAZOO_PID=""
+    while IFS= read -r line; do
+        [[ -n "$CLUSTER_KAZOO_PID" ]] || CLUSTER_KAZOO_PID=$!
+        case "$line" in
+            "@kill "*)
+                id="${line#@kill }"
+                if kill9_cluster_node "$id"; then answer="ok"; else answer="error: server $id not running"; fi
+                info "kill -9 server $id: $answer"
+                timeout 10 bash -c 'printf "%s\n" "$2" >"$1"' _ "$ctl" "$answer" || true
+                ;;
+            "@start "*)
+                id="${line#@start }"
+                if [[ -n "${CLUSTER_PIDS[$id]:-}" ]]; then
+                    answer="error: server $id already running"
+                else
+                    start_readonly_node "$id"
+                    answer="ok"
+                fi
+                info "restart server $id (pid ${CLUSTER_PIDS[$id]}): $answer"
+                timeout 10 bash -c 'printf "%s\n" "$2" >"$1"' _ "$ctl" "$answer" || true
+                ;;
+            "ok - "*) pass "readonly kazoo: ${line#ok - }" ;;
+            "FAIL - "*) fail "readonly kazoo: ${line#FAIL - }" ;;
+            "kazoo-readonly: "*" passed, "*" failed") summary="$line"; info "$line" ;;
+            *) printf '%s\n' "$line" ;;
+        esac
+    done < <(exec env CLUSTER_CTL="$ctl" timeout "$READONLY_KAZOO_TIMEOUT" "$PYTHON" -u \
+        "$INTEROP_DIR/readonly_suite.py" "$CLUSTER_CONNECT" "$servers" 2>&1)
+    [[ -n "$CLUSTER_KAZOO_PID" ]] || CLUSTER_KAZOO_PID=$!
+    rc=0
+    wait "$CLUSTER_KAZOO_PID" || rc=$?
+    CLUSTER_KAZOO_PID=""
+    if [[ -z "$summary" ]]; then
+        fail "kazoo read-only script ended without a summary (exit $rc; 124 = timed out after ${READONLY_KAZOO_TIMEOUT}s)"
+    elif [[ "$rc" != 0 && "$summary" == *" 0 failed" ]]; then
+        fail "kazoo read-only script exited $rc with no failed checks"
+    fi
+}
+
+suite_readonly() {
+    local what="zkrs" id t0=$SECONDS failed0=$FAILED
+    if [[ "$MODE" == apache ]]; then what="Apache ZooKeeper"; else build_zkrs; fi
+    header "Suite 6: read-only mode on a 3-node $what pseudo-cluster, with kazoo"
+    CLUSTER_DIR="$WORK_DIR/readonly"
+    mkdir -p "$CLUSTER_DIR"
+    write_cluster_configs
+    for id in "${CLUSTER_IDS[@]}"; do
+        printf 'localSessionsEnabled=true\n' >>"$CLUSTER_DIR/zk$id.cfg"
+        start_readonly_node "$id"
+    done
+    info "connect string $CLUSTER_CONNECT, files in $CLUSTER_DIR"
+    if wait_cluster_stable "${CLUSTER_IDS[@]}"; then
+        suite_readonly_kazoo
+    else
+        fail "readonly: 3 servers elect exactly one leader within ${CLUSTER_STABLE_TIMEOUT}s" "$(cluster_logs)"
+    fi
+    if (( FAILED > failed0 )); then
+        header "read-only cluster server logs"
+        cluster_logs
+    fi
+    stop_cluster
+    info "suite 6 took $((SECONDS - t0))s"
+}
+
 usage() {
-    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -1001,6 +1097,7 @@ main() {
             --apache) MODE=apache; EXISTS_NEEDS_READ=0 ;;
             --client-tests) MODE=client-tests ;;
             --cluster) MODE=cluster ;;
+            --readonly) ONLY_READONLY=1 ;;
             --server)
                 [[ $# -ge 2 ]] || usage
                 MODE=server
@@ -1025,6 +1122,14 @@ main() {
     trap cleanup EXIT
     trap 'exit 130' INT TERM
     WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/zkrs-interop.XXXXXX")"
+
+    if [[ -n "${ONLY_READONLY:-}" ]]; then
+        suite_readonly
+        header "done in $((SECONDS - t0))s against $MODE (suite 6 only)"
+        printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+        if (( FAILED > 0 )); then exit 1; fi
+        exit 0
+    fi
 
     local up=1
     case "$MODE" in
@@ -1055,6 +1160,7 @@ main() {
     if [[ "$MODE" == zkrs || "$MODE" == cluster || "$MODE" == apache ]]; then
         stop_server
         suite_cluster
+        suite_readonly
     fi
     if (( FAILED > 0 )) && [[ -f "$WORK_DIR/server.log" ]]; then
         header "server log (last 40 lines)"

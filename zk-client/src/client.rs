@@ -273,7 +273,7 @@ impl ClientBuilder {
         // would make this future `!Send` (unusable in a spawned task).
         let waited = tokio::time::timeout(
             limit,
-            state_rx.wait_for(|s| *s == SessionState::Connected || s.is_terminal()),
+            state_rx.wait_for(|s| s.is_connected() || s.is_terminal()),
         )
         .await
         .map(|r| r.map(|s| *s));
@@ -286,7 +286,7 @@ impl ClientBuilder {
             }
         };
         match state {
-            SessionState::Connected => Ok(client),
+            SessionState::Connected | SessionState::ConnectedReadOnly => Ok(client),
             SessionState::Expired => Err(Error::SessionExpired),
             SessionState::AuthFailed => Err(Error::AuthFailed),
             _ => Err(Error::Closed),

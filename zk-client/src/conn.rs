@@ -239,6 +239,9 @@ pub(crate) struct Shell {
     rx_open: bool,
     /// The largest reply frame accepted: the client's `jute.maxbuffer` plus headers.
     max_frame: usize,
+    /// While connected read-only: the search for a read/write server, and the one found.
+    rw: rw_seek::RwSeeker,
+    prefer: Option<HostPort>,
 }
 
 impl Shell {
@@ -267,6 +270,8 @@ impl Shell {
             start: Instant::now(),
             rx_open: true,
             max_frame: zk_proto::DEFAULT_MAX_BUFFER + FRAME_SLACK,
+            rw: rw_seek::RwSeeker::new(),
+            prefer: None,
         }
     }
 
@@ -288,8 +293,13 @@ impl Shell {
         shuffle(&mut self.hosts);
         let mut attempt: usize = 0;
         while !self.session.state().is_terminal() {
-            let host = self.hosts[attempt % self.hosts.len()].clone();
-            attempt += 1;
+            let host = match self.prefer.take() {
+                Some(h) => h,
+                None => {
+                    attempt += 1;
+                    self.hosts[(attempt - 1) % self.hosts.len()].clone()
+                }
+            };
             let limit = Duration::from_millis(self.session.connect_timeout_ms());
             let connect = tokio::time::timeout(limit, (self.connector)(&host));
             match self.detached_until(connect).await {
@@ -389,7 +399,7 @@ impl Shell {
                 Output::Close => close = true,
                 Output::State(s) => {
                     tracing::debug!(state = ?s, session_id = self.session.session_id(), "state");
-                    if s == SessionState::Connected {
+                    if s.is_connected() {
                         let id = (self.session.session_id(), self.session.passwd().to_vec());
                         self.session_tx.send_replace(id);
                         self.host_tx.send_replace(self.current_host.clone());
@@ -478,7 +488,14 @@ impl Shell {
                 return;
             }
             let deadline = self.deadline();
+            self.rw
+                .set_seeking(self.session.state() == SessionState::ConnectedReadOnly);
             tokio::select! {
+                h = self.rw.found(&self.hosts, self.current_host.as_deref(), &self.connector) => {
+                    // Leave the read-only server for it.
+                    self.prefer = Some(h);
+                    close = true;
+                }
                 r = rd.read_buf(&mut rbuf) => match r {
                     Ok(0) | Err(_) => close = true,
                     Ok(_) => {
@@ -537,6 +554,8 @@ fn shuffle(hosts: &mut [HostPort]) {
         hosts.swap(i, (x % (i as u64 + 1)) as usize);
     }
 }
+
+mod rw_seek;
 
 #[cfg(test)]
 mod shell_tests;

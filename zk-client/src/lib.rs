@@ -6,7 +6,8 @@
 //! - [`client`]: [`Client`], the async API (cheap to clone), errors, multi ops.
 //! - [`protected`]: Curator-style protected creates (`_c_<uuid>-name`) that survive a
 //!   `ConnectionLoss` without duplicates.
-//! - `conn`: the tokio connection task (socket, host rotation, reconnects, watch registry).
+//! - `conn`: the tokio connection task (socket, host rotation, reconnects, watch registry;
+//!   `conn::rw_seek`: while connected read-only, looking for a read/write server).
 
 pub mod client;
 mod conn;

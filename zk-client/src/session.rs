@@ -30,6 +30,10 @@ pub enum SessionState {
     /// Looking for a server for the first time.
     Connecting,
     Connected,
+    /// Connected to a server that has no quorum and serves reads only (a session that asked
+    /// for read-only service): writes fail with NotReadOnly. The shell keeps looking for a
+    /// read/write server and moves there once it finds one.
+    ConnectedReadOnly,
     /// The connection was lost; the session may still be alive and the client is
     /// reconnecting.
     Disconnected,
@@ -42,6 +46,14 @@ pub enum SessionState {
 }
 
 impl SessionState {
+    /// Connected, read/write or read-only: requests go out.
+    pub fn is_connected(self) -> bool {
+        matches!(
+            self,
+            SessionState::Connected | SessionState::ConnectedReadOnly
+        )
+    }
+
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -149,6 +161,10 @@ pub struct Session<W> {
     renewed_ms: u64,
     closing: bool,
     close_xid: Option<i32>,
+    /// Whether a read/write server ever accepted this session (ZooKeeper's
+    /// `seenRwServerBefore`). Until then the session is a read-only server's local one, which
+    /// no other server knows: reconnects ask for a new session (id 0) instead of resuming it.
+    seen_rw_server: bool,
 }
 
 impl<W> Session<W> {
@@ -173,6 +189,7 @@ impl<W> Session<W> {
             renewed_ms: 0,
             closing: false,
             close_xid: None,
+            seen_rw_server: false,
         }
     }
 
@@ -210,7 +227,8 @@ impl<W> Session<W> {
     /// While `Disconnected`: when the session is to be taken as expired (see the module's
     /// invariants).
     pub fn expiry_deadline_ms(&self) -> Option<u64> {
-        (self.state == SessionState::Disconnected)
+        // A read-only server's local session is not resumed, so it cannot be lost either.
+        (self.state == SessionState::Disconnected && self.seen_rw_server)
             .then(|| self.renewed_ms + self.negotiated_timeout_ms as u64)
     }
 
@@ -234,7 +252,11 @@ impl<W> Session<W> {
             protocol_version: 0,
             last_zxid_seen: self.last_zxid_seen,
             time_out: self.cfg.session_timeout_ms as i32,
-            session_id: self.session_id,
+            session_id: if self.seen_rw_server {
+                self.session_id
+            } else {
+                0
+            },
             passwd: self.passwd.clone(),
             read_only: Some(self.cfg.read_only),
         };
@@ -255,7 +277,7 @@ impl<W> Session<W> {
             });
             return out;
         }
-        if self.state == SessionState::Connected {
+        if self.state.is_connected() {
             self.send(req, Some(waiter), now_ms, &mut out);
         } else {
             self.queued.push_back((req, waiter));
@@ -270,7 +292,7 @@ impl<W> Session<W> {
             return out;
         }
         self.closing = true;
-        if self.state == SessionState::Connected {
+        if self.state.is_connected() {
             self.close_xid = Some(self.next_xid);
             self.send(Request::CloseSession, None, now_ms, &mut out);
         } else {
@@ -286,7 +308,7 @@ impl<W> Session<W> {
             return out;
         }
         self.last_recv_ms = now_ms;
-        if self.state != SessionState::Connected {
+        if !self.state.is_connected() {
             self.on_connect_response(payload, now_ms, &mut out);
             return out;
         }
@@ -373,7 +395,17 @@ impl<W> Session<W> {
         self.passwd = resp.passwd;
         self.negotiated_timeout_ms = resp.time_out as u32;
         self.renewed_ms = self.renewed_ms.max(self.attempt_started_ms);
-        self.set_state(SessionState::Connected, out);
+        let read_only = resp.read_only == Some(true);
+        if read_only && !self.cfg.read_only {
+            tracing::error!("read/write client got connected to a read-only server");
+        }
+        self.seen_rw_server |= !read_only;
+        let state = if read_only {
+            SessionState::ConnectedReadOnly
+        } else {
+            SessionState::Connected
+        };
+        self.set_state(state, out);
         if !self.watches.is_empty() {
             let w = std::mem::take(&mut self.watches);
             let sw = SetWatches2 {
@@ -413,7 +445,7 @@ impl<W> Session<W> {
             self.fail_pending(Failure::ConnectionLoss, &mut out);
             if self.closing && !self.state.is_terminal() {
                 self.terminate(SessionState::Closed, &mut out);
-            } else if self.state == SessionState::Connected {
+            } else if self.state.is_connected() {
                 self.set_state(SessionState::Disconnected, &mut out);
             }
         }
@@ -430,7 +462,7 @@ impl<W> Session<W> {
         if !self.attached {
             return expiry;
         }
-        if self.state != SessionState::Connected {
+        if !self.state.is_connected() {
             let attempt = self.attempt_started_ms + self.connect_timeout_ms();
             return Some(expiry.map_or(attempt, |e| e.min(attempt)));
         }
@@ -453,7 +485,7 @@ impl<W> Session<W> {
         if !self.attached {
             return out;
         }
-        if self.state != SessionState::Connected {
+        if !self.state.is_connected() {
             if now_ms >= self.attempt_started_ms + self.connect_timeout_ms() {
                 tracing::debug!("connect attempt timed out");
                 self.drop_connection(&mut out);
@@ -661,6 +693,75 @@ mod tests {
         let req = ConnectRequest::from_bytes(&b[4..]).unwrap();
         assert_eq!((req.session_id, req.last_zxid_seen), (0x42, 99));
         assert_eq!(req.passwd, vec![7; 16]);
+    }
+
+    fn connect_session_id(out: &[Output<u32>]) -> i64 {
+        let Some(Output::Send(b)) = out.first() else {
+            panic!("{out:?}")
+        };
+        ConnectRequest::from_bytes(&b[4..]).unwrap().session_id
+    }
+
+    fn accept_as(s: &mut Session<u32>, id: i64, read_only: bool) -> Vec<Output<u32>> {
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            time_out: 3000,
+            session_id: id,
+            passwd: vec![7; 16],
+            read_only: Some(read_only),
+        };
+        s.on_frame(&resp.to_bytes(), 10)
+    }
+
+    #[test]
+    fn read_only_sessions_start_afresh_until_a_read_write_server_accepts_one() {
+        let mut s = Session::<u32>::new(SessionConfig {
+            read_only: true,
+            ..cfg()
+        });
+        let out = s.connecting(0, WatchPaths::default());
+        let Output::Send(b) = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            ConnectRequest::from_bytes(&b[4..]).unwrap().read_only,
+            Some(true)
+        );
+        assert_eq!(
+            accept_as(&mut s, 0x51, true),
+            vec![Output::State(SessionState::ConnectedReadOnly)]
+        );
+        // Requests go out on a read-only connection.
+        assert_eq!(sent(&s.submit(get("/a"), 1, 20)).len(), 1);
+        s.disconnected(30);
+        assert_eq!(s.state(), SessionState::Disconnected);
+        // A read-only server's local session is neither resumed nor taken as expired.
+        assert_eq!(s.expiry_deadline_ms(), None);
+        assert_eq!(
+            connect_session_id(&s.connecting(40, WatchPaths::default())),
+            0
+        );
+        assert_eq!(
+            accept_as(&mut s, 0x52, false),
+            vec![Output::State(SessionState::Connected)]
+        );
+        s.disconnected(50);
+        // Once a read/write server accepted it, the session is resumed wherever it goes, a
+        // read-only server included.
+        assert_eq!(s.expiry_deadline_ms(), Some(3040));
+        assert_eq!(
+            connect_session_id(&s.connecting(60, WatchPaths::default())),
+            0x52
+        );
+        assert_eq!(
+            accept_as(&mut s, 0x52, true),
+            vec![Output::State(SessionState::ConnectedReadOnly)]
+        );
+        s.disconnected(70);
+        assert_eq!(
+            connect_session_id(&s.connecting(80, WatchPaths::default())),
+            0x52
+        );
     }
 
     #[test]

@@ -178,6 +178,8 @@ fn runtime_config(cfg: &ServerConfig, addr: std::net::SocketAddr) -> RuntimeConf
             container_check_interval_ms: u64::from(cfg.container_check_interval_ms),
             container_max_per_minute: cfg.container_max_per_minute,
             digest_enabled: cfg.digest_enabled,
+            enforce_quota: cfg.enforce_quota,
+            read_only_mode_enabled: cfg.read_only_mode_enabled,
         },
         max_client_cnxns: cfg.max_client_cnxns,
         four_letter_whitelist: match &cfg.four_letter_whitelist {

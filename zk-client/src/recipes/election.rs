@@ -273,7 +273,9 @@ impl Runner {
                         break;
                     }
                     s = states.recv() => match s {
-                        Some(SessionState::Disconnected) => self.set(LeaderState::Suspended),
+                        Some(SessionState::Disconnected | SessionState::ConnectedReadOnly) => {
+                            self.set(LeaderState::Suspended)
+                        }
                         Some(SessionState::Connected) => {
                             if *self.tx.borrow() == LeaderState::Suspended {
                                 break;

@@ -290,7 +290,10 @@ impl Drop for LockGuard {
 fn lock_state(s: SessionState) -> LockState {
     match s {
         SessionState::Connected => LockState::Held,
-        SessionState::Connecting | SessionState::Disconnected => LockState::Suspended,
+        // A read-only server cannot keep the lock's node alive.
+        SessionState::Connecting | SessionState::Disconnected | SessionState::ConnectedReadOnly => {
+            LockState::Suspended
+        }
         SessionState::Expired | SessionState::AuthFailed | SessionState::Closed => LockState::Lost,
     }
 }

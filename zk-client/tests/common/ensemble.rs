@@ -47,6 +47,10 @@ pub struct Options {
     pub init_limit: u32,
     /// Ticks a follower and its leader tolerate silence from each other.
     pub sync_limit: u32,
+    /// `readonlymode.enabled`: a server without a quorum serves read-only clients.
+    pub read_only: bool,
+    /// `zookeeper.enforceQuota`: hard quota limits refuse writes.
+    pub enforce_quota: bool,
 }
 
 impl Default for Options {
@@ -56,6 +60,8 @@ impl Default for Options {
             tick_ms: 200,
             init_limit: 10,
             sync_limit: 5,
+            read_only: false,
+            enforce_quota: false,
         }
     }
 }
@@ -371,6 +377,8 @@ impl Ensemble {
             cfg.core.tick_time_ms = opts.tick_ms;
             cfg.core.min_session_timeout_ms = 2 * opts.tick_ms;
             cfg.core.max_session_timeout_ms = 40_000;
+            cfg.core.read_only_mode_enabled = opts.read_only;
+            cfg.core.enforce_quota = opts.enforce_quota;
             // Every client and four-letter word comes from 127.0.0.1.
             cfg.max_client_cnxns = 0;
             cfg.data_dir = dir.0.clone();

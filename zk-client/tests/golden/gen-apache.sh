@@ -28,7 +28,10 @@ extendedTypesEnabled=true
 CFG
     cp="/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
     [[ -f /usr/share/java/slf4j-simple.jar ]] && cp="$cp:/usr/share/java/slf4j-simple.jar"
-    java -Xmx256m -Dzookeeper.log.dir="$WORK" -cp "$cp" \
+    # NAME.jvmflags: extra -D flags for this script's server (e.g. -Dzookeeper.enforceQuota=true)
+    flags=()
+    if [[ -f "$HERE/$name.jvmflags" ]]; then read -r -a flags <"$HERE/$name.jvmflags"; fi
+    java -Xmx256m "${flags[@]}" -Dzookeeper.log.dir="$WORK" -cp "$cp" \
         org.apache.zookeeper.server.quorum.QuorumPeerMain "$WORK/zoo.cfg" >"$WORK/server.log" 2>&1 </dev/null &
     PID=$!
     for _ in $(seq 150); do

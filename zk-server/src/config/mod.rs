@@ -355,6 +355,8 @@ pub struct ServerConfig {
     pub extended_types_enabled: bool,
     /// `readonlymode.enabled` (default false).
     pub read_only_mode_enabled: bool,
+    /// `zookeeper.enforceQuota` (default false): hard quota limits refuse writes.
+    pub enforce_quota: bool,
     /// `zookeeper.digest.enabled` (data tree digests; default true).
     pub digest_enabled: bool,
     /// `zookeeper.skipACL` (yes/no, default no).
@@ -436,6 +438,7 @@ impl ServerConfig {
             four_letter_whitelist: FourLetterWhitelist::default(),
             extended_types_enabled: false,
             read_only_mode_enabled: false,
+            enforce_quota: false,
             digest_enabled: true,
             skip_acl: false,
             super_digest: None,
@@ -832,6 +835,7 @@ const PROPS: &[PropDef] = &[
     zk("extendedTypesEnabled"),
     zk("DigestAuthenticationProvider.superDigest"),
     zk("digest.enabled"),
+    zk("enforceQuota"),
     zk("globalOutstandingLimit"),
     zk("leaderServes"),
     zk("skipACL"),
@@ -1227,6 +1231,7 @@ fn set_prop(
             }
         }
         "digest.enabled" => cfg.digest_enabled = parse_bool(loc, value)?,
+        "enforceQuota" => cfg.enforce_quota = parse_bool(loc, value)?,
         "globalOutstandingLimit" => cfg.global_outstanding_limit = parse_non_negative(loc, value)?,
         "leaderServes" => cfg.leader_serves = parse_yes_no(loc, value)?,
         "skipACL" => cfg.skip_acl = parse_yes_no(loc, value)?,
@@ -1883,6 +1888,7 @@ skipACL=yes
              zookeeper.extendedTypesEnabled=true\n\
              zookeeper.DigestAuthenticationProvider.superDigest=super:x=\n\
              zookeeper.digest.enabled=false\n\
+             zookeeper.enforceQuota=true\n\
              zookeeper.jute.maxbuffer=4096\n\
              zookeeper.readonlymode.enabled=true\n\
              zookeeper.znode.container.checkIntervalMs=5\n\
@@ -1894,6 +1900,7 @@ skipACL=yes
         assert!(c.extended_types_enabled);
         assert_eq!(c.super_digest.as_deref(), Some("super:x="));
         assert!(!c.digest_enabled);
+        assert!(c.enforce_quota);
         assert_eq!(c.jute_max_buffer, 4096);
         assert!(c.read_only_mode_enabled);
         assert_eq!(c.container_check_interval_ms, 5);
@@ -2460,6 +2467,11 @@ skipACL=yes
                 "invalid boolean 'yes' (expected 'true' or 'false')",
             ),
             (
+                "zookeeper.enforceQuota=on",
+                "zookeeper.enforceQuota",
+                "invalid boolean 'on' (expected 'true' or 'false')",
+            ),
+            (
                 "maxClientCnxns=-1",
                 "maxClientCnxns",
                 "must not be negative, got -1",
@@ -2616,7 +2628,7 @@ skipACL=yes
         let w = apply_jvm_flags(
             &mut c,
             "-Xmx512m -Djute.maxbuffer=4194304 -Dzookeeper.extendedTypesEnabled=true \
-             -Dreadonlymode.enabled=true \
+             -Dreadonlymode.enabled=true -Dzookeeper.enforceQuota=true \
              -Dzookeeper.DigestAuthenticationProvider.superDigest=super:abc=",
         )
         .expect("valid flags");
@@ -2624,6 +2636,7 @@ skipACL=yes
         assert_eq!(c.jute_max_buffer, 4_194_304);
         assert!(c.extended_types_enabled);
         assert!(c.read_only_mode_enabled);
+        assert!(c.enforce_quota);
         assert!(c.four_letter_allowed("isro"));
         assert_eq!(c.super_digest.as_deref(), Some("super:abc="));
         assert!(c.system_properties.is_empty());

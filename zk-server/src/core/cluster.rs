@@ -83,6 +83,7 @@ impl Core {
         }
         self.role = role;
         self.serving = serving;
+        self.read_only = None;
         self.learner = LearnerState::default();
         self.pending.clear();
         self.held.clear();

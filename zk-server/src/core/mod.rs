@@ -11,12 +11,14 @@
 //!    [`Core::commit`], which applies it ([`apply`]), fires watches, and answers the client.
 //!
 //! Modules: [`tree`] (znodes), [`acl`], [`watches`], [`sessions`], [`txn`], [`prep`], [`apply`],
-//! [`reads`], [`stats`] (counters behind the four-letter words).
+//! [`reads`], [`stats`] (counters behind the four-letter words), [`quota`], [`readonly`].
 
 pub mod acl;
 pub mod apply;
 pub mod cluster;
 pub mod prep;
+pub mod quota;
+pub mod readonly;
 pub mod reads;
 pub mod sessions;
 pub mod stats;
@@ -86,6 +88,11 @@ pub struct CoreConfig {
     pub container_max_per_minute: u32,
     /// `zookeeper.digest.enabled`: stamp txns with the tree digest and check it on apply.
     pub digest_enabled: bool,
+    /// `zookeeper.enforceQuota`: hard quota limits refuse creates and setData.
+    pub enforce_quota: bool,
+    /// `readonlymode.enabled`: an ensemble member without a quorum serves read-only clients
+    /// (the runtime decides when, see [`Core::set_read_only`]).
+    pub read_only_mode_enabled: bool,
 }
 
 impl Default for CoreConfig {
@@ -103,6 +110,8 @@ impl Default for CoreConfig {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             digest_enabled: true,
+            enforce_quota: false,
+            read_only_mode_enabled: false,
         }
     }
 }
@@ -157,6 +166,9 @@ pub struct Core {
     session_last_write: HashMap<i64, i64>,
     held: HashMap<i64, VecDeque<Held>>,
     pub stats: ServerStats,
+    quota_log: quota::QuotaLog,
+    /// Set while serving read-only clients without a quorum.
+    read_only: Option<readonly::ReadOnlyState>,
     role: ServerRole,
     /// False while an ensemble member is not synced with a leader: clients are turned away.
     serving: bool,
@@ -223,6 +235,8 @@ impl Core {
             session_last_write: HashMap::new(),
             held: HashMap::new(),
             stats: ServerStats::default(),
+            quota_log: quota::QuotaLog::default(),
+            read_only: None,
             role: ServerRole::Standalone,
             serving: true,
             learner: cluster::LearnerState::default(),
@@ -281,7 +295,7 @@ impl Core {
     }
 
     fn handle_connect(&mut self, conn: ConnId, payload: &[u8], now: Now, fx: &mut Vec<Effect>) {
-        if !self.serving {
+        if !self.serving && self.read_only.is_none() {
             // ZooKeeper's "ZooKeeperServer not running": the client tries another server.
             fx.push(Effect::Close { conn });
             return;
@@ -313,6 +327,10 @@ impl Core {
         let read_only_flag = req.read_only.is_some();
         if let Some(c) = self.conns.get_mut(&conn) {
             c.sent_read_only_flag = read_only_flag;
+        }
+        if self.read_only.is_some() {
+            self.ro_connect(conn, &req, timeout, now, fx);
+            return;
         }
         if req.session_id == 0 && self.role == ServerRole::Learner {
             self.learner_new_session(conn, timeout, fx);
@@ -370,6 +388,7 @@ impl Core {
         valid: bool,
         fx: &mut Vec<Effect>,
     ) {
+        let read_only = self.read_only.is_some();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -384,7 +403,7 @@ impl Core {
             } else {
                 vec![0; 16]
             },
-            read_only: c.sent_read_only_flag.then_some(false),
+            read_only: c.sent_read_only_flag.then_some(read_only),
         };
         let mut out = Vec::with_capacity(48);
         let at = frame::begin(&mut out);
@@ -485,6 +504,9 @@ impl Core {
         now: Now,
         fx: &mut Vec<Effect>,
     ) {
+        if self.read_only.is_some() && self.ro_request(conn, session, payload, now, fx) {
+            return;
+        }
         // A session's requests are answered in the order they were sent. Writes wait for the
         // disk before they are answered, so anything else the session sends after a write it
         // has pending waits too, in order. Writes themselves are prepped at once (pipelining);
@@ -784,6 +806,9 @@ impl Core {
 
     /// Periodic work: session expiry and the container/TTL sweep.
     pub fn tick(&mut self, now: Now) -> Vec<Effect> {
+        if self.read_only.is_some() {
+            return self.ro_tick(now);
+        }
         let mut fx = Vec::new();
         if self.role == ServerRole::Learner || !self.serving {
             // The leader expires sessions and sweeps containers; a learner only applies.
@@ -806,6 +831,9 @@ impl Core {
     /// The earliest monotonic time at which [`tick`](Self::tick) has work (never, while it
     /// has none: a learner, or a server not yet serving).
     pub fn next_deadline(&self) -> u64 {
+        if let Some(d) = self.ro_deadline() {
+            return d;
+        }
         if self.role == ServerRole::Learner || !self.serving {
             return u64::MAX;
         }

@@ -46,6 +46,8 @@ pub struct ChangeRecord {
     pub acl: Vec<Acl>,
     /// CRC32 over path and data (see `tree::digest_prefix`): with the stat, the node's digest.
     pub digest_prefix: Option<crc32fast::Hasher>,
+    /// The node's data length, for the quota check of a setData.
+    pub data_len: usize,
 }
 
 impl ChangeRecord {
@@ -56,6 +58,7 @@ impl ChangeRecord {
             child_count: 0,
             acl: Vec::new(),
             digest_prefix: None,
+            data_len: 0,
         }
     }
 
@@ -221,6 +224,7 @@ impl Core {
             child_count: n.children.len() as i32,
             acl: self.tree.acl_of(n),
             digest_prefix: digest_prefix(p, n.data.as_deref()),
+            data_len: n.data.as_ref().map_or(0, Vec::len),
         })
     }
 
@@ -308,6 +312,8 @@ impl Core {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let new_cversion = parent_stat.cversion.wrapping_add(1);
+        let data_len = a.data.as_ref().map_or(0, Vec::len);
+        self.check_quota(&full, 0, data_len as i64, 1)?;
         let owner = if mode.is_container() {
             ephemeral_owner::CONTAINER
         } else if mode.is_ttl() {
@@ -356,6 +362,7 @@ impl Core {
             child_count: 0,
             acl,
             digest_prefix,
+            data_len,
         };
         self.put_record(full, rec);
         Ok(body)
@@ -411,6 +418,8 @@ impl Core {
         validate(&r.path)?;
         let mut node = self.record(&r.path)?;
         self.check_acl(&node.acl, Perms::WRITE, auth)?;
+        let new_len = r.data.as_ref().map_or(0, Vec::len);
+        self.check_quota(&r.path, node.data_len as i64, new_len as i64, 0)?;
         let stat = node.stat.as_mut().ok_or(ErrorCode::NoNode)?;
         let new_version = check_version(stat.version, r.version)?;
         stat.version = new_version;
@@ -418,6 +427,7 @@ impl Core {
         stat.mzxid = zxid;
         node.zxid = zxid;
         node.digest_prefix = digest_prefix(&r.path, r.data.as_deref());
+        node.data_len = new_len;
         self.put_record(r.path.clone(), node);
         Ok(TxnBody::SetData(SetDataTxn {
             path: r.path.clone(),

@@ -272,6 +272,8 @@ pub struct DataTree {
     ttls: BTreeSet<String>,
     /// Sum over nodes of path length + data length (ZooKeeper's `approximateDataSize`).
     data_size: u64,
+    /// Paths with a quota (a `zookeeper_limits` node): ZooKeeper's `pTrie` (see [`super::quota`]).
+    pub(super) quota_paths: BTreeSet<String>,
 }
 
 impl Default for DataTree {
@@ -292,6 +294,7 @@ impl DataTree {
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
             data_size: 0,
+            quota_paths: BTreeSet::new(),
         };
         let empty = || Node::new(Some(Vec::new()), OPEN_ACL_REF, StatPersisted::default());
         t.insert_raw("/", empty());
@@ -497,6 +500,7 @@ impl DataTree {
         parent.children.0 += 1;
         let new_parent_digest = node_digest(parent_path, parent);
         let stat = new_node_stat(zxid, time, owner);
+        let bytes = data_len(&data) as i64;
         self.data_size += (p.len() + data_len(&data)) as u64;
         let node = Node::new(data, acl_ref, stat);
         let client_stat = node.client_stat();
@@ -507,6 +511,7 @@ impl DataTree {
             .wrapping_add(node_digest(p, &node));
         self.nodes.insert(key, Arc::new(node));
         self.index_owner(p, owner);
+        self.quota_on_create(p, bytes);
         triggers.push(Trigger::Created(p.to_owned()));
         Ok(client_stat)
     }
@@ -549,7 +554,9 @@ impl DataTree {
                 self.remove_one(&sub, &k);
             }
         }
-        self.remove_one(p, &key);
+        let bytes = self
+            .remove_one(p, &key)
+            .map_or(0, |n| data_len(&n.data) as i64);
         let parent_path = path::parent(p);
         if let Some(parent) = with_key(parent_path, |k| self.nodes.get_mut(k)) {
             let old = node_digest(parent_path, parent);
@@ -564,6 +571,7 @@ impl DataTree {
                 .wrapping_sub(old)
                 .wrapping_add(node_digest(parent_path, parent));
         }
+        self.quota_on_delete(p, bytes);
         triggers.push(Trigger::Deleted {
             path: p.to_owned(),
             parent: parent_path.to_owned(),
@@ -599,8 +607,39 @@ impl DataTree {
             .wrapping_sub(old_digest)
             .wrapping_add(new_digest);
         self.data_size = self.data_size.saturating_sub(old) + new;
+        self.quota_on_set_data(p, new as i64 - old as i64);
         triggers.push(Trigger::DataChanged(p.to_owned()));
         Ok(stat)
+    }
+
+    /// Replaces a node's data without touching its stat and without firing watches: how
+    /// ZooKeeper rewrites a quota's `zookeeper_stats` node while applying a txn.
+    pub(super) fn replace_data_quietly(&mut self, p: &str, data: Vec<u8>) -> bool {
+        let Some(node) = with_key(p, |k| self.nodes.get_mut(k)) else {
+            return false;
+        };
+        let node = Arc::make_mut(node);
+        let old_digest = node_digest(p, node);
+        let old = data_len(&node.data) as u64;
+        self.data_size = self.data_size.saturating_sub(old) + data.len() as u64;
+        node.data = exact(Some(data));
+        self.digest = self
+            .digest
+            .wrapping_sub(old_digest)
+            .wrapping_add(node_digest(p, node));
+        true
+    }
+
+    /// The number of nodes and data bytes in the subtree at `p`, the node itself included
+    /// (`DataTree.getCounts`); zeros when there is no such node.
+    pub fn subtree_usage(&self, p: &str) -> (i64, i64) {
+        with_key(p, |k| match self.nodes.get(k) {
+            None => (0, 0),
+            Some(n) => subtree(&self.nodes, k)
+                .fold((1, data_len(&n.data) as i64), |(c, b), (_, n)| {
+                    (c + 1, b + data_len(&n.data) as i64)
+                }),
+        })
     }
 
     pub fn set_acl(&mut self, p: &str, acl: &[Acl], aversion: i32) -> Result<Stat, ErrorCode> {
@@ -649,6 +688,7 @@ impl TreeBuilder {
                 containers: BTreeSet::new(),
                 ttls: BTreeSet::new(),
                 data_size: 0,
+                quota_paths: BTreeSet::new(),
             },
             pending: None,
             err: None,
@@ -747,6 +787,7 @@ impl TreeBuilder {
             return Err("the snapshot has no root".to_owned());
         }
         t.acls.purge_unused();
+        t.setup_quota();
         Ok(t)
     }
 }

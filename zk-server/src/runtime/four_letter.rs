@@ -260,6 +260,10 @@ fn build_answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -
     }
     match cmd {
         "ruok" => out.push_str("imok"),
+        // "null" while not serving: a read-only client probing for a read/write server must
+        // not take a LOOKING server for one.
+        "isro" if core.is_read_only() => out.push_str("ro"),
+        "isro" if !ctx.serving => out.push_str("null"),
         "isro" => out.push_str("rw"),
         "srvr" => {
             let _ = writeln!(

@@ -12,11 +12,13 @@
 //! - All of this runs on one thread (a current-thread runtime; the disk thread and snapshot
 //!   writers are apart). The core task's few blocking steps (epoch files written with fsync,
 //!   TRUNC, installing a SNAP image) happen while Zab syncs, when the server serves no client.
+//! - `readonly`: when a member without a quorum starts serving read-only clients.
 
 pub mod conn;
 mod disk;
 pub mod four_letter;
 mod quorum;
+mod readonly;
 mod replicated;
 
 pub use quorum::{PeerAddr, QuorumSettings};
@@ -244,6 +246,11 @@ impl Server {
                     proposed: HashMap::new(),
                     data_dir: cfg.data_dir.clone(),
                     role: zab::Role::Looking,
+                    ro: readonly::ReadOnlyTimer::new(
+                        cfg.core.read_only_mode_enabled,
+                        cfg.core.tick_time_ms,
+                        clock.now().mono_ms,
+                    ),
                     to_core: to_core.clone(),
                     shutdown: shutdown_rx.clone(),
                 })
@@ -533,7 +540,10 @@ impl CoreTask {
     }
 
     fn next_deadline(&self) -> u64 {
-        let deadline = self.core.next_deadline();
+        let deadline = self
+            .core
+            .next_deadline()
+            .min(self.read_only_deadline().unwrap_or(u64::MAX));
         match self.repl.as_ref().and_then(|r| r.peer.next_deadline()) {
             Some(d) => deadline.min(d),
             None => deadline,
@@ -548,7 +558,9 @@ impl CoreTask {
         if let Some(r) = self.repl.as_mut() {
             r.peer.tick(now.mono_ms);
         }
-        self.drain_zab()
+        self.drain_zab()?;
+        self.read_only_tick();
+        Ok(())
     }
 
     fn handle(&mut self, msg: ToCore) -> Result<(), String> {

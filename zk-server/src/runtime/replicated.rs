@@ -37,6 +37,8 @@ pub(crate) struct Replication {
     pub proposed: HashMap<i64, Txn>,
     pub data_dir: PathBuf,
     pub role: Role,
+    /// When to start serving read-only clients (`readonlymode.enabled`).
+    pub ro: super::readonly::ReadOnlyTimer,
     pub to_core: mpsc::UnboundedSender<ToCore>,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -285,7 +287,13 @@ impl CoreTask {
     fn role_changed(&mut self, role: Role) {
         let now = self.now;
         let Some(r) = self.repl.as_mut() else { return };
+        let still_looking = matches!((r.role, role), (Role::Looking, Role::Looking));
         r.role = role;
+        r.ro.role_changed(&role, now.mono_ms);
+        if still_looking {
+            // Nothing changes for clients (a read-only server keeps its connections).
+            return;
+        }
         let (core_role, serving, mode) = match role {
             Role::Looking => (ServerRole::Learner, false, "follower"),
             Role::Leading { established, .. } => (ServerRole::Leader, established, "leader"),

@@ -160,6 +160,8 @@ pub fn error(e: &Error, path: &str) -> String {
             format!("Ephemerals cannot have children: {path}")
         }
         Some(ErrorCode::InvalidAcl) => format!("Acl is not valid : {path}"),
+        Some(ErrorCode::NotReadOnly) => format!("Not a read-only call: {path}"),
+        Some(ErrorCode::QuotaExceeded) => format!("Quota has exceeded : {path}"),
         Some(ErrorCode::BadArguments) => match e {
             Error::BadArguments(m) => m.clone(),
             _ => format!("Arguments are not valid : {path}"),
@@ -226,6 +228,7 @@ pub fn keeper_state(s: SessionState) -> &'static str {
     match s {
         SessionState::Connecting | SessionState::Disconnected => "Disconnected",
         SessionState::Connected => "SyncConnected",
+        SessionState::ConnectedReadOnly => "ConnectedReadOnly",
         SessionState::Expired => "Expired",
         SessionState::AuthFailed => "AuthFailed",
         SessionState::Closed => "Closed",
@@ -237,6 +240,7 @@ pub fn prompt_state(s: SessionState) -> &'static str {
     match s {
         SessionState::Connecting | SessionState::Disconnected => "CONNECTING",
         SessionState::Connected => "CONNECTED",
+        SessionState::ConnectedReadOnly => "CONNECTEDREADONLY",
         SessionState::Expired | SessionState::Closed => "CLOSED",
         SessionState::AuthFailed => "AUTH_FAILED",
     }

@@ -145,6 +145,8 @@ fn int_opt(o: &Opts, c: char, default: i64) -> Result<i64, Fail> {
 struct Shell {
     server: String,
     timeout: Duration,
+    /// `-r`: ask for a read-only-capable session.
+    read_only: bool,
     client: Option<Client>,
     /// The same session, for tab completion on the line reader's thread.
     shared: complete::SharedClient,
@@ -273,6 +275,7 @@ impl Shell {
         }
         let c = Client::builder()
             .session_timeout(self.timeout)
+            .read_only(self.read_only)
             .connect(&self.server)
             .await
             .map_err(|e| format!("Unable to connect to {}: {e}", self.server))?;
@@ -955,10 +958,11 @@ fn line_reader(
     (ptx, lrx)
 }
 
-async fn run(server: String, timeout: Duration, cmd: Vec<String>) -> ExitCode {
+async fn run(server: String, timeout: Duration, read_only: bool, cmd: Vec<String>) -> ExitCode {
     let mut sh = Shell {
         server,
         timeout,
+        read_only,
         client: None,
         shared: Default::default(),
         states: None,
@@ -1045,6 +1049,7 @@ fn main() -> ExitCode {
     let mut server = "localhost:2181".to_string();
     let mut timeout = Duration::from_millis(30_000);
     let mut cmd = Vec::new();
+    let mut read_only = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "-server" if cmd.is_empty() => server = args.next().unwrap_or(server),
@@ -1053,7 +1058,8 @@ fn main() -> ExitCode {
                     timeout = Duration::from_millis(t);
                 }
             }
-            "-r" | "-waitforconnection" if cmd.is_empty() => {}
+            "-r" if cmd.is_empty() => read_only = true,
+            "-waitforconnection" if cmd.is_empty() => {}
             "-client-configuration" if cmd.is_empty() => {
                 args.next();
             }
@@ -1070,5 +1076,5 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(run(server, timeout, cmd))
+    rt.block_on(run(server, timeout, read_only, cmd))
 }

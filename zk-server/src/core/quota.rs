@@ -1,0 +1,475 @@
+//! Quotas, as ZooKeeper 3.7+ keeps them.
+//!
+//! A quota on `/a/b` is two znodes that clients (zkCli's `setquota`) write:
+//! `/zookeeper/quota/a/b/zookeeper_limits` holds the limits and
+//! `/zookeeper/quota/a/b/zookeeper_stats` the usage, both as [`StatsTrack`] text
+//! (`count=10,bytes=-1=;byteHardLimit=-1;countHardLimit=20`). The server keeps the usage:
+//! - Applying a txn (every replica, deterministically) moves the usage of the *nearest* ancestor
+//!   with a quota (the node itself included; a quota on `/` counts nothing): a create adds one
+//!   node and its bytes, a delete takes them away, a setData moves the bytes. The stats node's
+//!   data is rewritten in place — its stat does not change and no watch fires — and, living under
+//!   `/zookeeper/`, it adds nothing to the tree digest. (`DataTree.updateQuotaStat`.)
+//! - Creating a `zookeeper_limits` node puts its path among the quota paths; creating a
+//!   `zookeeper_stats` node recounts the subtree into it; deleting the limits node ends the
+//!   quota. A loaded snapshot recounts every quota (`DataTree.setupQuota`), so usage survives a
+//!   restart even when the snapshot's stats were fuzzy.
+//! - Prep checks creates and setData against the limits (`ZooKeeperServer.checkQuota`): over a
+//!   soft limit (`count`, `bytes`) is logged and allowed; over a hard limit (`countHardLimit`,
+//!   `byteHardLimit`, which win over the soft ones) is refused with QuotaExceeded when
+//!   `zookeeper.enforceQuota=true`. Like ZooKeeper, the check reads the applied usage, so writes
+//!   still in flight (pipelined, or earlier ops of the same multi) are not counted.
+
+use std::collections::BTreeMap;
+
+use zk_proto::{path, ErrorCode};
+
+use super::tree::{DataTree, QUOTA, ZOOKEEPER};
+use super::Core;
+
+pub const LIMIT_NODE: &str = "zookeeper_limits";
+pub const STAT_NODE: &str = "zookeeper_stats";
+
+const COUNT: &str = "count";
+const BYTES: &str = "bytes";
+const COUNT_HARD: &str = "countHardLimit";
+const BYTES_HARD: &str = "byteHardLimit";
+
+/// A warning repeated within this long is counted, not logged (ZooKeeper's `RateLogger`): a
+/// hot path over its soft limit would flood the log.
+const WARN_INTERVAL_MS: u64 = 100;
+
+/// `/zookeeper/quota<path>/zookeeper_limits`.
+pub fn limit_path(quota_path: &str) -> String {
+    format!("{QUOTA}{quota_path}/{LIMIT_NODE}")
+}
+
+/// `/zookeeper/quota<path>/zookeeper_stats`.
+pub fn stat_path(quota_path: &str) -> String {
+    format!("{QUOTA}{quota_path}/{STAT_NODE}")
+}
+
+/// ZooKeeper's `StatsTrack`: `key=value` pairs split on `,` and `;`; a missing key or an empty
+/// value reads as -1. Written `count=C,bytes=B`, then, if there are other keys, an extra `=`
+/// (which older parsers ignore) and `;key=value` for each, sorted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StatsTrack(BTreeMap<String, i64>);
+
+impl StatsTrack {
+    pub fn parse(data: &[u8]) -> StatsTrack {
+        let text = String::from_utf8_lossy(data);
+        let mut m = BTreeMap::new();
+        for pair in text.split([',', ';']).filter(|p| !p.is_empty()) {
+            // As Java's split("="), which drops trailing empty strings: `bytes=5=` is bytes=5.
+            let mut kv = pair.split('=');
+            let k = kv.next().unwrap_or_default();
+            let v = kv.next().unwrap_or_default();
+            let v = if v.is_empty() { Ok(-1) } else { v.parse() };
+            match v {
+                Ok(v) => {
+                    m.insert(k.to_owned(), v);
+                }
+                Err(_) => tracing::warn!(pair, "ignoring unreadable quota field"),
+            }
+        }
+        StatsTrack(m)
+    }
+
+    pub fn get(&self, k: &str) -> i64 {
+        self.0.get(k).copied().unwrap_or(-1)
+    }
+
+    pub fn set(&mut self, k: &str, v: i64) {
+        self.0.insert(k.to_owned(), v);
+    }
+
+    pub fn count(&self) -> i64 {
+        self.get(COUNT)
+    }
+
+    pub fn bytes(&self) -> i64 {
+        self.get(BYTES)
+    }
+
+    pub fn count_hard_limit(&self) -> i64 {
+        self.get(COUNT_HARD)
+    }
+
+    pub fn byte_hard_limit(&self) -> i64 {
+        self.get(BYTES_HARD)
+    }
+
+    /// A usage record: just `count=C,bytes=B`.
+    pub fn usage(count: i64, bytes: i64) -> StatsTrack {
+        let mut s = StatsTrack::default();
+        s.set(COUNT, count);
+        s.set(BYTES, bytes);
+        s
+    }
+}
+
+impl std::fmt::Display for StatsTrack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{COUNT}={},{BYTES}={}", self.count(), self.bytes())?;
+        let mut rest = self.0.iter().filter(|(k, _)| *k != COUNT && *k != BYTES);
+        if let Some((k, v)) = rest.next() {
+            write!(f, "=;{k}={v}")?;
+            for (k, v) in rest {
+                write!(f, ";{k}={v}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The quota path a node under `/zookeeper/quota` belongs to, when `parent` is the quota
+/// directory of a path (`Quotas.trimQuotaPath`); never the root.
+fn quota_path_of(parent: &str) -> Option<&str> {
+    parent
+        .strip_prefix(QUOTA)
+        .filter(|rest| rest.starts_with('/'))
+}
+
+impl DataTree {
+    /// The nearest path at or above `p` with a quota (`getMaxPrefixWithQuota`); `None` when
+    /// there is none, or it is `/`.
+    pub fn max_prefix_with_quota(&self, p: &str) -> Option<String> {
+        if self.quota_paths.is_empty() {
+            return None;
+        }
+        let mut at = p;
+        while at != "/" && !at.is_empty() {
+            if self.quota_paths.contains(at) {
+                return Some(at.to_owned());
+            }
+            at = path::parent(at);
+        }
+        None
+    }
+
+    /// The paths that have a quota, sorted.
+    pub fn quota_paths(&self) -> impl Iterator<Item = &String> {
+        self.quota_paths.iter()
+    }
+
+    pub(super) fn quota_on_create(&mut self, p: &str, bytes: i64) {
+        let (parent, child) = split(p);
+        if let Some(q) = quota_path_of(parent) {
+            if child == LIMIT_NODE {
+                self.quota_paths.insert(q.to_owned());
+            }
+            if child == STAT_NODE {
+                let q = q.to_owned();
+                self.update_quota_for_path(&q);
+            }
+        }
+        if let Some(prefix) = self.max_prefix_with_quota(p) {
+            self.update_quota_stat(&prefix, bytes, 1);
+        }
+    }
+
+    pub(super) fn quota_on_delete(&mut self, p: &str, bytes: i64) {
+        let (parent, child) = split(p);
+        if child == LIMIT_NODE && parent.starts_with(ZOOKEEPER) {
+            if let Some(q) = quota_path_of(parent) {
+                self.quota_paths.remove(q);
+            }
+        }
+        if let Some(prefix) = self.max_prefix_with_quota(p) {
+            self.update_quota_stat(&prefix, -bytes, -1);
+        }
+    }
+
+    pub(super) fn quota_on_set_data(&mut self, p: &str, bytes_diff: i64) {
+        if let Some(prefix) = self.max_prefix_with_quota(p) {
+            self.update_quota_stat(&prefix, bytes_diff, 0);
+        }
+    }
+
+    /// Adds to the usage in a quota's stats node, keeping any other fields it holds.
+    fn update_quota_stat(&mut self, quota_path: &str, bytes_diff: i64, count_diff: i64) {
+        let sp = stat_path(quota_path);
+        let Some(node) = self.get(&sp) else {
+            // setquota creates the limits node first: writes in between have nowhere to go.
+            tracing::debug!(path = %sp, "no quota stats node to update");
+            return;
+        };
+        let mut s = StatsTrack::parse(node.data.as_deref().unwrap_or_default());
+        s.set(COUNT, s.count() + count_diff);
+        s.set(BYTES, s.bytes() + bytes_diff);
+        self.replace_data_quietly(&sp, s.to_string().into_bytes());
+    }
+
+    /// Recounts the subtree at `quota_path` into its stats node (`updateQuotaForPath`).
+    fn update_quota_for_path(&mut self, quota_path: &str) {
+        let (count, bytes) = self.subtree_usage(quota_path);
+        let sp = stat_path(quota_path);
+        let data = StatsTrack::usage(count, bytes).to_string().into_bytes();
+        if !self.replace_data_quietly(&sp, data) {
+            tracing::warn!(path = %sp, "missing quota stats node");
+        }
+    }
+
+    /// After a snapshot load: every leaf `zookeeper_limits` node under `/zookeeper/quota` makes
+    /// its path a quota path, and its usage is recounted (`setupQuota`).
+    pub(super) fn setup_quota(&mut self) {
+        let mut found = Vec::new();
+        let suffix = format!("/{LIMIT_NODE}");
+        self.visit_preorder(|p, n| {
+            if n.children.is_empty() && p.starts_with(QUOTA) && p.ends_with(&suffix) {
+                if let Some(end) = p.find(&suffix) {
+                    found.push(p[QUOTA.len()..end].to_owned());
+                }
+            }
+        });
+        for q in found {
+            if q.is_empty() {
+                continue;
+            }
+            self.update_quota_for_path(&q);
+            self.quota_paths.insert(q);
+        }
+    }
+}
+
+fn split(p: &str) -> (&str, &str) {
+    match p.rfind('/') {
+        Some(0) => ("/", &p[1..]),
+        Some(i) => (&p[..i], &p[i + 1..]),
+        None => ("", p),
+    }
+}
+
+/// Rate-limits quota warnings as ZooKeeper's `RateLogger` does: a new message is logged at
+/// once; the same message again within [`WARN_INTERVAL_MS`] is only counted, and the count
+/// is logged with the next one that is.
+#[derive(Debug, Default)]
+pub struct QuotaLog {
+    last: Option<(String, u64)>,
+    repeated: u64,
+}
+
+impl QuotaLog {
+    fn warn(&mut self, now_mono_ms: u64, msg: String) {
+        if let Some((last, at)) = &self.last {
+            if *last == msg && now_mono_ms.saturating_sub(*at) < WARN_INTERVAL_MS {
+                self.repeated += 1;
+                return;
+            }
+            let repeated = std::mem::take(&mut self.repeated);
+            if repeated > 0 {
+                tracing::warn!("[{repeated} more times] {last}");
+            }
+        }
+        tracing::warn!("{msg}");
+        self.last = Some((msg, now_mono_ms));
+    }
+}
+
+/// Which limit a write would pass.
+struct Excess {
+    what: &'static str,
+    current: i64,
+    hard: bool,
+    limit: i64,
+}
+
+impl Core {
+    /// `checkQuota` for a create (`last_len` 0, `count_diff` 1) or a setData (`count_diff` 0)
+    /// of `p`. Soft limits are logged; hard limits are logged and, with `enforceQuota`,
+    /// refuse the write.
+    pub(crate) fn check_quota(
+        &mut self,
+        p: &str,
+        last_len: i64,
+        new_len: i64,
+        count_diff: i64,
+    ) -> Result<(), ErrorCode> {
+        let Some(prefix) = self.tree.max_prefix_with_quota(p) else {
+            return Ok(());
+        };
+        let bytes_diff = new_len - last_len;
+        let read = |p: &str| {
+            self.tree
+                .get(p)
+                .map(|n| StatsTrack::parse(n.data.as_deref().unwrap_or_default()))
+        };
+        let Some(limits) = read(&limit_path(&prefix)) else {
+            return Ok(());
+        };
+        let check_count =
+            count_diff != 0 && (limits.count() > -1 || limits.count_hard_limit() > -1);
+        let check_bytes = bytes_diff != 0 && (limits.bytes() > -1 || limits.byte_hard_limit() > -1);
+        if !check_count && !check_bytes {
+            return Ok(());
+        }
+        let Some(usage) = read(&stat_path(&prefix)) else {
+            return Ok(());
+        };
+        let mut excesses = Vec::new();
+        if check_count {
+            let hard = limits.count_hard_limit() > -1;
+            let limit = if hard {
+                limits.count_hard_limit()
+            } else {
+                limits.count()
+            };
+            let current = usage.count() + count_diff;
+            if current > limit {
+                excesses.push(Excess {
+                    what: "count",
+                    current,
+                    hard,
+                    limit,
+                });
+            }
+        }
+        if check_bytes {
+            let hard = limits.byte_hard_limit() > -1;
+            let limit = if hard {
+                limits.byte_hard_limit()
+            } else {
+                limits.bytes()
+            };
+            let current = usage.bytes() + bytes_diff;
+            if current > limit {
+                excesses.push(Excess {
+                    what: "bytes",
+                    current,
+                    hard,
+                    limit,
+                });
+            }
+        }
+        let mut refuse = false;
+        for e in excesses {
+            let kind = if e.hard { "hard" } else { "soft" };
+            let limit_name = if e.what == "count" { "Count" } else { "Byte" };
+            let mut msg = format!(
+                "Quota exceeded: {prefix} [current {}={}, {kind}{limit_name}Limit={}]",
+                e.what, e.current, e.limit
+            );
+            if e.hard {
+                if self.config.enforce_quota {
+                    refuse = true;
+                    msg.push_str(": refused");
+                } else {
+                    msg.push_str(": allowed (zookeeper.enforceQuota=false)");
+                }
+            }
+            self.quota_log.warn(self.clock_mono_ms, msg);
+        }
+        if refuse {
+            Err(ErrorCode::QuotaExceeded)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::tree::Trigger;
+
+    #[test]
+    fn stats_track_reads_and_writes_zookeepers_format() {
+        let s = StatsTrack::parse(b"count=10,bytes=-1=;byteHardLimit=-1;countHardLimit=20");
+        assert_eq!(s.count(), 10);
+        assert_eq!(s.bytes(), -1);
+        assert_eq!(s.count_hard_limit(), 20);
+        assert_eq!(s.byte_hard_limit(), -1);
+        assert_eq!(
+            s.to_string(),
+            "count=10,bytes=-1=;byteHardLimit=-1;countHardLimit=20"
+        );
+        assert_eq!(StatsTrack::usage(3, 7).to_string(), "count=3,bytes=7");
+        // ZooKeeper 3.4's two-field form, and an empty value.
+        let old = StatsTrack::parse(b"count=5,bytes=");
+        assert_eq!((old.count(), old.bytes()), (5, -1));
+        assert_eq!(StatsTrack::parse(b"").count_hard_limit(), -1);
+    }
+
+    fn create(t: &mut DataTree, p: &str, data: &[u8]) {
+        let mut tr: Vec<Trigger> = Vec::new();
+        t.create_node(p, Some(data.to_vec()), &[], 0, -1, 1, 0, &mut tr)
+            .expect("create");
+    }
+
+    fn stats(t: &DataTree, q: &str) -> String {
+        let n = t.get(&stat_path(q)).expect("stats node");
+        String::from_utf8(n.data.clone().unwrap_or_default()).expect("utf8")
+    }
+
+    fn set_quota(t: &mut DataTree, q: &str, limits: &str) {
+        let mut dir = QUOTA.to_owned();
+        for part in q.split('/').filter(|s| !s.is_empty()) {
+            dir.push('/');
+            dir.push_str(part);
+            if t.get(&dir).is_none() {
+                create(t, &dir, b"");
+            }
+        }
+        create(t, &limit_path(q), limits.as_bytes());
+        create(t, &stat_path(q), b"count=0,bytes=0");
+    }
+
+    #[test]
+    fn usage_goes_to_the_nearest_quota_and_leaves_the_digest_alone() {
+        let mut t = DataTree::new();
+        create(&mut t, "/a", b"12");
+        create(&mut t, "/a/b", b"345");
+        set_quota(&mut t, "/a", "count=10,bytes=100");
+        // Creating the stats node counted the subtree, /a included.
+        assert_eq!(stats(&t, "/a"), "count=2,bytes=5");
+        set_quota(&mut t, "/a/b", "count=1,bytes=-1");
+        assert_eq!(stats(&t, "/a/b"), "count=1,bytes=3");
+        let digest = t.digest();
+        create(&mut t, "/a/c", b"xy");
+        create(&mut t, "/a/b/d", b"z");
+        assert_eq!(stats(&t, "/a"), "count=3,bytes=7");
+        assert_eq!(stats(&t, "/a/b"), "count=2,bytes=4");
+        let mut tr = Vec::new();
+        t.set_data("/a/c", Some(b"wxyz".to_vec()), 1, 5, 0, &mut tr)
+            .expect("set");
+        assert_eq!(stats(&t, "/a"), "count=3,bytes=9");
+        t.delete_node("/a/b/d", 6, &mut tr).expect("delete");
+        assert_eq!(stats(&t, "/a/b"), "count=1,bytes=3");
+        // The stats nodes' changes are outside the digest: only the data nodes moved it.
+        let mut plain = DataTree::new();
+        create(&mut plain, "/a", b"12");
+        create(&mut plain, "/a/b", b"345");
+        assert_eq!(plain.digest(), digest);
+        // Deleting the limits node ends the quota.
+        t.delete_node(&limit_path("/a/b"), 7, &mut tr)
+            .expect("delete");
+        create(&mut t, "/a/b/e", b"");
+        assert_eq!(stats(&t, "/a"), "count=4,bytes=9");
+        assert_eq!(stats(&t, "/a/b"), "count=1,bytes=3");
+        assert_eq!(t.max_prefix_with_quota("/a/b/e").as_deref(), Some("/a"));
+        assert_eq!(t.max_prefix_with_quota("/ab"), None);
+    }
+
+    #[test]
+    fn a_restored_tree_recounts_its_quotas() {
+        let mut t = DataTree::new();
+        create(&mut t, "/q", b"");
+        set_quota(&mut t, "/q", "count=-1,bytes=-1=;countHardLimit=3");
+        create(&mut t, "/q/x", b"abc");
+        // Fuzzy stats in the snapshot are replaced by the real usage.
+        t.replace_data_quietly(&stat_path("/q"), b"count=99,bytes=99".to_vec());
+        let mut nodes = Vec::new();
+        t.visit_preorder(|p, n| {
+            nodes.push(crate::core::tree::RestoredNode {
+                path: p.to_owned(),
+                data: n.data.clone(),
+                acl_ref: n.acl_ref,
+                stat: n.stat.clone(),
+            })
+        });
+        let acls: Vec<_> = t.acls.entries().map(|(r, a)| (r, a.to_vec())).collect();
+        let r = DataTree::restore(acls, nodes).expect("restore");
+        assert_eq!(stats(&r, "/q"), "count=2,bytes=3");
+        assert_eq!(r.quota_paths().collect::<Vec<_>>(), vec!["/q"]);
+        assert_eq!(r.digest(), t.digest());
+    }
+}
