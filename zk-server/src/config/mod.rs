@@ -28,8 +28,10 @@
 mod jvm_flags;
 mod properties;
 mod quorum;
+mod tls;
 
 pub use quorum::{PeerRole, ServerSpec};
+pub use tls::{ClientAuth, StoreType, TlsConfig, X509Settings};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -374,6 +376,8 @@ pub struct ServerConfig {
     pub admin: AdminServerConfig,
     /// `metricsProvider.*`.
     pub metrics: MetricsProviderConfig,
+    /// `ssl.*`, `ssl.quorum.*`, `sslQuorum`, `portUnification`, `client.portUnification`.
+    pub tls: TlsConfig,
 
     /// Unknown settings, keyed by their system-property name (`zookeeper.<key>`
     /// for zoo.cfg keys, the name as given for `-D` flags).
@@ -442,6 +446,7 @@ impl ServerConfig {
             container_max_never_used_interval_ms: 0,
             admin: AdminServerConfig::default(),
             metrics: MetricsProviderConfig::default(),
+            tls: TlsConfig::default(),
             system_properties: BTreeMap::new(),
             unsupported: BTreeMap::new(),
             config_file: PathBuf::new(),
@@ -768,13 +773,13 @@ const PEER_KEYS: &[&str] = &[
     "metricsProvider.httpHost",
     "metricsProvider.httpPort",
     "metricsProvider.exportJvmInfo",
+    "sslQuorum",
+    "portUnification",
 ];
 
 /// Keys QuorumPeerConfig interprets that zkrs does not implement. They are
 /// not system properties in ZooKeeper, so they go to `unsupported`.
 const UNSUPPORTED_PEER_KEYS: &[&str] = &[
-    "sslQuorum",
-    "portUnification",
     "sslQuorumReloadCertFiles",
     "quorum.auth.enableSasl",
     "quorum.auth.serverRequireSasl",
@@ -845,7 +850,7 @@ const PROPS: &[PropDef] = &[
 ];
 
 fn prop_def(short: &str) -> Option<&'static PropDef> {
-    PROPS.iter().find(|d| d.short == short)
+    PROPS.iter().chain(tls::PROPS).find(|d| d.short == short)
 }
 
 fn strip_zk_prefix(name: &str) -> &str {
@@ -892,7 +897,7 @@ fn known_keys() -> impl Iterator<Item = &'static str> {
         .iter()
         .chain(UNSUPPORTED_PEER_KEYS)
         .copied()
-        .chain(PROPS.iter().map(|d| d.short))
+        .chain(PROPS.iter().chain(tls::PROPS).map(|d| d.short))
 }
 
 fn unknown_key_message(key: &str, sysprop: &str) -> String {
@@ -1146,6 +1151,8 @@ fn set_peer_key(
         "metricsProvider.httpHost" => cfg.metrics.http_host = parse_host(loc, value)?,
         "metricsProvider.httpPort" => cfg.metrics.http_port = parse_port(loc, value)?,
         "metricsProvider.exportJvmInfo" => cfg.metrics.export_jvm_info = parse_bool(loc, value)?,
+        "sslQuorum" => cfg.tls.ssl_quorum = parse_bool(loc, value)?,
+        "portUnification" => cfg.tls.quorum_port_unification = parse_bool(loc, value)?,
         k if k.starts_with("metricsProvider.") => {
             let name = &k["metricsProvider.".len()..];
             cfg.metrics
@@ -1240,7 +1247,7 @@ fn set_prop(
         "znode.container.maxNeverUsedIntervalMs" => {
             cfg.container_max_never_used_interval_ms = parse_non_negative_long(loc, value)?;
         }
-        _ => return Ok(false),
+        s => return tls::set_prop(cfg, s, value, loc),
     }
     Ok(true)
 }
@@ -1330,7 +1337,12 @@ pub fn parse(text: &str, file: &Path) -> Result<(ServerConfig, Vec<ConfigWarning
             }
             Kind::Unknown => {
                 cfg.system_properties.insert(canon.clone(), p.value.clone());
-                warnings.push(loc.warn(unknown_key_message(&p.key, canon)));
+                // `authProvider.N=<class>` naming a scheme zkrs has built in is honoured.
+                let built_in = canon.starts_with("zookeeper.authProvider.")
+                    && tls::BUILT_IN_AUTH_PROVIDERS.contains(&p.value.as_str());
+                if !built_in {
+                    warnings.push(loc.warn(unknown_key_message(&p.key, canon)));
+                }
             }
         }
         cfg.origin.insert(canon.clone(), p.line);
@@ -2368,19 +2380,20 @@ skipACL=yes
 
     #[test]
     fn unsupported_zookeeper_keys_are_kept_and_warned_about() {
-        let (c, w) = ok("dataDir=/d\nsslQuorum=true\nquorum.auth.enableSasl=false\n");
+        let (c, w) =
+            ok("dataDir=/d\nsslQuorumReloadCertFiles=true\nquorum.auth.enableSasl=false\n");
         assert_eq!(
             c.unsupported,
             BTreeMap::from([
                 ("quorum.auth.enableSasl".to_string(), "false".to_string()),
-                ("sslQuorum".to_string(), "true".to_string()),
+                ("sslQuorumReloadCertFiles".to_string(), "true".to_string()),
             ])
         );
         assert_eq!(
             messages(&w),
             vec![
-                "zoo.cfg:2: key 'sslQuorum': 'sslQuorum' is a ZooKeeper setting that zkrs does \
-                  not support; ignored"
+                "zoo.cfg:2: key 'sslQuorumReloadCertFiles': 'sslQuorumReloadCertFiles' is a \
+                  ZooKeeper setting that zkrs does not support; ignored"
             ]
         );
         assert!(c.system_properties.is_empty());

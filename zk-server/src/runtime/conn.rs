@@ -4,14 +4,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::four_letter;
 use super::{IpCounts, Outgoing, RuntimeConfig, ToCore};
 use crate::core::ConnId;
+use zk_proto::data::Id;
 use zk_proto::frame;
 
 const SESSIONLESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -23,9 +23,40 @@ pub(crate) async fn serve(
     cfg: Arc<RuntimeConfig>,
     to_core: mpsc::UnboundedSender<ToCore>,
     counts: Arc<IpCounts>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let (mut rd, wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
+    serve_io(
+        conn,
+        rd,
+        wr,
+        peer,
+        Vec::new(),
+        cfg,
+        to_core,
+        counts,
+        shutdown,
+    )
+    .await;
+}
+
+/// Serves a connection over any byte stream (plain TCP halves, or a TLS stream's). `identities`
+/// are what the transport proved (the `x509` id of a client certificate).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn serve_io<R, W>(
+    conn: ConnId,
+    mut rd: R,
+    wr: W,
+    peer: SocketAddr,
+    identities: Vec<Id>,
+    cfg: Arc<RuntimeConfig>,
+    to_core: mpsc::UnboundedSender<ToCore>,
+    counts: Arc<IpCounts>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let mut writer = tokio::spawn(write_loop(wr, out_rx));
     let mut writer_done = false;
@@ -34,6 +65,7 @@ pub(crate) async fn serve(
             conn,
             peer,
             out: out_tx.clone(),
+            identities,
         })
         .is_err()
     {
@@ -133,7 +165,7 @@ async fn answer_four_letter(
     let _ = out.send(Outgoing::Close);
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
     let mut batch: Vec<u8> = Vec::with_capacity(16 * 1024);
     while let Some(first) = rx.recv().await {
         let mut close = false;
