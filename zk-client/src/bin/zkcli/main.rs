@@ -12,6 +12,7 @@ mod complete;
 mod fmt;
 mod quota;
 mod reconfig;
+mod secure;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
@@ -145,6 +146,8 @@ fn int_opt(o: &Opts, c: char, default: i64) -> Result<i64, Fail> {
 struct Shell {
     server: String,
     timeout: Duration,
+    /// TLS from `-client-configuration` / `CLIENT_JVMFLAGS`; `None` for plaintext.
+    tls: Option<zk_client::tls::TlsConfig>,
     client: Option<Client>,
     /// The same session, for tab completion on the line reader's thread.
     shared: complete::SharedClient,
@@ -271,8 +274,11 @@ impl Shell {
             let _ = writeln!(o, "Connecting to {}", self.server);
             let _ = o.flush();
         }
-        let c = Client::builder()
-            .session_timeout(self.timeout)
+        let mut b = Client::builder().session_timeout(self.timeout);
+        if let Some(t) = &self.tls {
+            b = b.tls(t.clone());
+        }
+        let c = b
             .connect(&self.server)
             .await
             .map_err(|e| format!("Unable to connect to {}: {e}", self.server))?;
@@ -955,10 +961,16 @@ fn line_reader(
     (ptx, lrx)
 }
 
-async fn run(server: String, timeout: Duration, cmd: Vec<String>) -> ExitCode {
+async fn run(
+    server: String,
+    timeout: Duration,
+    tls: Option<zk_client::tls::TlsConfig>,
+    cmd: Vec<String>,
+) -> ExitCode {
     let mut sh = Shell {
         server,
         timeout,
+        tls,
         client: None,
         shared: Default::default(),
         states: None,
@@ -1045,6 +1057,7 @@ fn main() -> ExitCode {
     let mut server = "localhost:2181".to_string();
     let mut timeout = Duration::from_millis(30_000);
     let mut cmd = Vec::new();
+    let mut client_config: Option<String> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "-server" if cmd.is_empty() => server = args.next().unwrap_or(server),
@@ -1054,9 +1067,7 @@ fn main() -> ExitCode {
                 }
             }
             "-r" | "-waitforconnection" if cmd.is_empty() => {}
-            "-client-configuration" if cmd.is_empty() => {
-                args.next();
-            }
+            "-client-configuration" if cmd.is_empty() => client_config = args.next(),
             _ => cmd.push(a),
         }
     }
@@ -1070,5 +1081,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(run(server, timeout, cmd))
+    let tls = match secure::client_tls(client_config.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("zkcli: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(run(server, timeout, tls, cmd))
 }
