@@ -1,6 +1,7 @@
 //! Test certificates made with rcgen: a CA, a server certificate for 127.0.0.1/localhost, and
 //! client certificates, written as PEM files the way ZooKeeper's PEM stores hold them (a key
 //! store is the private key and the certificate in one file).
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
