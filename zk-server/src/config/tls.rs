@@ -342,3 +342,127 @@ impl ServerConfig {
         loc.err(message)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::super::{apply_jvm_flags_from, parse};
+    use super::*;
+
+    const CFG: &str = "dataDir=/d
+clientPort=2181
+secureClientPort=2281
+sslQuorum=true
+portUnification=false
+client.portUnification=true
+authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider
+ssl.keyStore.location=/etc/zk/server.pem
+ssl.keyStore.password=
+ssl.trustStore.location=/etc/zk/ca.pem
+ssl.trustStore.type=pem
+ssl.clientAuth=want
+ssl.hostnameVerification=false
+ssl.enabledProtocols=TLSv1.3, TLSv1.2
+ssl.ciphersuites=TLS_AES_128_GCM_SHA256
+zookeeper.ssl.quorum.keyStore.location=/etc/zk/quorum.pem
+ssl.quorum.trustStore.location=/etc/zk/quorum-ca.pem
+X509AuthenticationProvider.superUser=CN=admin,O=zkrs
+";
+
+    #[test]
+    fn zoo_cfg_tls_keys_are_read_without_warnings() {
+        let (c, w) = parse(CFG, Path::new("zoo.cfg")).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        let t = &c.tls;
+        assert!(t.ssl_quorum && t.client_port_unification && !t.quorum_port_unification);
+        assert_eq!(c.secure_client_port, Some(2281));
+        assert_eq!(
+            t.client.key_store_location,
+            Some(PathBuf::from("/etc/zk/server.pem"))
+        );
+        assert_eq!(t.client.key_store_password, None);
+        assert_eq!(t.client.trust_store_type, Some(StoreType::Pem));
+        assert_eq!(t.client.client_auth, ClientAuth::Want);
+        assert!(!t.client.hostname_verification);
+        assert_eq!(
+            t.client.enabled_protocols,
+            Some(vec!["TLSv1.3".to_string(), "TLSv1.2".to_string()])
+        );
+        assert_eq!(
+            t.client.cipher_suites,
+            Some(vec!["TLS_AES_128_GCM_SHA256".to_string()])
+        );
+        // The quorum has its own X509Util: ssl.quorum.* only.
+        assert_eq!(
+            t.quorum.key_store_location,
+            Some(PathBuf::from("/etc/zk/quorum.pem"))
+        );
+        assert_eq!(t.quorum.client_auth, ClientAuth::Need);
+        assert!(t.quorum.hostname_verification);
+        assert_eq!(t.x509_super_user.as_deref(), Some("CN=admin,O=zkrs"));
+    }
+
+    #[test]
+    fn system_property_forms_work_as_jvm_flags() {
+        let (mut c, _) = parse("dataDir=/d\nclientPort=2181\n", Path::new("zoo.cfg")).unwrap();
+        let w = apply_jvm_flags_from(
+            &mut c,
+            "-Dzookeeper.ssl.keyStore.location=/k.pem -Dzookeeper.ssl.clientAuth=none \
+             -Dzookeeper.client.portUnification=true",
+            Path::new("SERVER_JVMFLAGS"),
+        )
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(
+            c.tls.client.key_store_location,
+            Some(PathBuf::from("/k.pem"))
+        );
+        assert_eq!(c.tls.client.client_auth, ClientAuth::None);
+        assert!(c.tls.client_port_unification);
+    }
+
+    #[test]
+    fn bad_values_name_file_line_and_key() {
+        for (line, want) in [
+            ("ssl.clientAuth=maybe", "expected 'none', 'want' or 'need'"),
+            ("ssl.keyStore.type=PKCS11", "unknown store type 'PKCS11'"),
+            ("sslQuorum=yes", "invalid boolean 'yes'"),
+            (
+                "ssl.quorum.hostnameVerification=nope",
+                "invalid boolean 'nope'",
+            ),
+        ] {
+            let text = format!("dataDir=/d\nclientPort=2181\n{line}\n");
+            let e = parse(&text, Path::new("zoo.cfg")).unwrap_err();
+            let key = line.split('=').next().unwrap();
+            assert_eq!(e.line, Some(3), "{e}");
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+            assert!(e.to_string().contains(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_auth_provider_class_is_still_warned_about() {
+        let (_, w) = parse(
+            "dataDir=/d\nclientPort=2181\nauthProvider.1=com.example.Sasl\n",
+            Path::new("zoo.cfg"),
+        )
+        .unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+    }
+
+    #[test]
+    fn store_types_are_inferred_from_file_names() {
+        for (f, t) in [
+            ("a.pem", Some(StoreType::Pem)),
+            ("a.P12", Some(StoreType::Pkcs12)),
+            ("a.pfx", Some(StoreType::Pkcs12)),
+            ("a.jks", Some(StoreType::Jks)),
+            ("a.bcfks", Some(StoreType::Bcfks)),
+            ("a.store", None),
+        ] {
+            assert_eq!(StoreType::from_file_name(Path::new(f)), t, "{f}");
+        }
+    }
+}

@@ -311,4 +311,38 @@ mod tests {
         }
         assert!(name_rfc2253(&[0x31, 0x03, 0x30, 0x01, 0x06]).is_err());
     }
+
+    /// A certificate made by `openssl req -utf8 -subj '/DC=org/DC=example/C=DE/
+    /// ST=Baden-Württemberg/L=Stuttgart/O=Acme\, Inc./OU= spaced \+plus /CN=#hash;semi<lt>"q"\\b=eq/
+    /// emailAddress=ops@example.org/UID=u1/street=Main St 1/serialNumber=42'`; the expected text
+    /// is what OpenJDK 17's `X500Principal.getName()` printed for it.
+    #[test]
+    fn matches_what_java_prints_for_an_openssl_certificate() {
+        use base64::Engine;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(
+                "MIIDeDCCAx+gAwIBAgIUPMRnRBIC8FB0CUKtC3uDDny8XgswCgYIKoZIzj0EAwIwggEQMRMwEQYKCZImiZPyLGQB\
+         GRYDb3JnMRcwFQYKCZImiZPyLGQBGRYHZXhhbXBsZTELMAkGA1UEBhMCREUxGzAZBgNVBAgMEkJhZGVuLVfDvHJ0\
+         dGVtYmVyZzESMBAGA1UEBwwJU3R1dHRnYXJ0MRMwEQYDVQQKDApBY21lLCBJbmMuMRcwFQYDVQQLDA4gc3BhY2Vk\
+         ICtwbHVzIDEfMB0GA1UEAwwWI2hhc2g7c2VtaTxsdD4icSJcYj1lcTEeMBwGCSqGSIb3DQEJARYPb3BzQGV4YW1w\
+         bGUub3JnMRIwEAYKCZImiZPyLGQBAQwCdTExEjAQBgNVBAkMCU1haW4gU3QgMTELMAkGA1UEBRMCNDIwHhcNMjYx\
+         MTIyMTMyNTA4WhcNMjYxMTIzMTMyNTA4WjCCARAxEzARBgoJkiaJk/IsZAEZFgNvcmcxFzAVBgoJkiaJk/IsZAEZ\
+         FgdleGFtcGxlMQswCQYDVQQGEwJERTEbMBkGA1UECAwSQmFkZW4tV8O8cnR0ZW1iZXJnMRIwEAYDVQQHDAlTdHV0\
+         dGdhcnQxEzARBgNVBAoMCkFjbWUsIEluYy4xFzAVBgNVBAsMDiBzcGFjZWQgK3BsdXMgMR8wHQYDVQQDDBYjaGFz\
+         aDtzZW1pPGx0PiJxIlxiPWVxMR4wHAYJKoZIhvcNAQkBFg9vcHNAZXhhbXBsZS5vcmcxEjAQBgoJkiaJk/IsZAEB\
+         DAJ1MTESMBAGA1UECQwJTWFpbiBTdCAxMQswCQYDVQQFEwI0MjBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABFSy\
+         4QjupNE+L3GbRP8Ag63A5ROl0Lm2lywQNC9jYCYn37BdHoiCZunnLyn3/t1+HWN3jMTPmNdLmDmKrKwR6b+jUzBR\
+         MB0GA1UdDgQWBBRiKxUnvsWQ1mdpSGEB7ax1UDPYDTAfBgNVHSMEGDAWgBRiKxUnvsWQ1mdpSGEB7ax1UDPYDTAP\
+         BgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCICLGIs2OXMB3IppNJ45YuYlA/eW4n9Wc/QOPeiodQH4+\
+         AiBb6rJrIhtUWk9WpBPR8U9a4t9AAfSjLws9Tu+gGmKFfQ==",
+            )
+            .unwrap();
+        assert_eq!(
+            subject_rfc2253(&der).unwrap(),
+            "2.5.4.5=#13023432,STREET=Main St 1,UID=u1,\
+             1.2.840.113549.1.9.1=#160f6f7073406578616d706c652e6f7267,\
+             CN=\\#hash\\;semi\\<lt\\>\\\"q\\\"\\\\b\\=eq,OU=\\ spaced \\+plus\\ ,\
+             O=Acme\\, Inc.,L=Stuttgart,ST=Baden-Württemberg,C=DE,DC=example,DC=org"
+        );
+    }
 }
