@@ -3076,4 +3076,42 @@ skipACL=yes
         assert_eq!(version_from_filename(Path::new("zoo.cfg.dynamic")), None);
         assert_eq!(version_from_filename(Path::new("dynamic")), None);
     }
+
+    #[test]
+    fn shipped_tls_ensemble() {
+        for (i, (text, myid)) in shipped_ensemble!("tls": "1", "2", "3")
+            .into_iter()
+            .enumerate()
+        {
+            let id = i as u64 + 1;
+            let name = format!("confs/tls/zk{id}.cfg");
+            let mut c = parse_shipped(text, &name);
+            c.apply_my_id(
+                parse_myid(myid, Path::new("myid")).unwrap(),
+                Path::new("myid"),
+            )
+            .unwrap();
+            assert!(c.is_distributed());
+            assert_eq!(
+                c.client_address(),
+                Some(("127.0.0.1".to_string(), 2190 + id as u16))
+            );
+            assert_eq!(
+                c.secure_client_address(),
+                Some(("127.0.0.1".to_string(), 2290 + id as u16))
+            );
+            let t = &c.tls;
+            assert!(t.ssl_quorum);
+            assert_eq!(
+                t.client.key_store_location,
+                Some(PathBuf::from("data/tls-certs/server.pem"))
+            );
+            assert_eq!(
+                t.quorum.trust_store_location,
+                Some(PathBuf::from("data/tls-certs/ca.pem"))
+            );
+            assert_eq!(t.client.client_auth, ClientAuth::Need);
+            assert_eq!(t.x509_super_user.as_deref(), Some("CN=admin,OU=ops,O=zkrs"));
+        }
+    }
 }

@@ -218,6 +218,8 @@ pub(super) const PROPS: &[PropDef] = &[
     zk("ssl.sslProvider"),
     zk("client.portUnification"),
     zk("X509AuthenticationProvider.superUser"),
+    // NIO or Netty in ZooKeeper (TLS needs Netty there); zkrs has one connection layer.
+    zk("serverCnxnFactory"),
 ];
 
 /// The auth provider classes zkrs implements (`authProvider.N=<class>` naming one of these
@@ -254,8 +256,8 @@ pub(super) fn set_prop(
             tls.auth_provider = non_empty(value);
             return Ok(true);
         }
-        // Netty's JDK/OPENSSL choice: rustls is the only provider here.
-        "ssl.sslProvider" => return Ok(true),
+        // Netty's JDK/OPENSSL choice, and NIO vs Netty: zkrs has one of each.
+        "ssl.sslProvider" | "serverCnxnFactory" => return Ok(true),
         "client.portUnification" => {
             tls.client_port_unification = parse_bool(loc, value)?;
             return Ok(true);

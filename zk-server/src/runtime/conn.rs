@@ -58,7 +58,9 @@ pub(crate) async fn serve_io<R, W>(
     W: AsyncWrite + Send + Unpin + 'static,
 {
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let mut writer = tokio::spawn(write_loop(wr, out_rx));
+    let (answered_tx, mut answered) = oneshot::channel();
+    let mut writer = tokio::spawn(write_loop(wr, out_rx, answered_tx));
+    let mut connected = false;
     let mut writer_done = false;
     if to_core
         .send(ToCore::Opened {
@@ -107,6 +109,18 @@ pub(crate) async fn serve_io<R, W>(
         loop {
             match frame::check(&buf[start..], max) {
                 Ok(Some(end)) => {
+                    if framed && !connected {
+                        // As ZooKeeper (which stops reading until the session is set up), take
+                        // nothing after the ConnectRequest before it is answered: the Java
+                        // client's Netty socket sends queued requests right behind it, and
+                        // they must neither be read as a ConnectRequest nor run before the
+                        // session exists.
+                        tokio::select! {
+                            r = &mut answered => if r.is_err() { break 'read },
+                            _ = shutdown.changed() => break 'read,
+                        }
+                        connected = true;
+                    }
                     framed = true;
                     let payload = buf[start + 4..start + end].to_vec();
                     start += end;
@@ -165,7 +179,13 @@ async fn answer_four_letter(
     let _ = out.send(Outgoing::Close);
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+/// `answered` fires once the first frame (the ConnectResponse) is written.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    answered: oneshot::Sender<()>,
+) {
+    let mut answered = Some(answered);
     let mut batch: Vec<u8> = Vec::with_capacity(16 * 1024);
     while let Some(first) = rx.recv().await {
         let mut close = false;
@@ -186,6 +206,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::UnboundedRec
                 break;
             }
             batch.clear();
+            if let Some(a) = answered.take() {
+                let _ = a.send(());
+            }
         }
         if close {
             break;
