@@ -534,6 +534,43 @@ async fn quorum_tls_elects_and_replicates_and_refuses_a_foreign_certificate() {
     let _ = std::fs::remove_dir_all(&pki);
 }
 
+/// The rolling switch to quorum TLS: with `portUnification=true` every server accepts TLS and
+/// plaintext peers, so an ensemble where only some servers dial with TLS (`sslQuorum=true`)
+/// still elects and replicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_unification_lets_tls_and_plaintext_servers_form_one_ensemble() {
+    let pki = std::env::temp_dir().join(format!("zkrs-cluster-unify-pki-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&pki);
+    std::fs::create_dir_all(&pki).unwrap();
+    let ca = certs::Ca::new(&pki, "ca");
+    let server = ca.server(&pki, "server.pem");
+    let extra = format!(
+        "portUnification=true\nssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
+        server.key_store.display(),
+        ca.trust_store.display()
+    );
+    let mut e = Ensemble::new("unify", &[1, 2, 3], &[], &extra);
+    for id in [2, 3] {
+        let cfg = e.node(id).cfg.clone();
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        text.push_str("sslQuorum=true\n");
+        std::fs::write(&cfg, text).unwrap();
+    }
+    e.start_all();
+    let leader = e.wait_stable(&[1, 2, 3], Duration::from_secs(30));
+    let c = client(&e.connect_string(&[leader])).await;
+    c.create("/mixed", b"both", &open()).await.unwrap();
+    for id in [1, 2, 3] {
+        assert_eq!(
+            read_synced(&e, id, "/mixed").await.as_deref(),
+            Some(&b"both"[..]),
+            "server {id}"
+        );
+    }
+    drop(e);
+    let _ = std::fs::remove_dir_all(&pki);
+}
+
 /// Opens TLS to 127.0.0.1:`port` with `key_store`'s certificate; true when the server accepted
 /// it (it then waits for FOLLOWERINFO: a read times out rather than failing).
 async fn quorum_handshake(ca: &std::path::Path, key_store: &std::path::Path, port: u16) -> bool {

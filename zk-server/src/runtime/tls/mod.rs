@@ -68,8 +68,11 @@ impl std::fmt::Debug for ClientTls {
 pub struct QuorumTls {
     acceptor: TlsAcceptor,
     connector: TlsConnector,
-    /// `portUnification`: the quorum and election ports accept plaintext peers too.
+    /// `portUnification`: the quorum and election ports accept both TLS and plaintext peers
+    /// (for rolling an ensemble onto or off TLS).
     unified: bool,
+    /// `sslQuorum`: dial the other servers with TLS.
+    dial_tls: bool,
     detect_timeout: Duration,
 }
 
@@ -93,7 +96,7 @@ pub struct TlsSettings {
     pub client_port_is_secure: bool,
     /// An extra TLS-only client listener (`secureClientPort` beside `clientPort`).
     pub secure_client_addr: Option<SocketAddr>,
-    /// Quorum TLS (`sslQuorum=true`).
+    /// Quorum TLS (`sslQuorum=true`, or `portUnification=true` to accept it).
     pub quorum: Option<Arc<QuorumTls>>,
 }
 
@@ -135,13 +138,14 @@ impl TlsSettings {
         } else {
             None
         };
-        let quorum = if t.ssl_quorum {
+        let quorum = if t.ssl_quorum || t.quorum_port_unification {
             let server = server_config(cfg, "ssl.quorum.", &t.quorum)?;
             let client = client_config(cfg, "ssl.quorum.", &t.quorum)?;
             Some(Arc::new(QuorumTls {
                 acceptor: TlsAcceptor::from(Arc::new(server)),
                 connector: TlsConnector::from(Arc::new(client)),
                 unified: t.quorum_port_unification,
+                dial_tls: t.ssl_quorum,
                 detect_timeout: Duration::from_millis(u64::from(
                     t.quorum.handshake_detection_timeout_ms,
                 )),
@@ -540,7 +544,7 @@ pub(crate) async fn connect_peer(
     stream: TcpStream,
     host: &str,
 ) -> std::io::Result<PeerStream> {
-    let Some(tls) = tls else {
+    let Some(tls) = tls.filter(|t| t.dial_tls) else {
         return Ok(Box::new(stream));
     };
     let name = ServerName::try_from(host.to_string())
