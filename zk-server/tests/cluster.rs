@@ -488,7 +488,8 @@ async fn a_leader_with_an_uncommitted_suffix_is_truncated_when_it_rejoins() {
 }
 
 /// `sslQuorum=true`: the servers elect and replicate over TLS with certificates from one CA;
-/// the quorum port refuses a peer whose certificate comes from another CA.
+/// the quorum port refuses a peer whose certificate comes from another CA, or is not for the
+/// peer's address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quorum_tls_elects_and_replicates_and_refuses_a_foreign_certificate() {
     let pki = std::env::temp_dir().join(format!("zkrs-cluster-tls-pki-{}", std::process::id()));
@@ -525,6 +526,9 @@ async fn quorum_tls_elects_and_replicates_and_refuses_a_foreign_certificate() {
     let rogue = other.server(&pki, "rogue.pem");
     assert!(quorum_handshake(&ca.trust_store, &server.key_store, quorum_port).await);
     assert!(!quorum_handshake(&ca.trust_store, &rogue.key_store, quorum_port).await);
+    // ssl.quorum.hostnameVerification (default true): the right CA, but not for 127.0.0.1.
+    let misnamed = ca.server_for(&pki, "misnamed.pem", &["elsewhere.invalid"]);
+    assert!(!quorum_handshake(&ca.trust_store, &misnamed.key_store, quorum_port).await);
     // Still serving after the refusal.
     assert_eq!(
         read_synced(&e, leader, "/over-tls").await.as_deref(),

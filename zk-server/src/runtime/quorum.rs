@@ -377,7 +377,13 @@ async fn election_accept(
         let itx = itx.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let mut stream = match tls::accept_peer(q.tls.as_deref(), stream).await {
+            let mut stream = match tls::accept_peer(
+                q.tls.as_deref(),
+                stream,
+                q.servers.values().map(|a| a.host.as_str()),
+            )
+            .await
+            {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, "election connection: TLS handshake failed; closing");
@@ -631,7 +637,13 @@ pub(crate) async fn start_quorum_listener(
             let to_core = to_core.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                let stream = match tls::accept_peer(q.tls.as_deref(), stream).await {
+                let stream = match tls::accept_peer(
+                    q.tls.as_deref(),
+                    stream,
+                    q.servers.values().map(|a| a.host.as_str()),
+                )
+                .await
+                {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(error = %e, "quorum connection: TLS handshake failed; closing");

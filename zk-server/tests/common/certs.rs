@@ -47,8 +47,13 @@ impl Ca {
     /// A certificate for `127.0.0.1` and `localhost`, usable by servers (and, for the quorum,
     /// as a client of the other servers).
     pub fn server(&self, dir: &Path, file: &str) -> Identity {
-        let mut p =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        self.server_for(dir, file, &["127.0.0.1", "localhost"])
+    }
+
+    /// A server certificate for the given names and addresses only.
+    pub fn server_for(&self, dir: &Path, file: &str, names: &[&str]) -> Identity {
+        let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
         // rcgen starts with a CN of its own; the subject is encoded in push order.
         p.distinguished_name = DistinguishedName::new();
         p.distinguished_name.push(DnType::OrganizationName, "zkrs");

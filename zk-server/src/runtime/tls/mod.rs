@@ -73,6 +73,9 @@ pub struct QuorumTls {
     unified: bool,
     /// `sslQuorum`: dial the other servers with TLS.
     dial_tls: bool,
+    /// `ssl.quorum.hostnameVerification`: an accepted peer's certificate must be for its
+    /// address (the dialling side checks the name through its rustls verifier).
+    verify_peer_host: bool,
     detect_timeout: Duration,
 }
 
@@ -146,6 +149,7 @@ impl TlsSettings {
                 connector: TlsConnector::from(Arc::new(client)),
                 unified: t.quorum_port_unification,
                 dial_tls: t.ssl_quorum,
+                verify_peer_host: t.quorum.hostname_verification,
                 detect_timeout: Duration::from_millis(u64::from(
                     t.quorum.handshake_detection_timeout_ms,
                 )),
@@ -519,10 +523,14 @@ pub(crate) trait PeerIo: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> PeerIo for T {}
 pub(crate) type PeerStream = Box<dyn PeerIo>;
 
-/// The accepting side of a quorum or election connection.
-pub(crate) async fn accept_peer(
+/// The accepting side of a quorum or election connection. `members` are the hosts of the
+/// `server.N` lines: with hostname verification the peer's certificate must be valid for its
+/// IP address, or for one of those names that resolves to that address (ZooKeeper looks the
+/// name up from the address instead).
+pub(crate) async fn accept_peer<'a>(
     tls: Option<&QuorumTls>,
     stream: TcpStream,
+    members: impl Iterator<Item = &'a str>,
 ) -> std::io::Result<PeerStream> {
     let Some(tls) = tls else {
         return Ok(Box::new(stream));
@@ -530,12 +538,61 @@ pub(crate) async fn accept_peer(
     if tls.unified && !starts_with_tls(&stream, tls.detect_timeout).await? {
         return Ok(Box::new(stream));
     }
+    let peer_ip = stream.peer_addr()?.ip();
     let s = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream))
         .await
         .map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
         })??;
+    if tls.verify_peer_host {
+        if let Some(cert) = s.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+            let cert = cert.clone();
+            check_peer_host(&cert, peer_ip, members).await?;
+        }
+    }
     Ok(Box::new(s))
+}
+
+async fn check_peer_host<'a>(
+    cert: &CertificateDer<'_>,
+    ip: std::net::IpAddr,
+    members: impl Iterator<Item = &'a str>,
+) -> std::io::Result<()> {
+    let bad = |m: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, m);
+    let ee = webpki::EndEntityCert::try_from(cert)
+        .map_err(|e| bad(format!("unreadable peer certificate: {e}")))?;
+    if ee
+        .verify_is_valid_for_subject_name(&ServerName::IpAddress(ip.into()))
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let names: Vec<String> = members
+        .filter(|h| h.parse::<std::net::IpAddr>().is_err())
+        .map(str::to_string)
+        .collect();
+    for name in names {
+        let Ok(server_name) = ServerName::try_from(name.clone()) else {
+            continue;
+        };
+        if ee.verify_is_valid_for_subject_name(&server_name).is_err() {
+            continue;
+        }
+        let resolved = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::lookup_host((name.as_str(), 0)),
+        )
+        .await;
+        if let Ok(Ok(mut addrs)) = resolved {
+            if addrs.any(|a| a.ip() == ip) {
+                return Ok(());
+            }
+        }
+    }
+    Err(bad(format!(
+        "the peer's certificate is not valid for its address {ip} \
+         (ssl.quorum.hostnameVerification)"
+    )))
 }
 
 /// The dialling side of a quorum or election connection to `host` (as on its server.N line).
