@@ -4,7 +4,7 @@
 #   scripts/interop.sh                    build zk-server, start it, run the suites
 #   scripts/interop.sh --apache           run the same suites against Apache
 #                                         ZooKeeper 3.8 (Debian's `zookeeper`):
-#                                         1, 2, and 5 with an Apache ensemble
+#                                         1, 2, 5 (with an Apache ensemble) and 6
 #   scripts/interop.sh --server HOST:PORT only run the suites against a running server
 #   scripts/interop.sh --client-tests     only suite 4 (zk-client's tests on Apache)
 #   scripts/interop.sh --cluster          only suite 5 (the 3-node zkrs pseudo-cluster)
@@ -1011,12 +1011,20 @@ suite_cluster() {
 # Apache's zkCli speaks TLS only with ClientCnxnSocketNetty, and Debian's zookeeper.jar
 # manifest lists netty-handler/-transport/-buffer/-common but not netty-resolver and
 # netty-codec, which that socket also needs: they are added to zkCli's classpath here.
+# ensure_openssl: the openssl CLI for scripts/gen-certs.sh (Debian's `openssl` package).
+ensure_openssl() {
+    command -v openssl >/dev/null && return 0
+    [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null || return 1
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get update -qq </dev/null && timeout 600 apt-get install -y -qq openssl </dev/null >/dev/null
+}
+
 suite_tls() {
     local what="zkrs"
     [[ "$MODE" == apache ]] && what="Apache ZooKeeper"
     header "Suite 6: TLS to a $what secureClientPort: kazoo, Apache zkCli, zkcli"
     local certs="$WORK_DIR/certs" sport out rc summary n m
-    if ! "$REPO_ROOT/scripts/gen-certs.sh" "$certs" >/dev/null; then
+    if ! ensure_openssl || ! "$REPO_ROOT/scripts/gen-certs.sh" "$certs" >/dev/null; then
         fail "tls: scripts/gen-certs.sh makes the certificates"
         return 0
     fi

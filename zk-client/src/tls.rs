@@ -164,6 +164,8 @@ impl TlsOptions {
                 }
             }
         }
+        versions.sort_by_key(|v| std::cmp::Reverse(u16::from(v.version)));
+        versions.dedup_by_key(|v| v.version);
         let roots = load_roots(&self.trust_store)?;
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
