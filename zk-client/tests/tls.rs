@@ -401,3 +401,74 @@ fn client_rustls(ca: &Path, key_store: &Path) -> rustls::ClientConfig {
         .with_client_auth_cert(certs, key)
         .unwrap()
 }
+
+/// zkcli with zkCli.sh's `-client-configuration FILE`, or the same keys as `-D` words in
+/// `CLIENT_JVMFLAGS`.
+#[tokio::test]
+async fn zkcli_speaks_tls_from_a_client_configuration_file_or_jvm_flags() {
+    bounded(async {
+        if common::skip_external() {
+            return;
+        }
+        let pki = Pki::new("zkcli");
+        let (server, secure) = start_secure(&pki.server_config()).await;
+        let erin = pki.ca.client(&pki.dir, "erin.pem", "erin");
+        let props = pki.dir.join("client.properties");
+        std::fs::write(
+            &props,
+            format!(
+                "zookeeper.client.secure=true\nzookeeper.ssl.keyStore.location={}\n\
+                 zookeeper.ssl.trustStore.location={}\n",
+                erin.key_store.display(),
+                pki.ca.trust_store.display()
+            ),
+        )
+        .unwrap();
+        let jvm_flags = format!(
+            "-Xmx64m -Dzookeeper.client.secure=true -Dzookeeper.ssl.keyStore.location={} \
+             -Dzookeeper.ssl.trustStore.location={}",
+            erin.key_store.display(),
+            pki.ca.trust_store.display()
+        );
+        let broken = pki.dir.join("broken.properties");
+        std::fs::write(&broken, "zookeeper.client.secure=true\n").unwrap();
+        let addr = secure.to_string();
+        let (from_file, from_flags, refused) = tokio::task::spawn_blocking(move || {
+            let run = |args: &[&str], env: Option<&str>| {
+                let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_zkcli"));
+                c.arg("-server").arg(&addr).args(args);
+                c.env_remove("CLIENT_JVMFLAGS");
+                if let Some(v) = env {
+                    c.env("CLIENT_JVMFLAGS", v);
+                }
+                c.output().unwrap()
+            };
+            (
+                run(
+                    &["-client-configuration", props.to_str().unwrap(), "whoami"],
+                    None,
+                ),
+                run(&["whoami"], Some(&jvm_flags)),
+                run(
+                    &["-client-configuration", broken.to_str().unwrap(), "whoami"],
+                    None,
+                ),
+            )
+        })
+        .await
+        .unwrap();
+        for out in [&from_file, &from_flags] {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{text}");
+            assert!(text.lines().any(|l| l == "x509: CN=erin,O=zkrs"), "{text}");
+        }
+        assert!(!refused.status.success());
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            err.contains("broken.properties") && err.contains("zookeeper.ssl.trustStore.location"),
+            "{err}"
+        );
+        server.shutdown().await;
+    })
+    .await;
+}
