@@ -4,7 +4,9 @@
 //!   queries over a channel, calls the core, and carries out the [`Effect`]s it returns.
 //! - Each client connection has a reader (frames in, four-letter words detected before the
 //!   handshake, `jute.maxbuffer` enforced) and a writer (batches queued frames into one write).
-//! - The listener enforces `maxClientCnxns` per client IP.
+//! - The listener enforces `maxClientCnxns` per client IP. Client and quorum TLS (handshakes
+//!   on each connection's own task, the `x509` identity of a client certificate) are in
+//!   [`tls`].
 //!
 //! - A *disk thread* appends txns and group-commits them (one fdatasync per batch); only then
 //!   does the core task apply them and answer (persist before acknowledging).
