@@ -4,12 +4,13 @@
 #   scripts/interop.sh                    build zk-server, start it, run the suites
 #   scripts/interop.sh --apache           run the same suites against Apache
 #                                         ZooKeeper 3.8 (Debian's `zookeeper`):
-#                                         1, 2, 5 and 6 with Apache ensembles
+#                                         1, 2, 5 and 6 with Apache ensembles, and 7
 #   scripts/interop.sh --server HOST:PORT only run the suites against a running server
 #   scripts/interop.sh --client-tests     only suite 4 (zk-client's tests on Apache)
 #   scripts/interop.sh --cluster          only suite 5 (the 3-node zkrs pseudo-cluster)
 #   scripts/interop.sh --readonly         only suite 6 (read-only mode; add --apache
 #                                         to run it against Apache)
+#   scripts/interop.sh --tls              only suite 7 (TLS; with --apache: against Apache)
 #
 # Suites:
 #   1. zkcli - Apache's Java command-line client (zkCli.sh from Debian's package)
@@ -25,6 +26,9 @@
 #      peers are killed serves kazoo's read-only sessions (scripts/interop/
 #      readonly_suite.py), refuses their writes, and serves read/write again once
 #      they are back (default mode, --apache, or alone)
+#   7. tls - a secureClientPort with client certificates: kazoo (scripts/interop/tls_suite.py:
+#      x509 ACLs, super user, refused certificates, 4lw over TLS), Apache zkCli over TLS
+#      (Netty), zkcli -client-configuration (default mode, --apache, or alone with --tls)
 #
 # The expectations were validated against Apache ZooKeeper 3.8.0 (Debian
 # bookworm) with --apache: they are Apache's real behaviour.
@@ -34,6 +38,7 @@
 #
 # Environment knobs:
 #   ZKCLI=/path/to/zkCli.sh   use this zkCli instead of searching for one
+#   ZKRS_BIN, ZKRS_ZKCLI      use these zk-server / zkcli binaries instead of building them
 #   KAZOO_SPEC=kazoo==X.Y.Z   kazoo requirement to install (default below)
 #   INTEROP_KEEP=1            keep the temp dir (config, data, server log)
 #   INTEROP_VERBOSE=1         print every zkCli transcript, not only failing ones
@@ -56,12 +61,14 @@ BUILD_TIMEOUT=1800    # seconds for cargo build
 CLIENT_TESTS_TIMEOUT="${CLIENT_TESTS_TIMEOUT:-$BUILD_TIMEOUT}" # seconds for suite 4's cargo test
 
 MODE=zkrs
+TLS_ONLY=0            # --tls: only suite 7
 # Whether exists/stat of an existing node needs READ: true from ZooKeeper 3.8.4/3.9.2 on
 # (ZOOKEEPER-2590) and in zkrs; Debian's Apache ZooKeeper 3.8.0 predates it.
 EXISTS_NEEDS_READ="${EXISTS_NEEDS_READ:-1}"
 SERVER=""             # HOST:PORT the suites talk to
 SERVER_PID=""         # set only for a server this script started
-ZKRS_BIN=""           # the zk-server binary, once built
+ZKRS_BIN="${ZKRS_BIN:-}"  # the zk-server binary, once built (or given)
+ZKRS_ZKCLI="${ZKRS_ZKCLI:-}"  # our zkcli binary for suite 6 (built when not given)
 APACHE_CMD=()         # set by apache_cmd
 EXTRA_CONFIG=""       # extra zoo.cfg lines for the next server started
 WORK_DIR=""
@@ -268,6 +275,11 @@ apache_cmd() {
     [[ -f /usr/share/java/zookeeper.jar ]] || die "/usr/share/java/zookeeper.jar missing"
     local cp="/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
     [[ -f /usr/share/java/slf4j-simple.jar ]] && cp="$cp:/usr/share/java/slf4j-simple.jar"
+    # NettyServerCnxnFactory (TLS, suite 6) needs these; Debian's jar manifest omits them.
+    local jar
+    for jar in netty-codec netty-resolver; do
+        [[ -f "/usr/share/java/$jar.jar" ]] && cp="$cp:/usr/share/java/$jar.jar"
+    done
     APACHE_CMD=(java -Xmx512m
         "-Dzookeeper.log.dir=$2" -Dzookeeper.log.file=zookeeper.log
         -Dorg.slf4j.simpleLogger.defaultLogLevel=info
@@ -1086,8 +1098,95 @@ suite_readonly() {
     info "suite 6 took $((SECONDS - t0))s"
 }
 
+# Suite 7: TLS (secureClientPort) with kazoo, Apache zkCli and zkcli
+
+# A standalone server (zkrs, or Apache with --apache) with a plaintext clientPort and a
+# secureClientPort, certificates from scripts/gen-certs.sh, ssl.clientAuth=need and an x509
+# super user. Apache serves TLS only with Netty (serverCnxnFactory); zkrs ignores that key.
+# Apache's zkCli speaks TLS only with ClientCnxnSocketNetty, and Debian's zookeeper.jar
+# manifest lists netty-handler/-transport/-buffer/-common but not netty-resolver and
+# netty-codec, which that socket also needs: they are added to zkCli's classpath here.
+# ensure_openssl: the openssl CLI for scripts/gen-certs.sh (Debian's `openssl` package).
+ensure_openssl() {
+    command -v openssl >/dev/null && return 0
+    [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null || return 1
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get update -qq </dev/null && timeout 600 apt-get install -y -qq openssl </dev/null >/dev/null
+}
+
+suite_tls() {
+    local what="zkrs"
+    [[ "$MODE" == apache ]] && what="Apache ZooKeeper"
+    header "Suite 7: TLS to a $what secureClientPort: kazoo, Apache zkCli, zkcli"
+    local certs="$WORK_DIR/certs" sport out rc summary n m
+    if ! ensure_openssl || ! "$REPO_ROOT/scripts/gen-certs.sh" "$certs" >/dev/null; then
+        fail "tls: scripts/gen-certs.sh makes the certificates"
+        return 0
+    fi
+    sport="$(free_port)"
+    EXTRA_CONFIG="secureClientPort=$sport
+secureClientPortAddress=127.0.0.1
+serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory
+ssl.keyStore.location=$certs/server.pem
+ssl.trustStore.location=$certs/ca.pem
+ssl.clientAuth=need
+authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider
+X509AuthenticationProvider.superUser=CN=admin,OU=ops,O=zkrs"
+    local started=0
+    if [[ "$MODE" == apache ]]; then
+        start_apache "$WORK_DIR/tls-data" && started=1
+    else
+        start_zkrs "$WORK_DIR/tls-data" && started=1
+    fi
+    EXTRA_CONFIG=""
+    if (( ! started )); then stop_server; return 0; fi
+    local secure="127.0.0.1:$sport"
+
+    set +e
+    out="$(timeout "$KAZOO_TIMEOUT" "$PYTHON" "$INTEROP_DIR/tls_suite.py" "$secure" "$SERVER" "$certs" 2>&1)"
+    rc=$?
+    set -e
+    printf '%s\n' "$out" | grep -v '^tls: [0-9]* passed, [0-9]* failed$' || true
+    summary="$(grep -E '^tls: [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n 1 || true)"
+    if [[ -z "$summary" ]]; then
+        fail "tls kazoo suite ended without a summary (exit $rc)"
+    else
+        n="$(sed -E 's/^tls: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$summary")"
+        m="$(sed -E 's/^tls: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$summary")"
+        PASSED=$((PASSED + n))
+        FAILED=$((FAILED + m))
+        if (( m == 0 && rc != 0 )); then fail "tls kazoo suite exited $rc with no failed checks"; fi
+    fi
+
+    local cp="/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/netty-resolver.jar:/usr/share/java/netty-codec.jar"
+    local flags="-cp $cp -Dzookeeper.client.secure=true -Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty"
+    flags+=" -Dzookeeper.ssl.keyStore.location=$certs/client.pem -Dzookeeper.ssl.trustStore.location=$certs/ca.pem"
+    out="$( { printf 'create /interop-tls-cli over-tls\n'; printf 'get /interop-tls-cli\n'; printf 'whoami\n'; printf 'delete /interop-tls-cli\n'; printf 'quit\n'; } \
+        | CLIENT_JVMFLAGS="$flags" timeout "$ZKCLI_TIMEOUT" "$ZKCLI" -server "$secure" 2>&1 | grep -v '^SLF4J:' || true)"
+    expect_line "tls: Apache zkCli (Netty, client certificate) creates over TLS" "$out" "Created /interop-tls-cli"
+    expect_line "tls: Apache zkCli reads over TLS" "$out" "over-tls"
+    expect_line "tls: Apache zkCli's whoami shows the x509 identity" "$out" "x509: CN=client,OU=dev,O=zkrs"
+    flags="${flags//client.pem/rogue.pem}"
+    out="$(CLIENT_JVMFLAGS="$flags" timeout "$ZKCLI_TIMEOUT" "$ZKCLI" -server "$secure" -timeout 3000 ls / 2>&1 | grep -v '^SLF4J:' || true)"
+    expect_no_line "tls: Apache zkCli with a certificate from another CA gets no session" "$out" "[zookeeper]"
+
+    if [[ "$MODE" != apache ]]; then
+        local zkcli_bin="$ZKRS_ZKCLI"
+        if [[ -n "$zkcli_bin" ]] || (cd "$REPO_ROOT" && timeout "$BUILD_TIMEOUT" cargo build -q --release -p zk-client --bin zkcli); then
+            zkcli_bin="${zkcli_bin:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/zkcli}"
+            printf 'zookeeper.client.secure=true\nzookeeper.ssl.keyStore.location=%s\nzookeeper.ssl.trustStore.location=%s\n' \
+                "$certs/admin.pem" "$certs/ca.pem" >"$WORK_DIR/tls-client.properties"
+            out="$(timeout "$ZKCLI_TIMEOUT" "$zkcli_bin" -server "$secure" -client-configuration "$WORK_DIR/tls-client.properties" whoami 2>&1 || true)"
+            expect_line "tls: zkcli -client-configuration shows the x509 identity" "$out" "x509: CN=admin,OU=ops,O=zkrs"
+        else
+            fail "tls: cargo build of zkcli"
+        fi
+    fi
+    stop_server
+}
+
 usage() {
-    sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,46p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -1098,6 +1197,7 @@ main() {
             --client-tests) MODE=client-tests ;;
             --cluster) MODE=cluster ;;
             --readonly) ONLY_READONLY=1 ;;
+            --tls) TLS_ONLY=1 ;;
             --server)
                 [[ $# -ge 2 ]] || usage
                 MODE=server
@@ -1130,7 +1230,13 @@ main() {
         if (( FAILED > 0 )); then exit 1; fi
         exit 0
     fi
-
+    if (( TLS_ONLY )); then
+        suite_tls
+        header "done in $((SECONDS - t0))s: TLS against $MODE"
+        printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+        (( FAILED == 0 )) || exit 1
+        exit 0
+    fi
     local up=1
     case "$MODE" in
         zkrs) start_zkrs || up=0 ;;
@@ -1161,6 +1267,10 @@ main() {
         stop_server
         suite_cluster
         suite_readonly
+    fi
+    if [[ "$MODE" == zkrs || "$MODE" == apache ]]; then
+        stop_server
+        suite_tls
     fi
     if (( FAILED > 0 )) && [[ -f "$WORK_DIR/server.log" ]]; then
         header "server log (last 40 lines)"

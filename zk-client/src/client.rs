@@ -189,6 +189,7 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     read_only: bool,
     max_buffer: usize,
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for ClientBuilder {
@@ -198,6 +199,7 @@ impl Default for ClientBuilder {
             connect_timeout: None,
             read_only: false,
             max_buffer: zk_proto::DEFAULT_MAX_BUFFER,
+            tls: None,
         }
     }
 }
@@ -229,7 +231,17 @@ impl ClientBuilder {
     /// Parses the connect string, starts the connection task and waits until a session is
     /// established (`ConnectionLoss` if none within the connect timeout).
     pub async fn connect(self, connect_string: &str) -> Result<Client> {
-        self.connect_via(connect_string, tcp_connector()).await
+        let connector = match &self.tls {
+            Some(t) => t.connector(),
+            None => tcp_connector(),
+        };
+        self.connect_via(connect_string, connector).await
+    }
+
+    /// Connect with TLS (to a `secureClientPort`, or a port with `client.portUnification`).
+    pub fn tls(mut self, tls: crate::tls::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// [`ClientBuilder::connect`] with streams opened by `connector` (tests use in-memory ones).

@@ -6,6 +6,7 @@
 //! - [`client`]: [`Client`], the async API (cheap to clone), errors, multi ops.
 //! - [`protected`]: Curator-style protected creates (`_c_<uuid>-name`) that survive a
 //!   `ConnectionLoss` without duplicates.
+//! - [`tls`]: TLS to a secure client port (rustls), configured like the Java client.
 //! - `conn`: the tokio connection task (socket, host rotation, reconnects, watch registry;
 //!   `conn::rw_seek`: while connected read-only, looking for a read/write server).
 
@@ -15,6 +16,7 @@ pub mod connect_string;
 pub mod protected;
 pub mod recipes;
 pub mod session;
+pub mod tls;
 
 pub use client::{Client, ClientBuilder, Error, Op, OpResult, ReadOp, Result, Watcher};
 pub use conn::WatchedEvent;

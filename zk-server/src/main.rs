@@ -18,7 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zk_server::config::{self, FourLetterWhitelist, ServerConfig};
 use zk_server::core::CoreConfig;
 use zk_server::runtime::{
-    four_letter::ZK_VERSION, PeerAddr, QuorumSettings, RuntimeConfig, Server, StorageConfig,
+    four_letter::ZK_VERSION, tls::TlsSettings, PeerAddr, QuorumSettings, RuntimeConfig, Server,
+    StorageConfig,
 };
 
 const USAGE: &str = "usage: zk-server [start-foreground|status] CONFIG
@@ -199,6 +200,7 @@ fn runtime_config(cfg: &ServerConfig, addr: std::net::SocketAddr) -> RuntimeConf
             purge_interval_hours: cfg.autopurge_purge_interval_hours,
         }),
         quorum: quorum_settings(cfg),
+        tls: TlsSettings::default(),
     }
 }
 
@@ -254,17 +256,23 @@ fn quorum_settings(cfg: &ServerConfig) -> Option<QuorumSettings> {
             .get("zookeeper.commitLogCount")
             .and_then(|v| v.parse().ok())
             .unwrap_or(10_000),
+        tls: None,
     })
 }
 
 async fn client_addr(cfg: &ServerConfig, path: &Path) -> Result<std::net::SocketAddr> {
-    let Some((host, port)) = cfg.client_address() else {
+    // With only secureClientPort, that is the one client port (served with TLS).
+    let Some((host, port)) = cfg.client_address().or_else(|| cfg.secure_client_address()) else {
         bail!(
             "{}: no clientPort (or server.N ';clientPort') is configured",
             path.display()
         );
     };
-    let mut addrs = tokio::net::lookup_host((host.as_str(), port))
+    resolve(&host, port, path).await
+}
+
+async fn resolve(host: &str, port: u16, path: &Path) -> Result<std::net::SocketAddr> {
+    let mut addrs = tokio::net::lookup_host((host, port))
         .await
         .with_context(|| {
             format!(
@@ -304,15 +312,21 @@ async fn serve(path: &Path) -> Result<()> {
         format!("replicated, myid {id}")
     };
     let addr = client_addr(&cfg, path).await?;
+    let client_port_is_secure = cfg.client_address().is_none();
+    let secure_addr = match cfg.secure_client_address() {
+        Some((host, port)) if !client_port_is_secure => Some(resolve(&host, port, path).await?),
+        _ => None,
+    };
+    let mut rc = runtime_config(&cfg, addr);
+    rc.tls = TlsSettings::from_config(&cfg, secure_addr, client_port_is_secure)
+        .map_err(anyhow::Error::msg)?;
     tracing::info!(config = %path.display(), "starting zk-server {} ({mode})", env!("CARGO_PKG_VERSION"));
-    let mut server = Server::start(runtime_config(&cfg, addr))
-        .await
-        .with_context(|| {
-            format!(
-                "cannot start on {addr} with data in {}",
-                cfg.data_dir.display()
-            )
-        })?;
+    let mut server = Server::start(rc).await.with_context(|| {
+        format!(
+            "cannot start on {addr} with data in {}",
+            cfg.data_dir.display()
+        )
+    })?;
     tokio::select! {
         _ = wait_for_signal() => {
             tracing::info!("shutting down");

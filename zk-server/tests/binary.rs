@@ -115,6 +115,45 @@ fn a_bad_config_value_names_the_file_line_and_key() {
 }
 
 #[test]
+fn a_tls_key_store_that_cannot_be_read_stops_start_up_naming_the_file() {
+    let dir = temp_dir("badkey");
+    let port = free_port();
+    let garbage = dir.join("server.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    for (store, what) in [
+        (dir.join("absent.pem"), "cannot read"),
+        (garbage, "bad PEM certificate"),
+    ] {
+        let cfg = write_cfg(
+            &dir,
+            &format!(
+                "dataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nsecureClientPort={}\n\
+                 ssl.keyStore.location={}\nssl.clientAuth=none\n",
+                dir.display(),
+                free_port(),
+                store.display()
+            ),
+        );
+        let out = Command::new(BIN).arg(&cfg).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("zoo.cfg:5"), "line missing: {err}");
+        assert!(err.contains("ssl.keyStore.location"), "{err}");
+        assert!(err.contains(&store.display().to_string()), "{err}");
+        assert!(err.contains(what), "{err}");
+        assert!(
+            four_letter(port, "ruok", FLW_TIMEOUT).is_none(),
+            "must not serve"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn status_of_a_server_that_is_not_running_fails_clearly() {
     let dir = temp_dir("status");
     let port = free_port();

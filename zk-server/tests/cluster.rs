@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use zookeeper_client as zk;
 
+#[path = "common/certs.rs"]
+mod certs;
 #[path = "common/process.rs"]
 mod process;
 
@@ -483,4 +485,134 @@ async fn a_leader_with_an_uncommitted_suffix_is_truncated_when_it_rejoins() {
     c.sync("/").await.unwrap();
     assert!(c.check_stat("/lost0").await.unwrap().is_none());
     assert!(c.check_stat("/new2").await.unwrap().is_some());
+}
+
+/// `sslQuorum=true`: the servers elect and replicate over TLS with certificates from one CA;
+/// the quorum port refuses a peer whose certificate comes from another CA, or is not for the
+/// peer's address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_tls_elects_and_replicates_and_refuses_a_foreign_certificate() {
+    let pki = std::env::temp_dir().join(format!("zkrs-cluster-tls-pki-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&pki);
+    std::fs::create_dir_all(&pki).unwrap();
+    let ca = certs::Ca::new(&pki, "ca");
+    let server = ca.server(&pki, "server.pem");
+    let extra = format!(
+        "sslQuorum=true\nssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
+        server.key_store.display(),
+        ca.trust_store.display()
+    );
+    let mut e = Ensemble::new("tls", &[1, 2, 3], &[], &extra);
+    e.start_all();
+    let leader = e.wait_stable(&[1, 2, 3], Duration::from_secs(30));
+    let c = client(&e.connect_string(&[leader])).await;
+    c.create("/over-tls", b"quorum", &open()).await.unwrap();
+    for id in [1, 2, 3] {
+        assert_eq!(
+            read_synced(&e, id, "/over-tls").await.as_deref(),
+            Some(&b"quorum"[..]),
+            "server {id}"
+        );
+    }
+
+    // The leader's quorum port speaks TLS and wants a certificate from the ensemble's CA.
+    let cfg = std::fs::read_to_string(&e.node(leader).cfg).unwrap();
+    let line = cfg
+        .lines()
+        .find(|l| l.starts_with(&format!("server.{leader}=")))
+        .unwrap();
+    let quorum_port: u16 = line.split(':').nth(1).unwrap().parse().unwrap();
+    let other = certs::Ca::new(&pki, "other");
+    let rogue = other.server(&pki, "rogue.pem");
+    assert!(quorum_handshake(&ca.trust_store, &server.key_store, quorum_port).await);
+    assert!(!quorum_handshake(&ca.trust_store, &rogue.key_store, quorum_port).await);
+    // ssl.quorum.hostnameVerification (default true): the right CA, but not for 127.0.0.1.
+    let misnamed = ca.server_for(&pki, "misnamed.pem", &["elsewhere.invalid"]);
+    assert!(!quorum_handshake(&ca.trust_store, &misnamed.key_store, quorum_port).await);
+    // Still serving after the refusal.
+    assert_eq!(
+        read_synced(&e, leader, "/over-tls").await.as_deref(),
+        Some(&b"quorum"[..])
+    );
+    drop(e);
+    let _ = std::fs::remove_dir_all(&pki);
+}
+
+/// The rolling switch to quorum TLS: with `portUnification=true` every server accepts TLS and
+/// plaintext peers, so an ensemble where only some servers dial with TLS (`sslQuorum=true`)
+/// still elects and replicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_unification_lets_tls_and_plaintext_servers_form_one_ensemble() {
+    let pki = std::env::temp_dir().join(format!("zkrs-cluster-unify-pki-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&pki);
+    std::fs::create_dir_all(&pki).unwrap();
+    let ca = certs::Ca::new(&pki, "ca");
+    let server = ca.server(&pki, "server.pem");
+    let extra = format!(
+        "portUnification=true\nssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
+        server.key_store.display(),
+        ca.trust_store.display()
+    );
+    let mut e = Ensemble::new("unify", &[1, 2, 3], &[], &extra);
+    for id in [2, 3] {
+        let cfg = e.node(id).cfg.clone();
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        text.push_str("sslQuorum=true\n");
+        std::fs::write(&cfg, text).unwrap();
+    }
+    e.start_all();
+    let leader = e.wait_stable(&[1, 2, 3], Duration::from_secs(30));
+    let c = client(&e.connect_string(&[leader])).await;
+    c.create("/mixed", b"both", &open()).await.unwrap();
+    for id in [1, 2, 3] {
+        assert_eq!(
+            read_synced(&e, id, "/mixed").await.as_deref(),
+            Some(&b"both"[..]),
+            "server {id}"
+        );
+    }
+    drop(e);
+    let _ = std::fs::remove_dir_all(&pki);
+}
+
+/// Opens TLS to 127.0.0.1:`port` with `key_store`'s certificate; true when the server accepted
+/// it (it then waits for FOLLOWERINFO: a read times out rather than failing).
+async fn quorum_handshake(ca: &std::path::Path, key_store: &std::path::Path, port: u16) -> bool {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::sync::Arc;
+    use tokio::io::AsyncReadExt;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let certs: Vec<_> = CertificateDer::pem_file_iter(key_store)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(key_store).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(certs, key)
+    .unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let Ok(mut s) = connector.connect(name, tcp).await else {
+        return false;
+    };
+    // With TLS 1.3 the server judges the client's certificate after the client finished: a
+    // refusal shows as an alert (an error) or a close on the first read.
+    let mut b = [0u8; 1];
+    match tokio::time::timeout(Duration::from_millis(1500), s.read(&mut b)).await {
+        Err(_) => true,
+        Ok(Ok(n)) => n > 0,
+        Ok(Err(_)) => false,
+    }
 }

@@ -395,6 +395,7 @@ impl Ensemble {
                 init_limit: opts.init_limit,
                 sync_limit: opts.sync_limit,
                 history_limit: 10_000,
+                tls: None,
             });
             members.insert(
                 id,

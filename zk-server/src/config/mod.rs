@@ -28,8 +28,10 @@
 mod jvm_flags;
 mod properties;
 mod quorum;
+mod tls;
 
 pub use quorum::{PeerRole, ServerSpec};
+pub use tls::{ClientAuth, StoreType, TlsConfig, X509Settings};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -378,6 +380,8 @@ pub struct ServerConfig {
     pub metrics: MetricsProviderConfig,
     /// `zookeeper.root.logger`, `zookeeper.log.*` (see [`crate::logging`]).
     pub logging: crate::logging::LogConfig,
+    /// `ssl.*`, `ssl.quorum.*`, `sslQuorum`, `portUnification`, `client.portUnification`.
+    pub tls: TlsConfig,
 
     /// Unknown settings, keyed by their system-property name (`zookeeper.<key>`
     /// for zoo.cfg keys, the name as given for `-D` flags).
@@ -448,6 +452,7 @@ impl ServerConfig {
             admin: AdminServerConfig::default(),
             metrics: MetricsProviderConfig::default(),
             logging: crate::logging::LogConfig::default(),
+            tls: TlsConfig::default(),
             system_properties: BTreeMap::new(),
             unsupported: BTreeMap::new(),
             config_file: PathBuf::new(),
@@ -774,13 +779,13 @@ const PEER_KEYS: &[&str] = &[
     "metricsProvider.httpHost",
     "metricsProvider.httpPort",
     "metricsProvider.exportJvmInfo",
+    "sslQuorum",
+    "portUnification",
 ];
 
 /// Keys QuorumPeerConfig interprets that zkrs does not implement. They are
 /// not system properties in ZooKeeper, so they go to `unsupported`.
 const UNSUPPORTED_PEER_KEYS: &[&str] = &[
-    "sslQuorum",
-    "portUnification",
     "sslQuorumReloadCertFiles",
     "quorum.auth.enableSasl",
     "quorum.auth.serverRequireSasl",
@@ -861,7 +866,7 @@ const PROPS: &[PropDef] = &[
 ];
 
 fn prop_def(short: &str) -> Option<&'static PropDef> {
-    PROPS.iter().find(|d| d.short == short)
+    PROPS.iter().chain(tls::PROPS).find(|d| d.short == short)
 }
 
 fn strip_zk_prefix(name: &str) -> &str {
@@ -908,7 +913,7 @@ fn known_keys() -> impl Iterator<Item = &'static str> {
         .iter()
         .chain(UNSUPPORTED_PEER_KEYS)
         .copied()
-        .chain(PROPS.iter().map(|d| d.short))
+        .chain(PROPS.iter().chain(tls::PROPS).map(|d| d.short))
 }
 
 fn unknown_key_message(key: &str, sysprop: &str) -> String {
@@ -1162,6 +1167,8 @@ fn set_peer_key(
         "metricsProvider.httpHost" => cfg.metrics.http_host = parse_host(loc, value)?,
         "metricsProvider.httpPort" => cfg.metrics.http_port = parse_port(loc, value)?,
         "metricsProvider.exportJvmInfo" => cfg.metrics.export_jvm_info = parse_bool(loc, value)?,
+        "sslQuorum" => cfg.tls.ssl_quorum = parse_bool(loc, value)?,
+        "portUnification" => cfg.tls.quorum_port_unification = parse_bool(loc, value)?,
         k if k.starts_with("metricsProvider.") => {
             let name = &k["metricsProvider.".len()..];
             cfg.metrics
@@ -1260,7 +1267,7 @@ fn set_prop(
         k if crate::logging::KEYS.contains(&k) => {
             cfg.logging.set(k, value).map_err(|m| loc.err(m))?;
         }
-        _ => return Ok(false),
+        s => return tls::set_prop(cfg, s, value, loc),
     }
     Ok(true)
 }
@@ -1350,7 +1357,12 @@ pub fn parse(text: &str, file: &Path) -> Result<(ServerConfig, Vec<ConfigWarning
             }
             Kind::Unknown => {
                 cfg.system_properties.insert(canon.clone(), p.value.clone());
-                warnings.push(loc.warn(unknown_key_message(&p.key, canon)));
+                // `authProvider.N=<class>` naming a scheme zkrs has built in is honoured.
+                let built_in = canon.starts_with("zookeeper.authProvider.")
+                    && tls::BUILT_IN_AUTH_PROVIDERS.contains(&p.value.as_str());
+                if !built_in {
+                    warnings.push(loc.warn(unknown_key_message(&p.key, canon)));
+                }
             }
         }
         cfg.origin.insert(canon.clone(), p.line);
@@ -2390,19 +2402,20 @@ skipACL=yes
 
     #[test]
     fn unsupported_zookeeper_keys_are_kept_and_warned_about() {
-        let (c, w) = ok("dataDir=/d\nsslQuorum=true\nquorum.auth.enableSasl=false\n");
+        let (c, w) =
+            ok("dataDir=/d\nsslQuorumReloadCertFiles=true\nquorum.auth.enableSasl=false\n");
         assert_eq!(
             c.unsupported,
             BTreeMap::from([
                 ("quorum.auth.enableSasl".to_string(), "false".to_string()),
-                ("sslQuorum".to_string(), "true".to_string()),
+                ("sslQuorumReloadCertFiles".to_string(), "true".to_string()),
             ])
         );
         assert_eq!(
             messages(&w),
             vec![
-                "zoo.cfg:2: key 'sslQuorum': 'sslQuorum' is a ZooKeeper setting that zkrs does \
-                  not support; ignored"
+                "zoo.cfg:2: key 'sslQuorumReloadCertFiles': 'sslQuorumReloadCertFiles' is a \
+                  ZooKeeper setting that zkrs does not support; ignored"
             ]
         );
         assert!(c.system_properties.is_empty());
@@ -3097,5 +3110,43 @@ skipACL=yes
         );
         assert_eq!(version_from_filename(Path::new("zoo.cfg.dynamic")), None);
         assert_eq!(version_from_filename(Path::new("dynamic")), None);
+    }
+
+    #[test]
+    fn shipped_tls_ensemble() {
+        for (i, (text, myid)) in shipped_ensemble!("tls": "1", "2", "3")
+            .into_iter()
+            .enumerate()
+        {
+            let id = i as u64 + 1;
+            let name = format!("confs/tls/zk{id}.cfg");
+            let mut c = parse_shipped(text, &name);
+            c.apply_my_id(
+                parse_myid(myid, Path::new("myid")).unwrap(),
+                Path::new("myid"),
+            )
+            .unwrap();
+            assert!(c.is_distributed());
+            assert_eq!(
+                c.client_address(),
+                Some(("127.0.0.1".to_string(), 2190 + id as u16))
+            );
+            assert_eq!(
+                c.secure_client_address(),
+                Some(("127.0.0.1".to_string(), 2290 + id as u16))
+            );
+            let t = &c.tls;
+            assert!(t.ssl_quorum);
+            assert_eq!(
+                t.client.key_store_location,
+                Some(PathBuf::from("data/tls-certs/server.pem"))
+            );
+            assert_eq!(
+                t.quorum.trust_store_location,
+                Some(PathBuf::from("data/tls-certs/ca.pem"))
+            );
+            assert_eq!(t.client.client_auth, ClientAuth::Need);
+            assert_eq!(t.x509_super_user.as_deref(), Some("CN=admin,OU=ops,O=zkrs"));
+        }
     }
 }

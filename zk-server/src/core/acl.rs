@@ -26,9 +26,17 @@ fn id_matches(acl_id: &Id, auth: &Id) -> bool {
     }
     match acl_id.scheme.as_str() {
         "ip" => ip_matches(&auth.id, &acl_id.id),
-        "digest" => auth.id == acl_id.id,
+        "digest" | "x509" => auth.id == acl_id.id,
         _ => false,
     }
+}
+
+/// The connection identities an `addauth x509` re-asserts: those its certificate gave.
+pub fn x509_identities(auth: &[Id]) -> Vec<Id> {
+    auth.iter()
+        .filter(|id| id.scheme == "x509" || (id.scheme == "super" && !id.id.is_empty()))
+        .cloned()
+        .collect()
 }
 
 /// `ip` scheme: the ACL id is an address, optionally `/bits`; the session id is its address.
@@ -105,9 +113,12 @@ pub fn fixup(acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
         match a.id.scheme.as_str() {
             "world" if a.id.id == "anyone" => out.push(a.clone()),
             "auth" => {
-                // Only providers that really authenticate (digest; not ip) expand `auth`.
+                // Only providers that really authenticate (digest, x509; not ip) expand `auth`.
                 let mut any = false;
-                for id in auth.iter().filter(|id| id.scheme == "digest") {
+                for id in auth
+                    .iter()
+                    .filter(|id| id.scheme == "digest" || id.scheme == "x509")
+                {
                     any = true;
                     out.push(Acl {
                         perms: a.perms,
@@ -120,6 +131,8 @@ pub fn fixup(acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             }
             "digest" if a.id.id.split(':').count() == 2 => out.push(a.clone()),
             "ip" if ip_acl_valid(&a.id.id) => out.push(a.clone()),
+            // A distinguished name (X500Principal accepts it): at least one `type=value`.
+            "x509" if a.id.id.contains('=') => out.push(a.clone()),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }

@@ -261,6 +261,18 @@ impl Core {
         );
     }
 
+    /// Identities the transport proved for a connection (a TLS client certificate's `x509`
+    /// id, and `super` for the configured x509 super user).
+    pub fn add_identities(&mut self, conn: ConnId, ids: Vec<Id>) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            for id in ids {
+                if !c.auth.contains(&id) {
+                    c.auth.push(id);
+                }
+            }
+        }
+    }
+
     /// The socket is gone: its watches go with it; its session lives on until it expires.
     pub fn connection_closed(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.remove(&conn) {
@@ -688,6 +700,11 @@ impl Core {
                 .conns
                 .get(&conn)
                 .map(|c| vec![Id::new("ip", &c.peer.ip().to_string())]),
+            // Only a TLS client certificate proves an x509 identity (given at connect).
+            "x509" => self.conns.get(&conn).and_then(|c| {
+                let ids: Vec<Id> = acl::x509_identities(&c.auth);
+                (!ids.is_empty()).then_some(ids)
+            }),
             _ => None,
         };
         match ids {

@@ -4,14 +4,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::four_letter;
 use super::{IpCounts, Outgoing, RuntimeConfig, ToCore};
 use crate::core::ConnId;
+use zk_proto::data::Id;
 use zk_proto::frame;
 
 const SESSIONLESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -23,17 +23,51 @@ pub(crate) async fn serve(
     cfg: Arc<RuntimeConfig>,
     to_core: mpsc::UnboundedSender<ToCore>,
     counts: Arc<IpCounts>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let (mut rd, wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
+    serve_io(
+        conn,
+        rd,
+        wr,
+        peer,
+        Vec::new(),
+        cfg,
+        to_core,
+        counts,
+        shutdown,
+    )
+    .await;
+}
+
+/// Serves a connection over any byte stream (plain TCP halves, or a TLS stream's). `identities`
+/// are what the transport proved (the `x509` id of a client certificate).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn serve_io<R, W>(
+    conn: ConnId,
+    mut rd: R,
+    wr: W,
+    peer: SocketAddr,
+    identities: Vec<Id>,
+    cfg: Arc<RuntimeConfig>,
+    to_core: mpsc::UnboundedSender<ToCore>,
+    counts: Arc<IpCounts>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let mut writer = tokio::spawn(write_loop(wr, out_rx));
+    let (answered_tx, mut answered) = oneshot::channel();
+    let mut writer = tokio::spawn(write_loop(wr, out_rx, answered_tx));
+    let mut connected = false;
     let mut writer_done = false;
     if to_core
         .send(ToCore::Opened {
             conn,
             peer,
             out: out_tx.clone(),
+            identities,
         })
         .is_err()
     {
@@ -75,6 +109,18 @@ pub(crate) async fn serve(
         loop {
             match frame::check(&buf[start..], max) {
                 Ok(Some(end)) => {
+                    if framed && !connected {
+                        // As ZooKeeper (which stops reading until the session is set up), take
+                        // nothing after the ConnectRequest before it is answered: the Java
+                        // client's Netty socket sends queued requests right behind it, and
+                        // they must neither be read as a ConnectRequest nor run before the
+                        // session exists.
+                        tokio::select! {
+                            r = &mut answered => if r.is_err() { break 'read },
+                            _ = shutdown.changed() => break 'read,
+                        }
+                        connected = true;
+                    }
                     framed = true;
                     let payload = buf[start + 4..start + end].to_vec();
                     start += end;
@@ -133,7 +179,13 @@ async fn answer_four_letter(
     let _ = out.send(Outgoing::Close);
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+/// `answered` fires once the first frame (the ConnectResponse) is written.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    answered: oneshot::Sender<()>,
+) {
+    let mut answered = Some(answered);
     let mut batch: Vec<u8> = Vec::with_capacity(16 * 1024);
     while let Some(first) = rx.recv().await {
         let mut close = false;
@@ -154,6 +206,9 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outg
                 break;
             }
             batch.clear();
+            if let Some(a) = answered.take() {
+                let _ = a.send(());
+            }
         }
         if close {
             break;

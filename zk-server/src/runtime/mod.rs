@@ -4,7 +4,9 @@
 //!   queries over a channel, calls the core, and carries out the [`Effect`]s it returns.
 //! - Each client connection has a reader (frames in, four-letter words detected before the
 //!   handshake, `jute.maxbuffer` enforced) and a writer (batches queued frames into one write).
-//! - The listener enforces `maxClientCnxns` per client IP.
+//! - The listener enforces `maxClientCnxns` per client IP. Client and quorum TLS (handshakes
+//!   on each connection's own task, the `x509` identity of a client certificate) are in
+//!   [`tls`].
 //!
 //! - A *disk thread* appends txns and group-commits them (one fdatasync per batch); only then
 //!   does the core task apply them and answer (persist before acknowledging).
@@ -20,6 +22,7 @@ pub mod four_letter;
 mod quorum;
 mod readonly;
 mod replicated;
+pub mod tls;
 
 pub use quorum::{PeerAddr, QuorumSettings};
 
@@ -55,6 +58,8 @@ pub struct RuntimeConfig {
     pub storage: Option<StorageConfig>,
     /// The ensemble (`server.N` lines and `myid`); `None` runs standalone.
     pub quorum: Option<QuorumSettings>,
+    /// Client and quorum TLS; the default is none.
+    pub tls: tls::TlsSettings,
 }
 
 impl RuntimeConfig {
@@ -69,6 +74,7 @@ impl RuntimeConfig {
             data_log_dir: PathBuf::from("."),
             storage: None,
             quorum: None,
+            tls: tls::TlsSettings::default(),
         }
     }
 
@@ -86,6 +92,8 @@ pub(crate) enum ToCore {
         conn: ConnId,
         peer: SocketAddr,
         out: mpsc::UnboundedSender<Outgoing>,
+        /// Identities the transport proved (a TLS client certificate's `x509` id).
+        identities: Vec<zk_proto::data::Id>,
     },
     Frame {
         conn: ConnId,
@@ -178,6 +186,8 @@ impl IpCounts {
 /// A running server.
 pub struct Server {
     pub local_addr: SocketAddr,
+    /// The extra TLS-only client listener's address (`secureClientPort`), if any.
+    pub secure_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     failed: watch::Receiver<Option<String>>,
     tasks: Vec<JoinHandle<()>>,
@@ -202,6 +212,14 @@ impl Server {
         };
         let listener = TcpListener::bind(cfg.client_addr).await?;
         let local_addr = listener.local_addr()?;
+        let secure_listener = match cfg.tls.secure_client_addr {
+            Some(a) => Some(TcpListener::bind(a).await?),
+            None => None,
+        };
+        let secure_addr = secure_listener
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (failed_tx, failed) = watch::channel(None);
         let mut ctx = FourLetterContext::new(&cfg, local_addr);
@@ -209,7 +227,11 @@ impl Server {
         let repl = match &cfg.quorum {
             None => None,
             Some(q) => {
-                let q = Arc::new(q.clone());
+                let mut q = q.clone();
+                if q.tls.is_none() {
+                    q.tls = cfg.tls.quorum.clone();
+                }
+                let q = Arc::new(q);
                 let (snap_zxid, log_dir) = match (&recovered, &cfg.storage) {
                     (Some(rec), Some(st)) => (
                         rec.snapshot.as_ref().map_or(0, |(z, _)| *z),
@@ -275,8 +297,22 @@ impl Server {
         if let Some(st) = cfg.storage.clone().filter(|s| s.purge_interval_hours > 0) {
             tasks.push(tokio::spawn(purge_loop(st, shutdown_rx.clone())));
         }
+        let counts = Arc::new(IpCounts::default());
+        if let (Some(l), Some(t)) = (secure_listener, cfg.tls.client.clone()) {
+            tracing::info!(secure_addr = %l.local_addr()?, "serving TLS clients");
+            tasks.push(tokio::spawn(accept_loop(
+                l,
+                tls::Listener::Tls(t),
+                counts.clone(),
+                cfg.clone(),
+                to_core.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(accept_loop(
             listener,
+            cfg.tls.main_listener(),
+            counts,
             cfg,
             to_core,
             shutdown_rx,
@@ -284,6 +320,7 @@ impl Server {
         tracing::info!(%local_addr, "serving clients");
         Ok(Server {
             local_addr,
+            secure_addr,
             shutdown,
             failed,
             tasks,
@@ -566,9 +603,15 @@ impl CoreTask {
     fn handle(&mut self, msg: ToCore) -> Result<(), String> {
         let now = self.now;
         let fx = match msg {
-            ToCore::Opened { conn, peer, out } => {
+            ToCore::Opened {
+                conn,
+                peer,
+                out,
+                identities,
+            } => {
                 self.writers.insert(conn, out);
                 self.core.connection_opened(conn, peer, now);
+                self.core.add_identities(conn, identities);
                 Vec::new()
             }
             ToCore::Frame { conn, payload } => self.core.handle_frame(conn, &payload, now),
@@ -706,12 +749,13 @@ impl CoreTask {
 
 async fn accept_loop(
     listener: TcpListener,
+    kind: tls::Listener,
+    counts: Arc<IpCounts>,
     cfg: Arc<RuntimeConfig>,
     to_core: mpsc::UnboundedSender<ToCore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
-    let counts = Arc::new(IpCounts::default());
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -737,7 +781,8 @@ async fn accept_loop(
         }
         let _ = stream.set_nodelay(true);
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(conn::serve(
+        tokio::spawn(tls::serve_client(
+            kind.clone(),
             conn,
             stream,
             peer,

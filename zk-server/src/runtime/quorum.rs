@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
+
+use super::tls::{self, PeerStream};
 use tokio::sync::{mpsc, watch};
 use zab::{Entry, Epoch, Message, Notification, PeerId, ServerState, Vote, Zxid};
 use zk_proto::data::Id;
@@ -47,6 +50,9 @@ pub struct QuorumSettings {
     /// Transactions kept in memory for DIFF syncs (`zookeeper.commitLogCount`); a learner
     /// further behind gets a SNAP.
     pub history_limit: usize,
+    /// `sslQuorum=true`: TLS on the quorum and election ports, both ways. `Server::start`
+    /// fills this from [`super::RuntimeConfig::tls`].
+    pub tls: Option<Arc<super::tls::QuorumTls>>,
 }
 
 impl QuorumSettings {
@@ -362,7 +368,7 @@ async fn election_accept(
             r = listener.accept() => r,
             _ = shutdown.changed() => return,
         };
-        let Ok((mut stream, _)) = accepted else {
+        let Ok((stream, _)) = accepted else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
@@ -371,6 +377,19 @@ async fn election_accept(
         let itx = itx.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let mut stream = match tls::accept_peer(
+                q.tls.as_deref(),
+                stream,
+                q.servers.values().map(|a| a.host.as_str()),
+            )
+            .await
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "election connection: TLS handshake failed; closing");
+                    return;
+                }
+            };
             let mut buf = Vec::new();
             let header = loop {
                 match ConnectionHeader::decode(&buf) {
@@ -412,7 +431,7 @@ async fn election_accept(
 static NEXT_ELECTION_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 async fn run_election_conn(
-    stream: TcpStream,
+    stream: PeerStream,
     sid: u64,
     mut buf: Vec<u8>,
     to_core: mpsc::UnboundedSender<ToCore>,
@@ -422,7 +441,7 @@ async fn run_election_conn(
     let id = NEXT_ELECTION_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let _ = itx.send(ElectionInternal::Up { sid, id, tx });
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
             if wr.write_all(&m).await.is_err() {
@@ -549,6 +568,19 @@ async fn election_dial(
         }
     };
     let _ = stream.set_nodelay(true);
+    let host = q
+        .servers
+        .get(&sid)
+        .map(|a| a.host.clone())
+        .unwrap_or_default();
+    let mut stream = match tls::connect_peer(q.tls.as_deref(), stream, &host).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(sid, error = %e, "election connection: TLS handshake failed");
+            let _ = itx.send(ElectionInternal::DialFailed { sid });
+            return;
+        }
+    };
     let me = &q.servers[&q.my_id];
     let header = ConnectionHeader::v1(
         q.my_id as i64,
@@ -557,7 +589,6 @@ async fn election_dial(
             port: me.election_port,
         },
     );
-    let mut stream = stream;
     if stream.write_all(&header.to_bytes()).await.is_err() {
         let _ = itx.send(ElectionInternal::DialFailed { sid });
         return;
@@ -606,7 +637,20 @@ pub(crate) async fn start_quorum_listener(
             let to_core = to_core.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                let (mut rd, wr) = stream.into_split();
+                let stream = match tls::accept_peer(
+                    q.tls.as_deref(),
+                    stream,
+                    q.servers.values().map(|a| a.host.as_str()),
+                )
+                .await
+                {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "quorum connection: TLS handshake failed; closing");
+                        return;
+                    }
+                };
+                let (mut rd, wr) = tokio::io::split(stream);
                 let mut buf = Vec::new();
                 let first = match tokio::time::timeout(
                     Duration::from_secs(10),
@@ -682,14 +726,27 @@ pub(crate) fn dial_leader(
             return;
         };
         let _ = stream.set_nodelay(true);
-        let (rd, wr) = stream.into_split();
+        let host = q
+            .servers
+            .get(&leader.0)
+            .map(|a| a.host.clone())
+            .unwrap_or_default();
+        let stream = match tls::connect_peer(q.tls.as_deref(), stream, &host).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "TLS handshake with the leader failed");
+                let _ = to_core.send(ToCore::Peer(PeerEvent::Closed { peer: leader, conn }));
+                return;
+            }
+        };
+        let (rd, wr) = tokio::io::split(stream);
         tokio::spawn(quorum_writer(wr, out_rx));
         quorum_reader(rd, Vec::new(), leader, conn, to_core, shutdown).await;
     });
 }
 
 async fn read_packet(
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rd: &mut ReadHalf<PeerStream>,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<Option<QuorumPacket>> {
     let mut chunk = vec![0u8; 64 * 1024];
@@ -721,7 +778,7 @@ fn has_signature(buf: &[u8], from: usize) -> bool {
 }
 
 async fn quorum_reader(
-    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut rd: ReadHalf<PeerStream>,
     mut buf: Vec<u8>,
     peer: PeerId,
     conn: u64,
@@ -802,10 +859,7 @@ async fn quorum_reader(
     let _ = to_core.send(ToCore::Peer(PeerEvent::Closed { peer, conn }));
 }
 
-async fn quorum_writer(
-    mut wr: tokio::net::tcp::OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<QOut>,
-) {
+async fn quorum_writer(mut wr: WriteHalf<PeerStream>, mut rx: mpsc::UnboundedReceiver<QOut>) {
     let mut out = Vec::with_capacity(64 * 1024);
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);

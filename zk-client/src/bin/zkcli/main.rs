@@ -12,6 +12,7 @@ mod complete;
 mod fmt;
 mod quota;
 mod reconfig;
+mod secure;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
@@ -147,6 +148,8 @@ struct Shell {
     timeout: Duration,
     /// `-r`: ask for a read-only-capable session.
     read_only: bool,
+    /// TLS from `-client-configuration` / `CLIENT_JVMFLAGS`; `None` for plaintext.
+    tls: Option<zk_client::tls::TlsConfig>,
     client: Option<Client>,
     /// The same session, for tab completion on the line reader's thread.
     shared: complete::SharedClient,
@@ -273,9 +276,13 @@ impl Shell {
             let _ = writeln!(o, "Connecting to {}", self.server);
             let _ = o.flush();
         }
-        let c = Client::builder()
+        let mut b = Client::builder()
             .session_timeout(self.timeout)
-            .read_only(self.read_only)
+            .read_only(self.read_only);
+        if let Some(t) = &self.tls {
+            b = b.tls(t.clone());
+        }
+        let c = b
             .connect(&self.server)
             .await
             .map_err(|e| format!("Unable to connect to {}: {e}", self.server))?;
@@ -958,11 +965,18 @@ fn line_reader(
     (ptx, lrx)
 }
 
-async fn run(server: String, timeout: Duration, read_only: bool, cmd: Vec<String>) -> ExitCode {
+async fn run(
+    server: String,
+    timeout: Duration,
+    read_only: bool,
+    tls: Option<zk_client::tls::TlsConfig>,
+    cmd: Vec<String>,
+) -> ExitCode {
     let mut sh = Shell {
         server,
         timeout,
         read_only,
+        tls,
         client: None,
         shared: Default::default(),
         states: None,
@@ -1050,6 +1064,7 @@ fn main() -> ExitCode {
     let mut timeout = Duration::from_millis(30_000);
     let mut cmd = Vec::new();
     let mut read_only = false;
+    let mut client_config: Option<String> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "-server" if cmd.is_empty() => server = args.next().unwrap_or(server),
@@ -1060,9 +1075,7 @@ fn main() -> ExitCode {
             }
             "-r" if cmd.is_empty() => read_only = true,
             "-waitforconnection" if cmd.is_empty() => {}
-            "-client-configuration" if cmd.is_empty() => {
-                args.next();
-            }
+            "-client-configuration" if cmd.is_empty() => client_config = args.next(),
             _ => cmd.push(a),
         }
     }
@@ -1076,5 +1089,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(run(server, timeout, read_only, cmd))
+    let tls = match secure::client_tls(client_config.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("zkcli: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(run(server, timeout, read_only, tls, cmd))
 }
