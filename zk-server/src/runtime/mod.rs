@@ -567,6 +567,26 @@ impl CoreTask {
             // runtime (and silently skip the final flush), so hand it to the blocking pool.
             let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
         }
+        // A snapshot being written finishes before the server counts as stopped, so that
+        // nothing writes into the data directory after `Server::shutdown` returns. (Bounded:
+        // a stuck disk must not hang shutdown; a half-written snapshot is skipped by recovery.)
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while self.snap.in_flight {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(ToCore::SnapshotDone(r))) => {
+                    self.snap.in_flight = false;
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "snapshot failed during shutdown");
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!("stopping without waiting longer for a snapshot being written");
+                    break;
+                }
+            }
+        }
     }
 
     /// Hands the disk commands queued since the last flush to the disk thread.
