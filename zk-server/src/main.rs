@@ -18,7 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zk_server::config::{self, FourLetterWhitelist, ServerConfig};
 use zk_server::core::CoreConfig;
 use zk_server::runtime::{
-    four_letter::ZK_VERSION, PeerAddr, QuorumSettings, RuntimeConfig, Server, StorageConfig,
+    four_letter::ZK_VERSION, AdminSettings, PeerAddr, QuorumSettings, RuntimeConfig, Server,
+    StorageConfig,
 };
 
 const USAGE: &str = "usage: zk-server [start-foreground|status] CONFIG
@@ -183,7 +184,47 @@ fn runtime_config(cfg: &ServerConfig, addr: std::net::SocketAddr) -> RuntimeConf
             purge_interval_hours: cfg.autopurge_purge_interval_hours,
         }),
         quorum: quorum_settings(cfg),
+        // Resolved in `serve` (see `http_addrs`).
+        admin: None,
+        metrics_addr: None,
+        initial_config: None,
+        system_properties: cfg.system_properties.clone(),
     }
+}
+
+/// ZooKeeper's Prometheus metrics provider, the one that serves `/metrics`.
+const PROMETHEUS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+
+async fn resolve(host: &str, port: u16, what: &str, path: &Path) -> Result<std::net::SocketAddr> {
+    tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("{}: cannot resolve {what} {host}:{port}", path.display()))?
+        .next()
+        .with_context(|| format!("{}: {what} {host} resolves to nothing", path.display()))
+}
+
+/// The AdminServer's and the Prometheus endpoint's addresses, when they are on.
+async fn http_addrs(
+    cfg: &ServerConfig,
+    path: &Path,
+) -> Result<(Option<AdminSettings>, Option<std::net::SocketAddr>)> {
+    let admin = if cfg.admin.enabled {
+        let a = &cfg.admin;
+        Some(AdminSettings {
+            addr: resolve(&a.address, a.port, "admin.serverAddress", path).await?,
+            command_url: a.command_url.clone(),
+        })
+    } else {
+        None
+    };
+    let metrics = if cfg.metrics.class_name == PROMETHEUS_PROVIDER {
+        let m = &cfg.metrics;
+        Some(resolve(&m.http_host, m.http_port, "metricsProvider.httpHost", path).await?)
+    } else {
+        None
+    };
+    Ok((admin, metrics))
 }
 
 /// The ensemble from `server.N`, `group.N`/`weight.N` and `myid`; `None` when standalone.
@@ -287,14 +328,15 @@ async fn serve(path: &Path) -> Result<()> {
     };
     let addr = client_addr(&cfg, path).await?;
     tracing::info!(config = %path.display(), "starting zk-server {} ({mode})", env!("CARGO_PKG_VERSION"));
-    let mut server = Server::start(runtime_config(&cfg, addr))
-        .await
-        .with_context(|| {
-            format!(
-                "cannot start on {addr} with data in {}",
-                cfg.data_dir.display()
-            )
-        })?;
+    let mut rc = runtime_config(&cfg, addr);
+    (rc.admin, rc.metrics_addr) = http_addrs(&cfg, path).await?;
+    rc.initial_config = std::fs::read_to_string(path).ok();
+    let mut server = Server::start(rc).await.with_context(|| {
+        format!(
+            "cannot start on {addr} with data in {}",
+            cfg.data_dir.display()
+        )
+    })?;
     tokio::select! {
         _ = wait_for_signal() => {
             tracing::info!("shutting down");

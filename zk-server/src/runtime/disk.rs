@@ -6,6 +6,7 @@
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -136,12 +137,21 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                     }
                 }
                 DiskCmd::Truncate { to, done } => {
+                    let started = Instant::now();
                     if let Err(e) = log.commit() {
                         return fail("sync", &e);
                     }
+                    let fsync_ms = log
+                        .options()
+                        .force_sync
+                        .then(|| started.elapsed().as_millis() as u64);
                     if let Some(last) = unsynced.take() {
                         let txns = std::mem::take(&mut batch);
-                        let _ = to_core.send(ToCore::Durable { txns, last });
+                        let _ = to_core.send(ToCore::Durable {
+                            txns,
+                            last,
+                            fsync_ms,
+                        });
                     }
                     let dir = log.dir().to_path_buf();
                     let opts = log.options().clone();
@@ -173,11 +183,23 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
             }
         }
         if let Some(last) = unsynced.take() {
+            let started = Instant::now();
             if let Err(e) = log.commit() {
                 return fail("sync", &e);
             }
+            let fsync_ms = log
+                .options()
+                .force_sync
+                .then(|| started.elapsed().as_millis() as u64);
             let txns = std::mem::take(&mut batch);
-            if to_core.send(ToCore::Durable { txns, last }).is_err() {
+            if to_core
+                .send(ToCore::Durable {
+                    txns,
+                    last,
+                    fsync_ms,
+                })
+                .is_err()
+            {
                 stop = true;
             }
         }
