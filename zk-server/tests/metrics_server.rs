@@ -6,8 +6,6 @@
 mod common;
 mod monitoring;
 
-use std::time::Duration;
-
 use common::{bounded, Raw};
 use monitoring::{http_get, mntr, monitor, scrape, until};
 use tokio::net::TcpStream;
