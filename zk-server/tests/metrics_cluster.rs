@@ -253,7 +253,7 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
             assert!(num(&m, "cnt_election_time") >= 1.0);
             assert!(num(&m, "cnt_follower_sync_time") >= 1.0);
             assert!(
-                m.get("learners").is_none(),
+                !m.contains_key("learners"),
                 "leader-only gauge on a follower"
             );
         }
