@@ -8,6 +8,7 @@
 #   scripts/interop.sh --server HOST:PORT only run the suites against a running server
 #   scripts/interop.sh --client-tests     only suite 4 (zk-client's tests on Apache)
 #   scripts/interop.sh --cluster          only suite 5 (the 3-node zkrs pseudo-cluster)
+#   scripts/interop.sh --monitoring       only suite 6 (mntr and AdminServer next to Apache)
 #
 # Suites:
 #   1. zkcli - Apache's Java command-line client (zkCli.sh from Debian's package)
@@ -19,6 +20,9 @@
 #      zkCli and kazoo (scripts/interop/cluster_suite.py) with a connect string naming
 #      all three, writes through one server read through another, kill -9 of the
 #      server kazoo is connected to and of the leader (default mode, --apache, or alone)
+#   6. monitoring - zkrs and Apache ZooKeeper 3.8 side by side, given the same state by kazoo:
+#      mntr and every AdminServer command compared key by key, the differences listed
+#      (scripts/interop/monitoring_suite.py, docs/operations.md) (default mode, or alone)
 #
 # The expectations were validated against Apache ZooKeeper 3.8.0 (Debian
 # bookworm) with --apache: they are Apache's real behaviour.
@@ -305,6 +309,7 @@ stop_server() {
 cleanup() {
     stop_server
     stop_cluster
+    stop_monitoring
     if [[ -n "$WORK_DIR" && -d "$WORK_DIR" ]]; then
         if [[ "${INTEROP_KEEP:-}" == 1 ]]; then
             printf 'interop: kept %s\n' "$WORK_DIR" >&2
@@ -990,8 +995,124 @@ suite_cluster() {
     info "suite 5 took $((SECONDS - t0))s"
 }
 
+# ----------------------------------------------------------------------------
+# Suite 6: mntr and the AdminServer, zkrs next to Apache ZooKeeper 3.8
+
+MON_PIDS=()
+
+# shellcheck disable=SC2317 # also reached through the EXIT trap
+stop_monitoring() {
+    local pid i
+    for pid in "${MON_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${MON_PIDS[@]}"; do
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    MON_PIDS=()
+}
+
+# Apache's AdminServer (Jetty) needs the servlet API, which Debian's zookeeper package does
+# not pull in: libservlet-api-java.
+ensure_servlet_api() {
+    [[ -f /usr/share/java/servlet-api.jar ]] && return 0
+    [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null || return 1
+    header "installing Debian package: libservlet-api-java (Apache's AdminServer)"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get update -qq </dev/null
+    timeout 1200 apt-get install -y -qq libservlet-api-java </dev/null >/dev/null
+    [[ -f /usr/share/java/servlet-api.jar ]]
+}
+
+# mon_wait CLIENT_PORT ADMIN_PORT NAME LOG: until ruok answers imok and the AdminServer answers.
+mon_wait() {
+    local deadline=$((SECONDS + START_TIMEOUT))
+    while (( SECONDS < deadline )); do
+        if [[ "$(four_letter 127.0.0.1 "$1" ruok)" == imok ]] && "$PYTHON" -c '
+import sys, urllib.request
+urllib.request.urlopen("http://127.0.0.1:%s/commands/ruok" % sys.argv[1], timeout=2).read()' \
+            "$2" 2>/dev/null; then
+            info "$3 is up (client $1, admin $2)"
+            return 0
+        fi
+        sleep 0.2
+    done
+    fail "$3 did not start with its AdminServer within ${START_TIMEOUT}s" "$(tail -n 30 "$4" 2>/dev/null)"
+    return 1
+}
+
+suite_monitoring() {
+    header "Suite 6: mntr and the AdminServer, zkrs next to Apache ZooKeeper 3.8"
+    local t0=$SECONDS dir="$WORK_DIR/monitoring" ports=() out rc summary n m i
+    build_zkrs
+    if ! ensure_servlet_api; then
+        fail "Apache's AdminServer needs /usr/share/java/servlet-api.jar (apt-get install libservlet-api-java)"
+        return 0
+    fi
+    mapfile -t ports < <(cluster_ports 5)
+    mkdir -p "$dir/zkrs" "$dir/apache"
+    cat >"$dir/zkrs.cfg" <<CFG
+tickTime=2000
+dataDir=$dir/zkrs
+clientPort=${ports[0]}
+clientPortAddress=127.0.0.1
+4lw.commands.whitelist=*
+admin.serverAddress=127.0.0.1
+admin.serverPort=${ports[1]}
+metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider
+metricsProvider.httpHost=127.0.0.1
+metricsProvider.httpPort=${ports[4]}
+CFG
+    cat >"$dir/apache.cfg" <<CFG
+tickTime=2000
+dataDir=$dir/apache
+clientPort=${ports[2]}
+clientPortAddress=127.0.0.1
+4lw.commands.whitelist=*
+admin.serverAddress=127.0.0.1
+admin.serverPort=${ports[3]}
+CFG
+    "$ZKRS_BIN" "$dir/zkrs.cfg" >"$dir/zkrs.log" 2>&1 </dev/null &
+    MON_PIDS+=($!)
+    apache_cmd "$dir/apache.cfg" "$dir/apache"
+    local cmd=("${APACHE_CMD[@]}")
+    for i in "${!cmd[@]}"; do
+        if [[ "${cmd[$i]}" == -cp ]]; then
+            cmd[i + 1]="${cmd[i + 1]}:/usr/share/java/servlet-api.jar"
+        fi
+    done
+    "${cmd[@]}" >"$dir/apache.log" 2>&1 </dev/null &
+    MON_PIDS+=($!)
+    if mon_wait "${ports[0]}" "${ports[1]}" zkrs "$dir/zkrs.log" \
+        && mon_wait "${ports[2]}" "${ports[3]}" "Apache ZooKeeper" "$dir/apache.log"; then
+        set +e
+        out="$(timeout "$KAZOO_TIMEOUT" "$PYTHON" "$INTEROP_DIR/monitoring_suite.py" \
+            "127.0.0.1:${ports[0]}" "127.0.0.1:${ports[1]}" "$dir/zkrs.cfg" \
+            "127.0.0.1:${ports[2]}" "127.0.0.1:${ports[3]}" "$dir/apache.cfg" 2>&1)"
+        rc=$?
+        set -e
+        printf '%s\n' "$out" | grep -v '^monitoring: [0-9]* passed, [0-9]* failed$' || true
+        summary="$(grep -E '^monitoring: [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n 1 || true)"
+        if [[ -z "$summary" ]]; then
+            fail "monitoring suite ended without a summary (exit $rc)"
+        else
+            n="$(sed -E 's/^monitoring: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$summary")"
+            m="$(sed -E 's/^monitoring: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$summary")"
+            PASSED=$((PASSED + n))
+            FAILED=$((FAILED + m))
+            if (( m == 0 && rc != 0 )); then fail "monitoring suite exited $rc with no failed checks"; fi
+        fi
+    fi
+    stop_monitoring
+    info "suite 6 took $((SECONDS - t0))s"
+}
+
 usage() {
-    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -1001,6 +1122,7 @@ main() {
             --apache) MODE=apache; EXISTS_NEEDS_READ=0 ;;
             --client-tests) MODE=client-tests ;;
             --cluster) MODE=cluster ;;
+            --monitoring) MODE=monitoring ;;
             --server)
                 [[ $# -ge 2 ]] || usage
                 MODE=server
@@ -1031,7 +1153,7 @@ main() {
         zkrs) start_zkrs || up=0 ;;
         apache) start_apache || up=0 ;;
         server) info "using the running server at $SERVER" ;;
-        client-tests | cluster) up=0 ;;
+        client-tests | cluster | monitoring) up=0 ;;
     esac
 
     if (( up )) && [[ "$MODE" == server ]] && ! tcp_open "${SERVER%:*}" "${SERVER##*:}"; then
@@ -1055,6 +1177,9 @@ main() {
     if [[ "$MODE" == zkrs || "$MODE" == cluster || "$MODE" == apache ]]; then
         stop_server
         suite_cluster
+    fi
+    if [[ "$MODE" == zkrs || "$MODE" == monitoring ]]; then
+        suite_monitoring
     fi
     if (( FAILED > 0 )) && [[ -f "$WORK_DIR/server.log" ]]; then
         header "server log (last 40 lines)"

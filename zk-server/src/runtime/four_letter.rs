@@ -120,7 +120,7 @@ fn user_name_and_home() -> (String, String) {
 
 /// ZooKeeper's `Environment.list()` entries that mean something for us, in its order.
 pub(crate) fn environment() -> Vec<(&'static str, String)> {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = canonical_host_name();
     let osver = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let (user, home) = user_name_and_home();
     let cwd = std::env::current_dir()
@@ -131,7 +131,7 @@ pub(crate) fn environment() -> Vec<(&'static str, String)> {
             "zookeeper.version",
             format!("{ZK_VERSION}, built on 1970-01-01 00:00 UTC"),
         ),
-        ("host.name", host.trim().to_owned()),
+        ("host.name", host),
         ("os.name", os_name().to_owned()),
         ("os.arch", os_arch().to_owned()),
         ("os.version", osver.trim().to_owned()),
@@ -139,6 +139,37 @@ pub(crate) fn environment() -> Vec<(&'static str, String)> {
         ("user.home", home),
         ("user.dir", cwd),
     ]
+}
+
+/// `host.name` as ZooKeeper finds it (`InetAddress.getLocalHost().getCanonicalHostName()`):
+/// the host name's address, named by the first name `/etc/hosts` gives that address (as the
+/// resolver's files backend answers the reverse lookup); the host name itself otherwise.
+fn canonical_host_name() -> String {
+    use std::net::ToSocketAddrs as _;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    if host.is_empty() {
+        return host;
+    }
+    let Some(ip) = (host.as_str(), 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(|a| a.ip())
+    else {
+        return host;
+    };
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    hosts
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            let addr: std::net::IpAddr = f.next()?.parse().ok()?;
+            (addr == ip).then(|| f.next().map(str::to_owned)).flatten()
+        })
+        .unwrap_or(host)
 }
 
 /// `os.name` as the JVM names it.
