@@ -378,6 +378,10 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
         c.start(f2);
         let lm = until(&c, leader, "a DIFF sync", |m| num(m, "diff_count") > diffs).await;
         assert_eq!(num(&lm, "snap_count"), snaps);
+        // It replayed its log at start-up.
+        let fm = mntr_of(&c, f2).await;
+        assert_eq!(num(&fm, "cnt_startup_txns_loaded"), 1.0);
+        assert!(num(&fm, "sum_startup_txns_loaded") >= 1.0, "{fm:?}");
         c.settled().await;
         c.kill(f2);
         for i in 0..10 {

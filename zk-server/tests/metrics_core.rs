@@ -147,6 +147,23 @@ fn auth_failures_are_counted() {
 }
 
 #[test]
+fn expired_sessions_are_counted() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let [silent, pinging] = h.sessions;
+    assert_eq!(int(&h, &c, "stale_sessions_expired"), 0);
+    // The silent session's 30 s timeout (expiry rounded up to a 2 s tick) passes; the other
+    // keeps pinging.
+    for _ in 0..40 {
+        h.call(pinging, &Request::Ping);
+        h.advance(1_000);
+    }
+    assert!(h.closed.contains(&silent));
+    assert_eq!(int(&h, &c, "stale_sessions_expired"), 1);
+    assert_eq!(int(&h, &c, "global_sessions"), 1);
+}
+
+#[test]
 fn mntr_monitor_and_prometheus_show_one_set_of_metrics() {
     let h = Harness::new();
     let c = ctx();

@@ -2766,7 +2766,10 @@ skipACL=yes
             c.metrics.class_name,
             "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
         );
-        assert_eq!((c.metrics.http_host.as_str(), c.metrics.http_port), ("127.0.0.1", 7000));
+        assert_eq!(
+            (c.metrics.http_host.as_str(), c.metrics.http_port),
+            ("127.0.0.1", 7000)
+        );
     }
 
     /// Checks one member of a shipped ensemble whose ports are `offset` above the base ones

@@ -417,6 +417,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn commands_that_need_a_serving_server_say_so() {
+        let addr = "127.0.0.1:2181".parse().unwrap();
+        let now = Now {
+            wall_ms: 1,
+            mono_ms: 1,
+        };
+        let mut core = Core::new(crate::core::CoreConfig::default(), now);
+        let mut ctx = FourLetterContext::new(&super::super::RuntimeConfig::for_tests(addr), addr);
+        ctx.serving = false;
+        let not_serving = "This ZooKeeper instance is not currently serving requests";
+        for cmd in ["stats", "cons", "dump", "ruok", "leader"] {
+            let j = run(cmd, &mut core, &mut ctx, now);
+            assert_eq!(j, json!({"command": cmd, "error": not_serving}), "{cmd}");
+        }
+        // Those ZooKeeper runs without a server still answer.
+        for cmd in ["monitor", "environment", "zabstate", "system_properties"] {
+            assert_eq!(
+                run(cmd, &mut core, &mut ctx, now)["error"],
+                Json::Null,
+                "{cmd}"
+            );
+        }
+        assert_eq!(
+            run("nope", &mut core, &mut ctx, now)["error"],
+            "Unknown command: nope"
+        );
+    }
+
+    #[test]
     fn names_and_aliases_resolve() {
         assert_eq!(lookup("mntr"), Some(("monitor", false)));
         assert_eq!(lookup("stats"), Some(("stats", true)));

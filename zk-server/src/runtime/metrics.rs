@@ -48,6 +48,8 @@ pub struct Metrics {
     pub snapshottime: Summary,
     /// ms to load the database at start-up.
     pub dbinittime: Summary,
+    /// Txns replayed from the log at start-up.
+    pub startup_txns_loaded: Summary,
     /// ms from entering LOOKING to leading or following.
     pub election_time: Summary,
     /// Follower / observer: ms from connecting to the leader to UPTODATE.
@@ -270,6 +272,7 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         Counter("snap_count", m.snap_count),
         Counter("commit_count", m.commit_count),
         Counter("revalidate_count", m.revalidate_count),
+        Counter("stale_sessions_expired", s.expired_sessions),
     ]);
     let summary = |name, summary: &Summary, detailed| Metric::Summary {
         name,
@@ -280,6 +283,7 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         summary("fsynctime", &m.fsynctime, false),
         summary("snapshottime", &m.snapshottime, false),
         summary("dbinittime", &m.dbinittime, false),
+        summary("startup_txns_loaded", &m.startup_txns_loaded, false),
         summary("election_time", &m.election_time, false),
         summary("follower_sync_time", &m.follower_sync_time, false),
         summary("observer_sync_time", &m.observer_sync_time, false),
