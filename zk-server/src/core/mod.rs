@@ -929,4 +929,12 @@ impl Core {
     pub fn outstanding_requests(&self) -> usize {
         self.pending.len()
     }
+
+    /// Requests of `conn` whose txn is proposed and not yet applied (`cons`' outstanding).
+    pub fn outstanding_of(&self, conn: ConnId) -> usize {
+        self.pending
+            .iter()
+            .filter(|p| matches!(p.origin, Origin::Request { conn: c, .. } if c == conn))
+            .count()
+    }
 }

@@ -313,8 +313,8 @@ fn command(
 fn connections(core: &Core, brief: bool, now: Now) -> Json {
     let list: Vec<Json> = core
         .conns
-        .values()
-        .map(|c| {
+        .iter()
+        .map(|(id, c)| {
             let st = &c.stats;
             let mut m = Map::new();
             m.insert(
@@ -325,7 +325,10 @@ fn connections(core: &Core, brief: bool, now: Now) -> Json {
                 "interest_ops".into(),
                 if st.four_letter { 0 } else { 1 }.into(),
             );
-            m.insert("outstanding_requests".into(), 0.into());
+            m.insert(
+                "outstanding_requests".into(),
+                core.outstanding_of(*id).into(),
+            );
             m.insert("packets_received".into(), st.packets_received.into());
             m.insert("packets_sent".into(), st.packets_sent.into());
             if !brief {
@@ -443,6 +446,57 @@ mod tests {
             run("nope", &mut core, &mut ctx, now)["error"],
             "Unknown command: nope"
         );
+    }
+
+    #[test]
+    fn a_connections_pending_write_is_outstanding() {
+        use zk_proto::codec::Encode as _;
+        let addr = "127.0.0.1:2181".parse().unwrap();
+        let now = Now {
+            wall_ms: 1,
+            mono_ms: 1,
+        };
+        let mut core = Core::new(crate::core::CoreConfig::default(), now);
+        let mut ctx = FourLetterContext::new(&super::super::RuntimeConfig::for_tests(addr), addr);
+        core.connection_opened(7, "127.0.0.1:5000".parse().unwrap(), now);
+        let connect = zk_proto::proto::ConnectRequest {
+            time_out: 30_000,
+            passwd: vec![0; 16],
+            ..Default::default()
+        };
+        // A createSession txn is not one of the connection's requests.
+        let fx = core.handle_frame(7, &connect.to_bytes(), now);
+        let cons = |core: &mut Core, ctx: &mut FourLetterContext| {
+            run("cons", core, ctx, now)["connections"][0]["outstanding_requests"].clone()
+        };
+        assert_eq!(cons(&mut core, &mut ctx), json!(0));
+        for e in fx {
+            if let crate::core::Effect::Persist(t) = e {
+                core.commit(&t, now);
+            }
+        }
+        let mut payload = Vec::new();
+        zk_proto::request::encode_request(
+            1,
+            &zk_proto::request::Request::Create {
+                op: zk_proto::OpCode::Create,
+                req: zk_proto::proto::CreateRequest {
+                    path: "/a".into(),
+                    data: None,
+                    acl: zk_proto::data::Acl::open_unsafe(),
+                    flags: 0,
+                },
+            },
+            &mut payload,
+        );
+        let fx = core.handle_frame(7, &payload, now);
+        assert_eq!(cons(&mut core, &mut ctx), json!(1));
+        for e in fx {
+            if let crate::core::Effect::Persist(t) = e {
+                core.commit(&t, now);
+            }
+        }
+        assert_eq!(cons(&mut core, &mut ctx), json!(0));
     }
 
     #[test]
