@@ -5,6 +5,9 @@
 //! - Each client connection has a reader (frames in, four-letter words detected before the
 //!   handshake, `jute.maxbuffer` enforced) and a writer (batches queued frames into one write).
 //! - The listener enforces `maxClientCnxns` per client IP.
+//! - The AdminServer and the Prometheus `/metrics` endpoint (`http`) are tasks on the same
+//!   runtime; they ask the core task (`ToCore::Admin`, `ToCore::Scrape`), which answers from
+//!   one source of monitoring values (`metrics`), as the four-letter words do.
 //!
 //! - A *disk thread* appends txns and group-commits them (one fdatasync per batch); only then
 //!   does the core task apply them and answer (persist before acknowledging).
