@@ -1045,9 +1045,91 @@ urllib.request.urlopen("http://127.0.0.1:%s/commands/ruok" % sys.argv[1], timeou
     return 1
 }
 
+# mon_start KIND CONFIG LOG: start zkrs or Apache (with its AdminServer) in the background.
+mon_start() {
+    local cmd=("$ZKRS_BIN" "$2") i
+    if [[ "$1" == apache ]]; then
+        apache_cmd "$2" "$(dirname "$3")"
+        cmd=("${APACHE_CMD[@]}")
+        for i in "${!cmd[@]}"; do
+            if [[ "${cmd[$i]}" == -cp ]]; then
+                cmd[i + 1]="${cmd[i + 1]}:/usr/share/java/servlet-api.jar"
+            fi
+        done
+    fi
+    "${cmd[@]}" >>"$3" 2>&1 </dev/null &
+    MON_PIDS+=($!)
+}
+
+# mon_summary OUTPUT RC: print a monitoring_suite.py run and add its counts.
+mon_summary() {
+    local out="$1" rc="$2" summary n m
+    printf '%s\n' "$out" | grep -v '^monitoring: [0-9]* passed, [0-9]* failed$' || true
+    summary="$(grep -E '^monitoring: [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n 1 || true)"
+    if [[ -z "$summary" ]]; then
+        fail "monitoring suite ended without a summary (exit $rc)"
+        return 0
+    fi
+    n="$(sed -E 's/^monitoring: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$summary")"
+    m="$(sed -E 's/^monitoring: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$summary")"
+    PASSED=$((PASSED + n))
+    FAILED=$((FAILED + m))
+    if (( m == 0 && rc != 0 )); then fail "monitoring suite exited $rc with no failed checks"; fi
+}
+
+# Two 3-voter ensembles, zkrs and Apache, side by side: the quorum keys and commands.
+mon_ensembles() {
+    local dir="$1" ports=() kind id base servers out rc
+    local -A clients=() admins=()
+    mapfile -t ports < <(cluster_ports 24)
+    for kind in zkrs apache; do
+        servers=""
+        for id in 1 2 3; do
+            base=$(( (id - 1) * 4 ))
+            [[ "$kind" == apache ]] && base=$((base + 12))
+            servers+="server.$id=127.0.0.1:${ports[base + 2]}:${ports[base + 3]}"$'\n'
+        done
+        for id in 1 2 3; do
+            base=$(( (id - 1) * 4 ))
+            [[ "$kind" == apache ]] && base=$((base + 12))
+            mkdir -p "$dir/$kind$id"
+            printf '%s\n' "$id" >"$dir/$kind$id/myid"
+            cat >"$dir/$kind$id.cfg" <<CFG
+tickTime=200
+initLimit=10
+syncLimit=5
+dataDir=$dir/$kind$id
+clientPort=${ports[base]}
+clientPortAddress=127.0.0.1
+4lw.commands.whitelist=*
+admin.serverAddress=127.0.0.1
+admin.serverPort=${ports[base + 1]}
+CFG
+            printf '%s' "$servers" >>"$dir/$kind$id.cfg"
+            clients[$kind]+="${clients[$kind]:+,}127.0.0.1:${ports[base]}"
+            admins[$kind]+="${admins[$kind]:+,}127.0.0.1:${ports[base + 1]}"
+            mon_start "$kind" "$dir/$kind$id.cfg" "$dir/$kind$id/server.log"
+        done
+    done
+    for kind in zkrs apache; do
+        for id in 1 2 3; do
+            base=$(( (id - 1) * 4 ))
+            [[ "$kind" == apache ]] && base=$((base + 12))
+            mon_wait "${ports[base]}" "${ports[base + 1]}" "$kind server $id" \
+                "$dir/$kind$id/server.log" || return 0
+        done
+    done
+    set +e
+    out="$(timeout "$KAZOO_TIMEOUT" "$PYTHON" "$INTEROP_DIR/monitoring_suite.py" --ensemble \
+        "${clients[zkrs]}" "${admins[zkrs]}" "${clients[apache]}" "${admins[apache]}" 2>&1)"
+    rc=$?
+    set -e
+    mon_summary "$out" "$rc"
+}
+
 suite_monitoring() {
     header "Suite 6: mntr and the AdminServer, zkrs next to Apache ZooKeeper 3.8"
-    local t0=$SECONDS dir="$WORK_DIR/monitoring" ports=() out rc summary n m i
+    local t0=$SECONDS dir="$WORK_DIR/monitoring" ports=() out rc
     build_zkrs
     if ! ensure_servlet_api; then
         fail "Apache's AdminServer needs /usr/share/java/servlet-api.jar (apt-get install libservlet-api-java)"
@@ -1076,37 +1158,20 @@ clientPortAddress=127.0.0.1
 admin.serverAddress=127.0.0.1
 admin.serverPort=${ports[3]}
 CFG
-    "$ZKRS_BIN" "$dir/zkrs.cfg" >"$dir/zkrs.log" 2>&1 </dev/null &
-    MON_PIDS+=($!)
-    apache_cmd "$dir/apache.cfg" "$dir/apache"
-    local cmd=("${APACHE_CMD[@]}")
-    for i in "${!cmd[@]}"; do
-        if [[ "${cmd[$i]}" == -cp ]]; then
-            cmd[i + 1]="${cmd[i + 1]}:/usr/share/java/servlet-api.jar"
-        fi
-    done
-    "${cmd[@]}" >"$dir/apache.log" 2>&1 </dev/null &
-    MON_PIDS+=($!)
+    mon_start zkrs "$dir/zkrs.cfg" "$dir/zkrs.log"
+    mon_start apache "$dir/apache.cfg" "$dir/apache/server.log"
     if mon_wait "${ports[0]}" "${ports[1]}" zkrs "$dir/zkrs.log" \
-        && mon_wait "${ports[2]}" "${ports[3]}" "Apache ZooKeeper" "$dir/apache.log"; then
+        && mon_wait "${ports[2]}" "${ports[3]}" "Apache ZooKeeper" "$dir/apache/server.log"; then
         set +e
         out="$(timeout "$KAZOO_TIMEOUT" "$PYTHON" "$INTEROP_DIR/monitoring_suite.py" \
             "127.0.0.1:${ports[0]}" "127.0.0.1:${ports[1]}" "$dir/zkrs.cfg" \
             "127.0.0.1:${ports[2]}" "127.0.0.1:${ports[3]}" "$dir/apache.cfg" 2>&1)"
         rc=$?
         set -e
-        printf '%s\n' "$out" | grep -v '^monitoring: [0-9]* passed, [0-9]* failed$' || true
-        summary="$(grep -E '^monitoring: [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n 1 || true)"
-        if [[ -z "$summary" ]]; then
-            fail "monitoring suite ended without a summary (exit $rc)"
-        else
-            n="$(sed -E 's/^monitoring: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$summary")"
-            m="$(sed -E 's/^monitoring: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$summary")"
-            PASSED=$((PASSED + n))
-            FAILED=$((FAILED + m))
-            if (( m == 0 && rc != 0 )); then fail "monitoring suite exited $rc with no failed checks"; fi
-        fi
+        mon_summary "$out" "$rc"
     fi
+    stop_monitoring
+    mon_ensembles "$dir"
     stop_monitoring
     info "suite 6 took $((SECONDS - t0))s"
 }

@@ -2,7 +2,13 @@
 """Interop suite: `mntr` and the AdminServer of zkrs next to Apache ZooKeeper 3.8's.
 
 Usage: monitoring_suite.py ZKRS_CLIENT ZKRS_ADMIN ZKRS_CONFIG APACHE_CLIENT APACHE_ADMIN APACHE_CONFIG
-       (addresses as HOST:PORT; the configs are the zoo.cfg files the servers were started with)
+       monitoring_suite.py --ensemble ZKRS_CLIENTS ZKRS_ADMINS APACHE_CLIENTS APACHE_ADMINS
+       (addresses as HOST:PORT, comma-separated for the three servers of an ensemble; the
+       configs are the zoo.cfg files the standalone servers were started with)
+
+With --ensemble, two 3-server ensembles (zkrs, Apache) are compared the same way on their
+leaders and a follower: the leader-only and quorum keys of `mntr`, and the shapes of `zabstate`,
+`leader`, `voting_view`, `observers`, `server_stats` and `stats`.
 
 Both servers are standalone and fresh. kazoo builds the same state on each (a session with an
 ephemeral node, a node with data, a data watch, an exists watch on a missing node and a child
@@ -71,7 +77,8 @@ _reason(
     sync_processor_queue_flush_time_ms sync_processor_queue_size sync_processor_queue_time_ms
     time_waiting_empty_pool_in_commit_processor_read_ms write_batch_time_in_commit_processor
     write_commit_proc_issued write_commit_proc_req_queued write_commitproc_time_ms
-    learner_request_processor_queue_size sync_processor_batch_size""",
+    learner_request_processor_queue_size sync_processor_batch_size learner_handler_qp_size
+    learner_handler_qp_time_ms""",
 )
 _reason(
     "request throttling / connection throttling is not implemented",
@@ -104,6 +111,10 @@ _reason(
     leader_unavailable_time unavailable_time propagation_latency
     proposal_ack_creation_latency commit_propagation_latency quit_leading_due_to_disloyal_voter
     startup_snap_load_time startup_txns_load_time""",
+)
+_reason(
+    "non-voting followers exist only during a reconfig, which zkrs answers as standalone",
+    "synced_non_voting_followers",
 )
 
 _reason(
@@ -177,7 +188,8 @@ def base_name(key):
     m = SUMMARY.match(key)
     name = m.group(2) if m else key
     # Summary sets are keyed by a label: <avg..>_<label>_<set name>.
-    for s in ("read_per_namespace", "write_per_namespace"):
+    for s in ("read_per_namespace", "write_per_namespace", "learner_handler_qp_size",
+              "learner_handler_qp_time_ms"):
         if m and name.endswith("_" + s):
             return s
     return name
@@ -384,8 +396,75 @@ def main():
     return 1 if FAILED else 0
 
 
+def leader_of(clients, what):
+    """The index of the ensemble's leader once every server serves (bounded wait)."""
+    import time
+
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            states = [mntr(c).get("server_state") for c in clients]
+        except OSError:
+            states = []
+        if states.count("leader") == 1 and all(st in ("leader", "follower") for st in states):
+            return states.index("leader")
+        time.sleep(0.3)
+    raise RuntimeError("%s: no leader with every server serving within 60 s" % what)
+
+
+def ensemble_main():
+    """Three voters of each, side by side: the quorum-only keys and commands."""
+    z_clients, z_admins, a_clients, a_admins = (a.split(",") for a in sys.argv[2:6])
+    zl, al = leader_of(z_clients, "zkrs"), leader_of(a_clients, "Apache")
+    sessions = [build_state(",".join(z_clients)), build_state(",".join(a_clients))]
+    zf, af = (zl + 1) % 3, (al + 1) % 3
+    for role, zi, ai in (("leader", zl, al), ("follower", zf, af)):
+        z, a = mntr(z_clients[zi]), mntr(a_clients[ai])
+        invented = sorted(k for k in z if k not in a)
+        check("%s mntr: every key zkrs prints is one Apache prints" % role, not invented,
+              invented)
+        undocumented = sorted(k for k in a if k not in z and base_name(k) not in NOT_PROVIDED)
+        check("%s mntr: every Apache key zkrs does not print is documented" % role,
+              not undocumented, undocumented)
+        keys = ["server_state", "peer_state", "quorum_size", "znode_count", "ephemerals_count"]
+        if role == "leader":
+            keys += ["learners", "synced_followers", "synced_observers", "pending_syncs"]
+        for k in keys:
+            check_eq("%s mntr: %s" % (role, k), z.get(k), a.get(k))
+        for cmd in ("zabstate", "leader", "voting_view", "observers", "server_stats", "stats",
+                    "monitor"):
+            (zs, zj), (as_, aj) = admin(z_admins[zi], cmd), admin(a_admins[ai], cmd)
+            check_eq("%s %s: HTTP status and error" % (role, cmd), (zs, zj.get("error")),
+                     (as_, aj.get("error")))
+            if cmd == "monitor":
+                continue
+            bad = []
+            for path, what in shape_diffs(shape(zj), shape(aj)):
+                why = documented(cmd, path)
+                if why:
+                    print("difference: %s %s %s (%s): %s" % (role, cmd, path, what, why))
+                else:
+                    bad.append("%s: %s" % (path, what))
+            check("%s %s: same JSON shape as Apache's" % (role, cmd), not bad, "; ".join(bad))
+            if cmd in ("zabstate", "leader"):
+                for k in ("is_leader", "voting", "zabstate"):
+                    if k in aj:
+                        check_eq("%s %s: %s" % (role, cmd, k), zj.get(k), aj[k])
+            if cmd == "voting_view":
+                check_eq("%s voting_view: learner types" % role,
+                         sorted(v["learner_type"] for v in zj["current_config"].values()),
+                         sorted(v["learner_type"] for v in aj["current_config"].values()))
+    for s in sessions:
+        s.stop()
+        s.close()
+    print("monitoring: %d passed, %d failed" % (PASSED, FAILED), flush=True)
+    return 1 if FAILED else 0
+
+
 if __name__ == "__main__":
     try:
+        if sys.argv[1:2] == ["--ensemble"]:
+            sys.exit(ensemble_main())
         sys.exit(main())
     except Exception as e:  # a crash is a failure, with the summary line the runner reads
         import traceback

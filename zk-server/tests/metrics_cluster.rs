@@ -272,6 +272,8 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
         assert_eq!(z["myid"], leader);
         assert_eq!(z["voting"], true);
         assert_eq!(z["zabstate"], "broadcast");
+        assert_eq!(z["quorum_address"]["all_host_strings"][0], "127.0.0.1");
+        assert_eq!(z["election_address"]["empty"], false);
         let l = command(c.node(f1).admin, "leader").await;
         assert_eq!(l["is_leader"], false);
         assert_eq!(l["leader_id"], leader);
@@ -309,6 +311,24 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
         assert_eq!(d(&lm, leader, "proposal_count"), 1.0);
         assert_eq!(d(&lm, leader, "commit_count"), 1.0);
         assert_eq!(d(&lm, leader, "cnt_quorum_ack_latency"), 1.0);
+        // The proposal's size, and the leader's uptime, on the leader only.
+        // (The last proposal before it was the session's createSession, a smaller txn than a
+        // create with a path, data and an ACL.)
+        assert!(
+            num(&lm, "last_proposal_size") > num(&before[&leader], "last_proposal_size"),
+            "{lm:?}"
+        );
+        assert!(num(&before[&leader], "last_proposal_size") > 0.0);
+        assert!(num(&lm, "leader_uptime") > num(&before[&leader], "leader_uptime"));
+        let stats = command(c.node(leader).admin, "server_stats").await;
+        assert_eq!(
+            stats["proposal_stats"]["last_buffer_size"].as_f64(),
+            Some(num(&lm, "last_proposal_size"))
+        );
+        assert!(command(c.node(f1).admin, "server_stats")
+            .await
+            .get("proposal_stats")
+            .is_none());
         let fm = until(&c, f1, "the commit", |m| {
             num(m, "learner_commit_received_count")
                 > num(&before[&f1], "learner_commit_received_count")

@@ -284,12 +284,12 @@ fn command(
             (Some(z), Some(q)) => {
                 let me = q.servers.get(&q.my_id);
                 let addr = |port: fn(&super::PeerAddr) -> u16| {
-                    me.map_or(String::new(), |a| format!("{}:{}", a.host, port(a)))
+                    me.map_or(Json::Null, |a| multiple_addresses(&a.host, port(a)))
                 };
                 put("myid", q.my_id.into());
                 put("is_leader", (ctx.mode == "leader").into());
-                put("quorum_address", addr(|a| a.quorum_port).into());
-                put("election_address", addr(|a| a.election_port).into());
+                put("quorum_address", addr(|a| a.quorum_port));
+                put("election_address", addr(|a| a.election_port));
                 put(
                     "client_address",
                     format!("{}:{}", ctx.cfg.client_addr.ip(), ctx.client_port).into(),
@@ -361,6 +361,24 @@ fn connections(core: &Core, brief: bool, now: Now) -> Json {
     Json::Array(list)
 }
 
+/// ZooKeeper's `MultipleAddresses` as Jackson writes its bean properties, for one address
+/// (zkrs has one address per server; it is taken as reachable, being this server's own).
+fn multiple_addresses(host: &str, port: u16) -> Json {
+    let a = format!("{host}:{port}");
+    json!({
+        "empty": false,
+        "all_addresses": [a],
+        "all_reachable_addresses": [a],
+        "one": a,
+        "reachable_address": a,
+        "wildcard_addresses": [format!("0.0.0.0:{port}")],
+        "all_ports": [port],
+        "all_host_strings": [host],
+        "all_reachable_addresses_or_all": [a],
+        "reachable_or_one": a,
+    })
+}
+
 fn buffer_stats(b: &crate::core::stats::BufferStats) -> Json {
     json!({"last_buffer_size": b.last, "min_buffer_size": b.min, "max_buffer_size": b.max})
 }
@@ -392,6 +410,12 @@ fn server_stats(core: &Core, ctx: &FourLetterContext, now: Now, out: &mut Map<St
     out.insert("read_only".into(), false.into());
     out.insert("server_stats".into(), stats);
     out.insert("client_response".into(), client);
+    if ctx.mode == "leader" {
+        out.insert(
+            "proposal_stats".into(),
+            buffer_stats(&ctx.metrics.proposal_stats),
+        );
+    }
     // ZooKeeper's node map holds the root twice ("" and "/"), and its count shows it.
     out.insert("node_count".into(), (core.tree.node_count() + 1).into());
 }

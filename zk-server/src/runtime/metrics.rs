@@ -63,15 +63,19 @@ pub struct Metrics {
     pub looking_since_ms: Option<u64>,
     /// When this learner started syncing with its leader (monotonic ms).
     pub sync_started_ms: Option<u64>,
+    /// Leader: when it started leading (monotonic ms; `leader_uptime`).
+    pub leading_since_ms: Option<u64>,
+    /// Leader: sizes of its proposals (`*_proposal_size`, `proposal_stats`).
+    pub proposal_stats: crate::core::stats::BufferStats,
 }
 
 impl Metrics {
     /// `srst`: forget counts and distributions (timing state is kept).
     pub fn reset(&mut self) {
-        let (looking, sync) = (self.looking_since_ms, self.sync_started_ms);
         *self = Metrics {
-            looking_since_ms: looking,
-            sync_started_ms: sync,
+            looking_since_ms: self.looking_since_ms,
+            sync_started_ms: self.sync_started_ms,
+            leading_since_ms: self.leading_since_ms,
             ..Metrics::default()
         };
     }
@@ -241,12 +245,22 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
     }
     if let Some(z) = &ctx.zab {
         if let Some(l) = &z.leader {
+            let p = &m.proposal_stats;
             out.extend([
                 Gauge("learners", int(l.learners)),
                 Gauge("synced_followers", int(l.synced_followers)),
                 Gauge("synced_observers", int(l.synced_observers)),
                 Gauge("pending_syncs", int(l.pending_syncs)),
+                Gauge("last_proposal_size", Value::Int(p.last)),
+                Gauge("min_proposal_size", Value::Int(p.min)),
+                Gauge("max_proposal_size", Value::Int(p.max)),
             ]);
+            if let Some(since) = m.leading_since_ms {
+                out.push(Gauge(
+                    "leader_uptime",
+                    Value::Int(now.mono_ms.saturating_sub(since) as i64),
+                ));
+            }
         }
         out.push(Gauge("quorum_size", int(z.quorum_size)));
     }

@@ -478,9 +478,11 @@ impl CoreTask {
         };
         let mut data = Vec::new();
         txnlog::encode_txn(&txn, &mut data);
+        let size = data.len();
         match r.peer.propose(now.mono_ms, Bytes::from(data)) {
             Ok(z) => {
                 self.ctx.metrics.proposal_count += 1;
+                self.ctx.metrics.proposal_stats.record(size);
                 if z.0 as i64 != txn.hdr.zxid {
                     return Err(format!(
                         "zab numbered a proposal {z} but the core stamped {:#x}",
@@ -645,6 +647,7 @@ impl CoreTask {
         let prev = self.repl.as_ref().map(|r| r.role);
         match role {
             Role::Looking => {
+                m.leading_since_ms = None;
                 if prev != Some(Role::Looking) {
                     m.looking_count += 1;
                     m.looking_since_ms = Some(now);
@@ -672,6 +675,11 @@ impl CoreTask {
                 }
                 if matches!(role, Role::Leading { .. }) {
                     m.sync_started_ms = None;
+                    if !matches!(prev, Some(Role::Leading { .. })) {
+                        m.leading_since_ms = Some(now);
+                    }
+                } else {
+                    m.leading_since_ms = None;
                 }
             }
         }
