@@ -295,3 +295,34 @@ async fn configuration_files_and_digest_commands() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn ports_in_use_as_zookeeper_takes_them() {
+    bounded(async {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap();
+        // A /metrics port in use fails the start.
+        let mut cfg = common::config();
+        cfg.metrics_addr = Some(port);
+        let err = match Server::start(cfg).await {
+            Ok(_) => panic!("the server started without its /metrics port"),
+            Err(e) => e,
+        };
+        assert!(err.to_string().contains("cannot start /metrics"), "{err}");
+        // An AdminServer port in use: the server serves without it.
+        let mut cfg = common::config();
+        cfg.admin = Some(AdminSettings {
+            addr: port,
+            command_url: "/commands".into(),
+        });
+        let server = Server::start(cfg)
+            .await
+            .expect("serves without the AdminServer");
+        assert_eq!(server.admin_addr, None);
+        let mut c = Raw::connect(server.local_addr).await;
+        c.ping().await;
+        drop(c);
+        assert!(server.shutdown().await);
+    })
+    .await;
+}

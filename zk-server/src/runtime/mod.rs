@@ -318,8 +318,9 @@ impl Server {
             repl,
         };
         task.drain_zab().map_err(std::io::Error::other)?;
-        let cfg = Arc::new(cfg);
-        let mut tasks = vec![tokio::spawn(task.run(core_rx, shutdown_rx.clone()))];
+        // The HTTP servers first: a /metrics port that cannot be bound fails the start before
+        // the core task runs (messages wait in the channel until it does).
+        let mut http_tasks = Vec::new();
         let mut admin_addr = None;
         if let Some(a) = &cfg.admin {
             // As ZooKeeper, a server whose AdminServer cannot start serves on without it.
@@ -328,7 +329,7 @@ impl Server {
             {
                 Ok((addr, t)) => {
                     admin_addr = Some(addr);
-                    tasks.push(t);
+                    http_tasks.push(t);
                 }
                 Err(e) => {
                     tracing::warn!(addr = %a.addr, error = %e, "problem starting AdminServer")
@@ -344,8 +345,11 @@ impl Server {
                     std::io::Error::new(e.kind(), format!("cannot start /metrics on {addr}: {e}"))
                 })?;
             metrics_addr = Some(addr);
-            tasks.push(t);
+            http_tasks.push(t);
         }
+        let cfg = Arc::new(cfg);
+        let mut tasks = vec![tokio::spawn(task.run(core_rx, shutdown_rx.clone()))];
+        tasks.extend(http_tasks);
         if let Some(st) = cfg.storage.clone().filter(|s| s.purge_interval_hours > 0) {
             tasks.push(tokio::spawn(purge_loop(st, shutdown_rx.clone())));
         }
