@@ -77,7 +77,7 @@ _reason(
     sync_processor_queue_flush_time_ms sync_processor_queue_size sync_processor_queue_time_ms
     time_waiting_empty_pool_in_commit_processor_read_ms write_batch_time_in_commit_processor
     write_commit_proc_issued write_commit_proc_req_queued write_commitproc_time_ms
-    learner_request_processor_queue_size sync_processor_batch_size learner_handler_qp_size
+    learner_request_processor_queue_size learner_handler_qp_size
     learner_handler_qp_time_ms""",
 )
 _reason(
@@ -104,8 +104,8 @@ _reason(
 )
 _reason(
     "not counted yet (would need new counters in the core or the listener)",
-    """connection_rejected connection_revalidate_count sessionless_connections_expired
-    unrecoverable_error_count response_bytes watch_bytes
+    """connection_revalidate_count sessionless_connections_expired
+    unrecoverable_error_count
     node_changed_watch_count node_children_watch_count node_created_watch_count
     node_deleted_watch_count inflight_diff_count inflight_snap_count
     leader_unavailable_time unavailable_time propagation_latency

@@ -326,3 +326,35 @@ async fn ports_in_use_as_zookeeper_takes_them() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn refused_connections_are_counted() {
+    bounded(async {
+        // One connection per IP allowed.
+        let mut cfg = common::config();
+        cfg.max_client_cnxns = 1;
+        cfg.admin = Some(AdminSettings {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            command_url: "/commands".into(),
+        });
+        let server = Server::start(cfg).await.expect("server starts");
+        let admin = server.admin_addr.unwrap();
+        assert_eq!(command(admin, "monitor").await["connection_rejected"], 0);
+        let c = Raw::connect(server.local_addr).await;
+        // The second connection from 127.0.0.1 is closed at once.
+        let mut refused = tokio::net::TcpStream::connect(server.local_addr)
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1];
+        let n = tokio::io::AsyncReadExt::read(&mut refused, &mut buf)
+            .await
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+        let m = command(admin, "monitor").await;
+        assert_eq!(m["connection_rejected"], 1);
+        assert_eq!(m["connection_request_count"], 1);
+        drop(c);
+        assert!(server.shutdown().await);
+    })
+    .await;
+}

@@ -83,6 +83,7 @@ fn latencies_and_outstanding_requests_follow_virtual_time() {
 
     // Reads are answered at once: 0 ms, as reads, and the server-wide min drops to 0.
     let before = int(&h, &c, "cnt_readlatency");
+    let bytes_before = int(&h, &c, "response_bytes");
     h.call(
         conn,
         &Request::GetData(GetDataRequest {
@@ -100,6 +101,28 @@ fn latencies_and_outstanding_requests_follow_virtual_time() {
     // ZooKeeper's BufferStats: the GetData answer is header (16) + data (4 + 1) + stat (68).
     assert_eq!(int(&h, &c, "last_client_response_size"), 89);
     assert_eq!(int(&h, &c, "max_client_response_size"), 89);
+    assert_eq!(int(&h, &c, "response_bytes"), bytes_before + 89);
+}
+
+#[test]
+fn notifications_count_as_watch_bytes() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let [writer, watcher] = h.sessions;
+    h.call(
+        watcher,
+        &Request::Exists(ExistsRequest {
+            path: "/n".into(),
+            watch: true,
+        }),
+    );
+    assert_eq!(int(&h, &c, "watch_bytes"), 0);
+    let fx = h
+        .core
+        .handle_frame(writer, &create_frame(1000, "/n"), h.now);
+    h.run(fx);
+    // A NodeCreated event for "/n": header (16) + type, state (4 + 4) + path (4 + 2).
+    assert_eq!(int(&h, &c, "watch_bytes"), 30);
 }
 
 #[test]

@@ -110,6 +110,12 @@ async fn every_metric_family_moves_with_what_it_counts() {
             s1.v("updatelatency_count") + 2.0
         );
         assert!(s2.v("fsynctime_count") >= 1.0);
+        // The two creates went through group commits.
+        assert!(s2.v("sync_processor_batch_size_count") >= 1.0);
+        assert_eq!(
+            s2.v("sync_processor_batch_size_sum") - s1.v("sync_processor_batch_size_sum"),
+            2.0
+        );
         assert!(s2.v("packets_sent") > s1.v("packets_sent"));
         assert!(s2.v("last_client_response_size") > 0.0);
 

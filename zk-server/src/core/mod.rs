@@ -461,6 +461,7 @@ impl Core {
         let f = reply_frame(xid, zxid, err.code(), body);
         // The answer's size without its length prefix, as ZooKeeper's BufferStats counts it.
         self.stats.client_response.record(f.len().saturating_sub(4));
+        self.stats.response_bytes += f.len().saturating_sub(4) as u64;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.last_zxid = zxid;
             c.stats.last_response_mono_ms = self.clock_mono_ms;
@@ -488,6 +489,7 @@ impl Core {
             0,
             Some(&|out: &mut Vec<u8>| ev.encode(out)),
         );
+        self.stats.watch_bytes += f.len().saturating_sub(4) as u64;
         self.send(conn, f, fx);
     }
 

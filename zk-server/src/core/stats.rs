@@ -87,6 +87,10 @@ pub struct ServerStats {
     pub read_latency: Summary,
     /// Latency of requests answered after a txn committed: `updatelatency`.
     pub update_latency: Summary,
+    /// Bytes of answers to requests and of watch notifications, length prefixes excluded
+    /// (`response_bytes`, `watch_bytes`).
+    pub response_bytes: u64,
+    pub watch_bytes: u64,
     /// Authentications refused (`auth_failed_count`).
     pub auth_failed: u64,
     /// Sizes of answers to client requests (`client_response_stats`, `*_client_response_size`).

@@ -107,6 +107,8 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
     let mut batch: Vec<Txn> = Vec::new();
     // The last zxid appended and not yet reported durable.
     let mut unsynced: Option<i64> = None;
+    // Txns appended since the last sync: the group commit's size.
+    let mut in_commit: u64 = 0;
     let mut work: std::collections::VecDeque<DiskCmd> = std::collections::VecDeque::new();
     while let Ok(first) = rx.recv() {
         work.push_back(first);
@@ -121,6 +123,7 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                         return fail("write", &e);
                     }
                     appended += 1;
+                    in_commit += 1;
                     unsynced = Some(t.hdr.zxid);
                     batch.push(*t);
                 }
@@ -129,6 +132,7 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                         return fail("write", &e);
                     }
                     appended += 1;
+                    in_commit += 1;
                     unsynced = Some(zxid);
                 }
                 DiskCmd::Roll => {
@@ -151,6 +155,7 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                             txns,
                             last,
                             fsync_ms,
+                            batch: std::mem::take(&mut in_commit),
                         });
                     }
                     let dir = log.dir().to_path_buf();
@@ -197,6 +202,7 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                     txns,
                     last,
                     fsync_ms,
+                    batch: std::mem::take(&mut in_commit),
                 })
                 .is_err()
             {

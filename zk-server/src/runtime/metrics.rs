@@ -36,6 +36,8 @@ pub struct Metrics {
     pub commit_count: u64,
     /// Client connections accepted.
     pub connection_request_count: u64,
+    /// Client connections refused (`maxClientCnxns`).
+    pub connection_rejected: u64,
     /// Leader: session revalidations answered for learners.
     pub revalidate_count: u64,
     /// Learner: PROPOSAL packets received.
@@ -44,6 +46,8 @@ pub struct Metrics {
     pub learner_commit_received_count: u64,
     /// ms per txn log fsync (group commit).
     pub fsynctime: Summary,
+    /// Txns per group commit.
+    pub sync_processor_batch_size: Summary,
     /// ms per snapshot written.
     pub snapshottime: Summary,
     /// ms to load the database at start-up.
@@ -287,6 +291,9 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         Counter("commit_count", m.commit_count),
         Counter("revalidate_count", m.revalidate_count),
         Counter("stale_sessions_expired", s.expired_sessions),
+        Counter("connection_rejected", m.connection_rejected),
+        Counter("response_bytes", s.response_bytes),
+        Counter("watch_bytes", s.watch_bytes),
     ]);
     let summary = |name, summary: &Summary, detailed| Metric::Summary {
         name,
@@ -295,6 +302,11 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
     };
     out.extend([
         summary("fsynctime", &m.fsynctime, false),
+        summary(
+            "sync_processor_batch_size",
+            &m.sync_processor_batch_size,
+            false,
+        ),
         summary("snapshottime", &m.snapshottime, false),
         summary("dbinittime", &m.dbinittime, false),
         summary("startup_txns_loaded", &m.startup_txns_loaded, false),

@@ -125,7 +125,11 @@ pub(crate) enum ToCore {
         last: i64,
         /// How long the batch's fsync took (`fsynctime`); `None` without `forceSync`.
         fsync_ms: Option<u64>,
+        /// Txns in the group commit (`sync_processor_batch_size`).
+        batch: u64,
     },
+    /// The listener refused a connection (`maxClientCnxns`).
+    ConnectionRejected,
     /// The txn log could not be written or synced: fatal.
     DiskFailed(String),
     /// News from the election or quorum port.
@@ -653,10 +657,14 @@ impl CoreTask {
     fn handle(&mut self, msg: ToCore) -> Result<(), String> {
         let now = self.now;
         if let ToCore::Durable {
-            fsync_ms: Some(ms), ..
+            fsync_ms, batch, ..
         } = &msg
         {
-            self.ctx.metrics.fsynctime.record(*ms as i64);
+            let m = &mut self.ctx.metrics;
+            m.sync_processor_batch_size.record(*batch as i64);
+            if let Some(ms) = fsync_ms {
+                m.fsynctime.record(*ms as i64);
+            }
         }
         let fx = match msg {
             ToCore::Opened { conn, peer, out } => {
@@ -688,6 +696,10 @@ impl CoreTask {
                     .four_letter_answered(conn, four_letter::answer_packets(&text));
                 self.writers.remove(&conn);
                 let _ = reply.send(text);
+                Vec::new()
+            }
+            ToCore::ConnectionRejected => {
+                self.ctx.metrics.connection_rejected += 1;
                 Vec::new()
             }
             ToCore::Admin { cmd, reply } => {
@@ -839,6 +851,7 @@ async fn accept_loop(
                 peer.ip(),
                 cfg.max_client_cnxns
             );
+            let _ = to_core.send(ToCore::ConnectionRejected);
             drop(stream);
             continue;
         }
