@@ -102,6 +102,8 @@ fn latencies_and_outstanding_requests_follow_virtual_time() {
     assert_eq!(int(&h, &c, "last_client_response_size"), 89);
     assert_eq!(int(&h, &c, "max_client_response_size"), 89);
     assert_eq!(int(&h, &c, "response_bytes"), bytes_before + 89);
+    // The smallest answer so far: the create's (header 16 + path "/a" 4 + 2).
+    assert_eq!(int(&h, &c, "min_client_response_size"), 22);
 }
 
 #[test]
