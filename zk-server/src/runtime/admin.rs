@@ -458,6 +458,11 @@ mod tests {
             let j = run(cmd, &mut core, &mut ctx, now);
             assert_eq!(j, json!({"command": cmd, "error": not_serving}), "{cmd}");
         }
+        // The four-letter mntr says so too; the admin monitor command still answers.
+        assert_eq!(
+            super::four_letter::answer("mntr", &mut core, &mut ctx, now),
+            format!("{not_serving}\n")
+        );
         // Those ZooKeeper runs without a server still answer.
         for cmd in ["monitor", "environment", "zabstate", "system_properties"] {
             assert_eq!(

@@ -311,7 +311,7 @@ fn build_answer(cmd: &str, core: &mut Core, ctx: &mut FourLetterContext, now: No
     if !ctx.serving
         && matches!(
             cmd,
-            "srvr" | "stat" | "cons" | "wchs" | "wchc" | "wchp" | "dump" | "crst" | "srst"
+            "srvr" | "stat" | "cons" | "wchs" | "wchc" | "wchp" | "dump" | "crst" | "srst" | "mntr"
         )
     {
         // ZooKeeper's answer while the server is not running (LOOKING, syncing).

@@ -103,6 +103,8 @@ pub async fn mntr(client: SocketAddr) -> BTreeMap<String, String> {
     four_letter(client, "mntr")
         .await
         .lines()
+        // While not serving, ZooKeeper's mntr answers one line of prose instead: no keys.
+        .filter(|l| l.contains('\t'))
         .map(|l| {
             let (k, v) = l.split_once('\t').expect("zk_<key>\\t<value>");
             (
