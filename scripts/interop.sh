@@ -11,6 +11,7 @@
 #   scripts/interop.sh --readonly         only suite 6 (read-only mode; add --apache
 #                                         to run it against Apache)
 #   scripts/interop.sh --tls              only suite 7 (TLS; with --apache: against Apache)
+#   scripts/interop.sh --monitoring       only suite 8 (mntr and AdminServer next to Apache)
 #
 # Suites:
 #   1. zkcli - Apache's Java command-line client (zkCli.sh from Debian's package)
@@ -29,6 +30,9 @@
 #   7. tls - a secureClientPort with client certificates: kazoo (scripts/interop/tls_suite.py:
 #      x509 ACLs, super user, refused certificates, 4lw over TLS), Apache zkCli over TLS
 #      (Netty), zkcli -client-configuration (default mode, --apache, or alone with --tls)
+#   8. monitoring - zkrs and Apache ZooKeeper 3.8 side by side, given the same state by kazoo:
+#      mntr and every AdminServer command compared key by key, the differences listed
+#      (scripts/interop/monitoring_suite.py, docs/operations.md) (default mode, or alone)
 #
 # The expectations were validated against Apache ZooKeeper 3.8.0 (Debian
 # bookworm) with --apache: they are Apache's real behaviour.
@@ -68,7 +72,7 @@ EXISTS_NEEDS_READ="${EXISTS_NEEDS_READ:-1}"
 SERVER=""             # HOST:PORT the suites talk to
 SERVER_PID=""         # set only for a server this script started
 ZKRS_BIN="${ZKRS_BIN:-}"  # the zk-server binary, once built (or given)
-ZKRS_ZKCLI="${ZKRS_ZKCLI:-}"  # our zkcli binary for suite 6 (built when not given)
+ZKRS_ZKCLI="${ZKRS_ZKCLI:-}"  # our zkcli binary for suite 7 (built when not given)
 APACHE_CMD=()         # set by apache_cmd
 EXTRA_CONFIG=""       # extra zoo.cfg lines for the next server started
 WORK_DIR=""
@@ -275,7 +279,7 @@ apache_cmd() {
     [[ -f /usr/share/java/zookeeper.jar ]] || die "/usr/share/java/zookeeper.jar missing"
     local cp="/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
     [[ -f /usr/share/java/slf4j-simple.jar ]] && cp="$cp:/usr/share/java/slf4j-simple.jar"
-    # NettyServerCnxnFactory (TLS, suite 6) needs these; Debian's jar manifest omits them.
+    # NettyServerCnxnFactory (TLS, suite 7) needs these; Debian's jar manifest omits them.
     local jar
     for jar in netty-codec netty-resolver; do
         [[ -f "/usr/share/java/$jar.jar" ]] && cp="$cp:/usr/share/java/$jar.jar"
@@ -323,6 +327,7 @@ stop_server() {
 cleanup() {
     stop_server
     stop_cluster
+    stop_monitoring
     if [[ -n "$WORK_DIR" && -d "$WORK_DIR" ]]; then
         if [[ "${INTEROP_KEEP:-}" == 1 ]]; then
             printf 'interop: kept %s\n' "$WORK_DIR" >&2
@@ -1185,8 +1190,188 @@ X509AuthenticationProvider.superUser=CN=admin,OU=ops,O=zkrs"
     stop_server
 }
 
+# Suite 8: mntr and the AdminServer, zkrs next to Apache ZooKeeper 3.8
+
+MON_PIDS=()
+
+# shellcheck disable=SC2317 # also reached through the EXIT trap
+stop_monitoring() {
+    local pid i
+    for pid in "${MON_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${MON_PIDS[@]}"; do
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    MON_PIDS=()
+}
+
+# Apache's AdminServer (Jetty) needs the servlet API, which Debian's zookeeper package does
+# not pull in: libservlet-api-java.
+ensure_servlet_api() {
+    [[ -f /usr/share/java/servlet-api.jar ]] && return 0
+    [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null || return 1
+    header "installing Debian package: libservlet-api-java (Apache's AdminServer)"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get update -qq </dev/null
+    timeout 1200 apt-get install -y -qq libservlet-api-java </dev/null >/dev/null
+    [[ -f /usr/share/java/servlet-api.jar ]]
+}
+
+# mon_wait CLIENT_PORT ADMIN_PORT NAME LOG: until ruok answers imok and the AdminServer answers.
+mon_wait() {
+    local deadline=$((SECONDS + START_TIMEOUT))
+    while (( SECONDS < deadline )); do
+        if [[ "$(four_letter 127.0.0.1 "$1" ruok)" == imok ]] && "$PYTHON" -c '
+import sys, urllib.request
+urllib.request.urlopen("http://127.0.0.1:%s/commands/ruok" % sys.argv[1], timeout=2).read()' \
+            "$2" 2>/dev/null; then
+            info "$3 is up (client $1, admin $2)"
+            return 0
+        fi
+        sleep 0.2
+    done
+    fail "$3 did not start with its AdminServer within ${START_TIMEOUT}s" "$(tail -n 30 "$4" 2>/dev/null)"
+    return 1
+}
+
+# mon_start KIND CONFIG LOG: start zkrs or Apache (with its AdminServer) in the background.
+mon_start() {
+    local cmd=("$ZKRS_BIN" "$2") i
+    if [[ "$1" == apache ]]; then
+        apache_cmd "$2" "$(dirname "$3")"
+        cmd=("${APACHE_CMD[@]}")
+        for i in "${!cmd[@]}"; do
+            if [[ "${cmd[$i]}" == -cp ]]; then
+                cmd[i + 1]="${cmd[i + 1]}:/usr/share/java/servlet-api.jar"
+            fi
+        done
+    fi
+    "${cmd[@]}" >>"$3" 2>&1 </dev/null &
+    MON_PIDS+=($!)
+}
+
+# mon_summary OUTPUT RC: print a monitoring_suite.py run and add its counts.
+mon_summary() {
+    local out="$1" rc="$2" summary n m
+    printf '%s\n' "$out" | grep -v '^monitoring: [0-9]* passed, [0-9]* failed$' || true
+    summary="$(grep -E '^monitoring: [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n 1 || true)"
+    if [[ -z "$summary" ]]; then
+        fail "monitoring suite ended without a summary (exit $rc)"
+        return 0
+    fi
+    n="$(sed -E 's/^monitoring: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$summary")"
+    m="$(sed -E 's/^monitoring: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$summary")"
+    PASSED=$((PASSED + n))
+    FAILED=$((FAILED + m))
+    if (( m == 0 && rc != 0 )); then fail "monitoring suite exited $rc with no failed checks"; fi
+}
+
+# Two 3-voter ensembles, zkrs and Apache, side by side: the quorum keys and commands.
+mon_ensembles() {
+    local dir="$1" ports=() kind id base servers out rc
+    local -A clients=() admins=()
+    mapfile -t ports < <(cluster_ports 24)
+    for kind in zkrs apache; do
+        servers=""
+        for id in 1 2 3; do
+            base=$(( (id - 1) * 4 ))
+            [[ "$kind" == apache ]] && base=$((base + 12))
+            servers+="server.$id=127.0.0.1:${ports[base + 2]}:${ports[base + 3]}"$'\n'
+        done
+        for id in 1 2 3; do
+            base=$(( (id - 1) * 4 ))
+            [[ "$kind" == apache ]] && base=$((base + 12))
+            mkdir -p "$dir/$kind$id"
+            printf '%s\n' "$id" >"$dir/$kind$id/myid"
+            cat >"$dir/$kind$id.cfg" <<CFG
+tickTime=200
+initLimit=10
+syncLimit=5
+dataDir=$dir/$kind$id
+clientPort=${ports[base]}
+clientPortAddress=127.0.0.1
+4lw.commands.whitelist=*
+admin.serverAddress=127.0.0.1
+admin.serverPort=${ports[base + 1]}
+CFG
+            printf '%s' "$servers" >>"$dir/$kind$id.cfg"
+            clients[$kind]+="${clients[$kind]:+,}127.0.0.1:${ports[base]}"
+            admins[$kind]+="${admins[$kind]:+,}127.0.0.1:${ports[base + 1]}"
+            mon_start "$kind" "$dir/$kind$id.cfg" "$dir/$kind$id/server.log"
+        done
+    done
+    for kind in zkrs apache; do
+        for id in 1 2 3; do
+            base=$(( (id - 1) * 4 ))
+            [[ "$kind" == apache ]] && base=$((base + 12))
+            mon_wait "${ports[base]}" "${ports[base + 1]}" "$kind server $id" \
+                "$dir/$kind$id/server.log" || return 0
+        done
+    done
+    set +e
+    out="$(timeout "$KAZOO_TIMEOUT" "$PYTHON" "$INTEROP_DIR/monitoring_suite.py" --ensemble \
+        "${clients[zkrs]}" "${admins[zkrs]}" "${clients[apache]}" "${admins[apache]}" 2>&1)"
+    rc=$?
+    set -e
+    mon_summary "$out" "$rc"
+}
+
+suite_monitoring() {
+    header "Suite 8: mntr and the AdminServer, zkrs next to Apache ZooKeeper 3.8"
+    local t0=$SECONDS dir="$WORK_DIR/monitoring" ports=() out rc
+    build_zkrs
+    if ! ensure_servlet_api; then
+        fail "Apache's AdminServer needs /usr/share/java/servlet-api.jar (apt-get install libservlet-api-java)"
+        return 0
+    fi
+    mapfile -t ports < <(cluster_ports 5)
+    mkdir -p "$dir/zkrs" "$dir/apache"
+    cat >"$dir/zkrs.cfg" <<CFG
+tickTime=2000
+dataDir=$dir/zkrs
+clientPort=${ports[0]}
+clientPortAddress=127.0.0.1
+4lw.commands.whitelist=*
+admin.serverAddress=127.0.0.1
+admin.serverPort=${ports[1]}
+metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider
+metricsProvider.httpHost=127.0.0.1
+metricsProvider.httpPort=${ports[4]}
+CFG
+    cat >"$dir/apache.cfg" <<CFG
+tickTime=2000
+dataDir=$dir/apache
+clientPort=${ports[2]}
+clientPortAddress=127.0.0.1
+4lw.commands.whitelist=*
+admin.serverAddress=127.0.0.1
+admin.serverPort=${ports[3]}
+CFG
+    mon_start zkrs "$dir/zkrs.cfg" "$dir/zkrs.log"
+    mon_start apache "$dir/apache.cfg" "$dir/apache/server.log"
+    if mon_wait "${ports[0]}" "${ports[1]}" zkrs "$dir/zkrs.log" \
+        && mon_wait "${ports[2]}" "${ports[3]}" "Apache ZooKeeper" "$dir/apache/server.log"; then
+        set +e
+        out="$(timeout "$KAZOO_TIMEOUT" "$PYTHON" "$INTEROP_DIR/monitoring_suite.py" \
+            "127.0.0.1:${ports[0]}" "127.0.0.1:${ports[1]}" "$dir/zkrs.cfg" \
+            "127.0.0.1:${ports[2]}" "127.0.0.1:${ports[3]}" "$dir/apache.cfg" 2>&1)"
+        rc=$?
+        set -e
+        mon_summary "$out" "$rc"
+    fi
+    stop_monitoring
+    mon_ensembles "$dir"
+    stop_monitoring
+    info "suite 8 took $((SECONDS - t0))s"
+}
+
 usage() {
-    sed -n '2,46p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,50p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -1198,6 +1383,7 @@ main() {
             --cluster) MODE=cluster ;;
             --readonly) ONLY_READONLY=1 ;;
             --tls) TLS_ONLY=1 ;;
+            --monitoring) MODE=monitoring ;;
             --server)
                 [[ $# -ge 2 ]] || usage
                 MODE=server
@@ -1242,7 +1428,7 @@ main() {
         zkrs) start_zkrs || up=0 ;;
         apache) start_apache || up=0 ;;
         server) info "using the running server at $SERVER" ;;
-        client-tests | cluster) up=0 ;;
+        client-tests | cluster | monitoring) up=0 ;;
     esac
 
     if (( up )) && [[ "$MODE" == server ]] && ! tcp_open "${SERVER%:*}" "${SERVER##*:}"; then
@@ -1271,6 +1457,9 @@ main() {
     if [[ "$MODE" == zkrs || "$MODE" == apache ]]; then
         stop_server
         suite_tls
+    fi
+    if [[ "$MODE" == zkrs || "$MODE" == monitoring ]]; then
+        suite_monitoring
     fi
     if (( FAILED > 0 )) && [[ -f "$WORK_DIR/server.log" ]]; then
         header "server log (last 40 lines)"

@@ -17,6 +17,6 @@ mod quorum;
 mod types;
 
 pub use message::{Entry, Message, Notification, ServerState, Vote};
-pub use peer::{Action, Config, NotServing, Peer, Persisted, ProposeError, Role};
+pub use peer::{Action, Config, NotServing, Peer, Persisted, ProposeError, Role, ZabPhase};
 pub use quorum::QuorumVerifier;
 pub use types::{Epoch, Millis, PeerId, Zxid};

@@ -97,6 +97,27 @@ pub struct Persisted {
     pub entries: Vec<Entry>,
 }
 
+/// Where the peer is in Zab, as ZooKeeper's `ZabState` names it (`zabstate`, `peer_state`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ZabPhase {
+    Election,
+    Discovery,
+    Synchronization,
+    Broadcast,
+}
+
+impl ZabPhase {
+    /// ZooKeeper's lower-case name (`election`, `discovery`, `synchronization`, `broadcast`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ZabPhase::Election => "election",
+            ZabPhase::Discovery => "discovery",
+            ZabPhase::Synchronization => "synchronization",
+            ZabPhase::Broadcast => "broadcast",
+        }
+    }
+}
+
 /// The role of the peer, as the server reports it (`Mode:` in `srvr`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Role {
@@ -432,6 +453,30 @@ impl Peer {
         match &self.state {
             State::Leading(l) => l.links.iter().map(|(id, k)| (*id, k.observer)).collect(),
             _ => Vec::new(),
+        }
+    }
+
+    /// The Zab phase: discovery until the epoch is agreed, synchronisation until NEWLEADER is
+    /// acknowledged (leader) or UPTODATE arrives (learner), then broadcast.
+    pub fn zab_phase(&self) -> ZabPhase {
+        match &self.state {
+            State::Looking => ZabPhase::Election,
+            State::Leading(l) if l.established => ZabPhase::Broadcast,
+            State::Leading(l) if l.history_fixed => ZabPhase::Synchronization,
+            State::Leading(_) => ZabPhase::Discovery,
+            State::Learning(l) => match l.phase {
+                LearnerPhase::Connecting | LearnerPhase::EpochAcked => ZabPhase::Discovery,
+                LearnerPhase::UpToDate => ZabPhase::Broadcast,
+                _ => ZabPhase::Synchronization,
+            },
+        }
+    }
+
+    /// Leader: sync barriers waiting for their zxid to commit (`zk_pending_syncs`).
+    pub fn pending_syncs(&self) -> usize {
+        match &self.state {
+            State::Leading(l) => l.syncs.len(),
+            _ => 0,
         }
     }
 

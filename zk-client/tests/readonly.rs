@@ -32,6 +32,21 @@ async fn wait_isro(addr: std::net::SocketAddr, want: &str) {
     }
 }
 
+/// The body of an AdminServer command's answer (a plain HTTP/1.1 GET).
+async fn admin_command(addr: std::net::SocketAddr, cmd: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET /commands/{cmd} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut resp))
+        .await
+        .expect("the AdminServer answers")
+        .unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    resp.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
 async fn read_only_client(connect_string: &str) -> zk_client::Result<Client> {
     Client::builder()
         .read_only(true)
@@ -61,6 +76,8 @@ async fn a_follower_without_quorum_serves_read_only_sessions_until_its_quorum_re
             .unwrap();
         rw.sync("/").await.unwrap();
         assert_eq!(four_letter(addr, "isro").await.as_deref(), Some("rw"));
+        let rw_admin = admin_command(ens.admin_addr(follower), "is_read_only").await;
+        assert!(rw_admin.contains(r#""read_only": false"#), "{rw_admin}");
         for id in ens.ids() {
             if id != follower {
                 ens.stop(id).await;
@@ -70,6 +87,10 @@ async fn a_follower_without_quorum_serves_read_only_sessions_until_its_quorum_re
         wait_isro(addr, "ro").await;
         let srvr = four_letter(addr, "srvr").await.unwrap();
         assert!(srvr.contains("Mode: read-only\n"), "{srvr}");
+        let mntr = four_letter(addr, "mntr").await.unwrap();
+        assert!(mntr.contains("zk_server_state\tread-only\n"), "{mntr}");
+        let ro = admin_command(ens.admin_addr(follower), "is_read_only").await;
+        assert!(ro.contains(r#""read_only": true"#), "{ro}");
         // The session that did not ask for read-only service is not taken back (it keeps
         // trying: its only server closes each attempt).
         assert_eq!(rw.state(), SessionState::Disconnected);

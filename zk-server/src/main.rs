@@ -18,8 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zk_server::config::{self, FourLetterWhitelist, ServerConfig};
 use zk_server::core::CoreConfig;
 use zk_server::runtime::{
-    four_letter::ZK_VERSION, tls::TlsSettings, PeerAddr, QuorumSettings, RuntimeConfig, Server,
-    StorageConfig,
+    four_letter::ZK_VERSION, tls::TlsSettings, AdminSettings, PeerAddr, QuorumSettings,
+    RuntimeConfig, Server, StorageConfig,
 };
 
 const USAGE: &str = "usage: zk-server [start-foreground|status] CONFIG
@@ -201,7 +201,47 @@ fn runtime_config(cfg: &ServerConfig, addr: std::net::SocketAddr) -> RuntimeConf
         }),
         quorum: quorum_settings(cfg),
         tls: TlsSettings::default(),
+        // Resolved in `serve` (see `http_addrs`).
+        admin: None,
+        metrics_addr: None,
+        initial_config: None,
+        system_properties: cfg.system_properties.clone(),
     }
+}
+
+/// ZooKeeper's Prometheus metrics provider, the one that serves `/metrics`.
+const PROMETHEUS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+
+async fn resolve(host: &str, port: u16, what: &str, path: &Path) -> Result<std::net::SocketAddr> {
+    tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("{}: cannot resolve {what} {host}:{port}", path.display()))?
+        .next()
+        .with_context(|| format!("{}: {what} {host} resolves to nothing", path.display()))
+}
+
+/// The AdminServer's and the Prometheus endpoint's addresses, when they are on.
+async fn http_addrs(
+    cfg: &ServerConfig,
+    path: &Path,
+) -> Result<(Option<AdminSettings>, Option<std::net::SocketAddr>)> {
+    let admin = if cfg.admin.enabled {
+        let a = &cfg.admin;
+        Some(AdminSettings {
+            addr: resolve(&a.address, a.port, "admin.serverAddress", path).await?,
+            command_url: a.command_url.clone(),
+        })
+    } else {
+        None
+    };
+    let metrics = if cfg.metrics.class_name == PROMETHEUS_PROVIDER {
+        let m = &cfg.metrics;
+        Some(resolve(&m.http_host, m.http_port, "metricsProvider.httpHost", path).await?)
+    } else {
+        None
+    };
+    Ok((admin, metrics))
 }
 
 /// The ensemble from `server.N`, `group.N`/`weight.N` and `myid`; `None` when standalone.
@@ -268,24 +308,7 @@ async fn client_addr(cfg: &ServerConfig, path: &Path) -> Result<std::net::Socket
             path.display()
         );
     };
-    resolve(&host, port, path).await
-}
-
-async fn resolve(host: &str, port: u16, path: &Path) -> Result<std::net::SocketAddr> {
-    let mut addrs = tokio::net::lookup_host((host, port))
-        .await
-        .with_context(|| {
-            format!(
-                "{}: cannot resolve client address {host}:{port}",
-                path.display()
-            )
-        })?;
-    addrs.next().with_context(|| {
-        format!(
-            "{}: client address {host} resolves to nothing",
-            path.display()
-        )
-    })
+    resolve(&host, port, "client address", path).await
 }
 
 async fn serve(path: &Path) -> Result<()> {
@@ -314,13 +337,17 @@ async fn serve(path: &Path) -> Result<()> {
     let addr = client_addr(&cfg, path).await?;
     let client_port_is_secure = cfg.client_address().is_none();
     let secure_addr = match cfg.secure_client_address() {
-        Some((host, port)) if !client_port_is_secure => Some(resolve(&host, port, path).await?),
+        Some((host, port)) if !client_port_is_secure => {
+            Some(resolve(&host, port, "secure client address", path).await?)
+        }
         _ => None,
     };
     let mut rc = runtime_config(&cfg, addr);
     rc.tls = TlsSettings::from_config(&cfg, secure_addr, client_port_is_secure)
         .map_err(anyhow::Error::msg)?;
     tracing::info!(config = %path.display(), "starting zk-server {} ({mode})", env!("CARGO_PKG_VERSION"));
+    (rc.admin, rc.metrics_addr) = http_addrs(&cfg, path).await?;
+    rc.initial_config = std::fs::read_to_string(path).ok();
     let mut server = Server::start(rc).await.with_context(|| {
         format!(
             "cannot start on {addr} with data in {}",

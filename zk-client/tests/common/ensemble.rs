@@ -23,7 +23,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zk_client::{Client, SessionState};
-use zk_server::runtime::{PeerAddr, QuorumSettings, RuntimeConfig, Server, StorageConfig};
+use zk_server::runtime::{
+    AdminSettings, PeerAddr, QuorumSettings, RuntimeConfig, Server, StorageConfig,
+};
 
 use super::{free_port, TempDir};
 
@@ -379,6 +381,11 @@ impl Ensemble {
             cfg.core.max_session_timeout_ms = 40_000;
             cfg.core.read_only_mode_enabled = opts.read_only;
             cfg.core.enforce_quota = opts.enforce_quota;
+            // An AdminServer on its own port (kept across restarts).
+            cfg.admin = Some(AdminSettings {
+                addr: free_port(),
+                command_url: "/commands".into(),
+            });
             // Every client and four-letter word comes from 127.0.0.1.
             cfg.max_client_cnxns = 0;
             cfg.data_dir = dir.0.clone();
@@ -427,6 +434,16 @@ impl Ensemble {
             .filter(|m| m.server.is_some())
             .map(|m| m.id)
             .collect()
+    }
+
+    /// Where server `id`'s AdminServer listens.
+    pub fn admin_addr(&self, id: u64) -> SocketAddr {
+        self.members[&id]
+            .cfg
+            .admin
+            .as_ref()
+            .map(|a| a.addr)
+            .unwrap()
     }
 
     pub fn client_addr(&self, id: u64) -> SocketAddr {

@@ -2810,7 +2810,14 @@ skipACL=yes
             (c.min_session_timeout_ms(), c.max_session_timeout_ms()),
             (4000, 40000)
         );
-        assert_eq!(c.metrics.class_name, DEFAULT_METRICS_PROVIDER);
+        assert_eq!(
+            c.metrics.class_name,
+            "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+        );
+        assert_eq!(
+            (c.metrics.http_host.as_str(), c.metrics.http_port),
+            ("127.0.0.1", 7000)
+        );
     }
 
     /// Checks one member of a shipped ensemble whose ports are `offset` above the base ones

@@ -54,6 +54,9 @@ impl Core {
                 );
             }
         }
+        if self.config.digest_enabled {
+            self.stats.log_digest(txn.hdr.zxid, self.tree.digest());
+        }
         self.fire(triggers, txn.hdr.zxid, fx);
         result
     }
@@ -281,7 +284,7 @@ impl Core {
                 op,
                 received_mono_ms,
             } => {
-                self.record_latency(conn, now.mono_ms.saturating_sub(received_mono_ms));
+                self.record_update_latency(conn, now.mono_ms.saturating_sub(received_mono_ms));
                 self.answer_request(conn, xid, op, res, fx);
             }
             Origin::Internal => {}

@@ -299,6 +299,7 @@ impl Core {
         };
         c.stats.packets_received += 1;
         self.stats.packets_received += 1;
+        self.stats.bytes_received += payload.len() as u64 + 4;
         match c.session {
             None => self.handle_connect(conn, payload, now, &mut fx),
             Some(session) => self.handle_request(conn, session, payload, now, &mut fx),
@@ -446,6 +447,17 @@ impl Core {
 
     /// Request latency, server-wide and per connection (`srvr`, `cons`, `mntr`).
     pub(crate) fn record_latency(&mut self, conn: ConnId, ms: u64) {
+        self.stats.read_latency.record(ms as i64);
+        self.record_conn_latency(conn, ms);
+    }
+
+    /// The latency of a request answered after its txn committed (`updatelatency`).
+    pub(crate) fn record_update_latency(&mut self, conn: ConnId, ms: u64) {
+        self.stats.update_latency.record(ms as i64);
+        self.record_conn_latency(conn, ms);
+    }
+
+    fn record_conn_latency(&mut self, conn: ConnId, ms: u64) {
         self.stats.latency.record(ms);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.latency.record(ms);
@@ -478,6 +490,9 @@ impl Core {
         let zxid = self.last_applied;
         let body = if err == ErrorCode::Ok { body } else { None };
         let f = reply_frame(xid, zxid, err.code(), body);
+        // The answer's size without its length prefix, as ZooKeeper's BufferStats counts it.
+        self.stats.client_response.record(f.len().saturating_sub(4));
+        self.stats.response_bytes += f.len().saturating_sub(4) as u64;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.last_zxid = zxid;
             c.stats.last_response_mono_ms = self.clock_mono_ms;
@@ -505,6 +520,7 @@ impl Core {
             0,
             Some(&|out: &mut Vec<u8>| ev.encode(out)),
         );
+        self.stats.watch_bytes += f.len().saturating_sub(4) as u64;
         self.send(conn, f, fx);
     }
 
@@ -721,6 +737,7 @@ impl Core {
             }
             None => {
                 tracing::warn!(conn, scheme = %p.scheme, "authentication failed: no provider for scheme");
+                self.stats.auth_failed += 1;
                 let f = reply_frame(xid, 0, ErrorCode::AuthFailed.code(), None);
                 self.send(conn, f, fx);
                 fx.push(Effect::Close { conn });
@@ -958,5 +975,13 @@ impl Core {
 
     pub fn outstanding_requests(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Requests of `conn` whose txn is proposed and not yet applied (`cons`' outstanding).
+    pub fn outstanding_of(&self, conn: ConnId) -> usize {
+        self.pending
+            .iter()
+            .filter(|p| matches!(p.origin, Origin::Request { conn: c, .. } if c == conn))
+            .count()
     }
 }

@@ -81,11 +81,78 @@ pub struct ServerStats {
     pub expired_sessions: u64,
     /// Txns whose recorded tree digest differed from ours after applying them.
     pub digest_mismatches: u64,
+    /// Bytes of client requests received, length prefix included (`bytes_received_count`).
+    pub bytes_received: u64,
+    /// Latency of requests answered without a txn (reads, pings, syncs): `readlatency`.
+    pub read_latency: Summary,
+    /// Latency of requests answered after a txn committed: `updatelatency`.
+    pub update_latency: Summary,
+    /// Bytes of answers to requests and of watch notifications, length prefixes excluded
+    /// (`response_bytes`, `watch_bytes`).
+    pub response_bytes: u64,
+    pub watch_bytes: u64,
+    /// Authentications refused (`auth_failed_count`).
+    pub auth_failed: u64,
+    /// Sizes of answers to client requests (`client_response_stats`, `*_client_response_size`).
+    pub client_response: BufferStats,
+    /// `(zxid, tree digest)` after every txn whose zxid is a multiple of
+    /// [`DIGEST_LOG_INTERVAL`], the last [`DIGEST_LOG_LIMIT`] of them (the admin `hash`
+    /// command). Not reset by `srst`.
+    pub digest_log: std::collections::VecDeque<(i64, i64)>,
 }
+
+/// Last, min and max of buffer sizes, -1 before any (ZooKeeper's `BufferStats`).
+#[derive(Debug, Clone, Copy)]
+pub struct BufferStats {
+    pub last: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl Default for BufferStats {
+    fn default() -> Self {
+        BufferStats {
+            last: -1,
+            min: -1,
+            max: -1,
+        }
+    }
+}
+
+impl BufferStats {
+    pub fn record(&mut self, size: usize) {
+        let size = size as i64;
+        self.last = size;
+        self.min = if self.min < 0 {
+            size
+        } else {
+            self.min.min(size)
+        };
+        self.max = self.max.max(size);
+    }
+}
+
+/// ZooKeeper's `DataTree.DIGEST_LOG_INTERVAL` and `DIGEST_LOG_LIMIT`.
+pub const DIGEST_LOG_INTERVAL: i64 = 128;
+pub const DIGEST_LOG_LIMIT: usize = 1024;
 
 impl ServerStats {
     pub fn reset(&mut self) {
-        *self = ServerStats::default();
+        let digest_log = std::mem::take(&mut self.digest_log);
+        *self = ServerStats {
+            digest_log,
+            ..ServerStats::default()
+        };
+    }
+
+    /// Notes the tree digest after applying `zxid`, if it is one the digest log keeps.
+    pub fn log_digest(&mut self, zxid: i64, digest: i64) {
+        if zxid % DIGEST_LOG_INTERVAL == 0 {
+            self.digest_log.push_back((zxid, digest));
+            if self.digest_log.len() > DIGEST_LOG_LIMIT {
+                self.digest_log.pop_front();
+            }
+        }
     }
 }
 
@@ -118,5 +185,88 @@ pub fn short_op_name(op: zk_proto::OpCode) -> &'static str {
         CloseSession => "CLOSE",
         Auth => "AUTH",
         _ => "UNKN",
+    }
+}
+
+/// How many recent values a [`Summary`] keeps for its percentiles.
+pub const SUMMARY_WINDOW: usize = 4096;
+
+/// A distribution of values (ZooKeeper's `AvgMinMaxCounter`, and with `percentiles` its
+/// `AvgMinMaxPercentileCounter`): count, sum, min, max over all values since the last reset,
+/// percentiles over the last [`SUMMARY_WINDOW`] of them.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub count: u64,
+    pub sum: i64,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    window: std::collections::VecDeque<i64>,
+}
+
+impl Summary {
+    pub fn record(&mut self, v: i64) {
+        self.count += 1;
+        self.sum = self.sum.saturating_add(v);
+        self.min = Some(self.min.map_or(v, |m| m.min(v)));
+        self.max = Some(self.max.map_or(v, |m| m.max(v)));
+        if self.window.len() == SUMMARY_WINDOW {
+            self.window.pop_front();
+        }
+        self.window.push_back(v);
+    }
+
+    /// The mean, 0 before any value.
+    pub fn avg(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum as f64 / self.count as f64
+        }
+    }
+
+    /// The `q` quantile (0..=1) of the recent values, interpolated as Dropwizard's
+    /// `UniformSnapshot` (which ZooKeeper's percentile counter uses); 0 before any value.
+    pub fn quantile(&self, q: f64) -> f64 {
+        let mut v: Vec<i64> = self.window.iter().copied().collect();
+        if v.is_empty() {
+            return 0.0;
+        }
+        v.sort_unstable();
+        let n = v.len();
+        let pos = q * (n as f64 + 1.0);
+        if pos < 1.0 {
+            return v[0] as f64;
+        }
+        if pos >= n as f64 {
+            return v[n - 1] as f64;
+        }
+        let i = pos.floor() as usize;
+        let (lo, hi) = (v[i - 1] as f64, v[i] as f64);
+        lo + (pos - pos.floor()) * (hi - lo)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_and_interpolates() {
+        let mut s = Summary::default();
+        assert_eq!((s.count, s.avg(), s.quantile(0.5)), (0, 0.0, 0.0));
+        for v in [5, 1, 3] {
+            s.record(v);
+        }
+        assert_eq!((s.count, s.sum, s.min, s.max), (3, 9, Some(1), Some(5)));
+        assert_eq!(s.avg(), 3.0);
+        assert_eq!(s.quantile(0.5), 3.0);
+        assert_eq!(s.quantile(0.99), 5.0);
+        assert_eq!(s.quantile(0.1), 1.0);
+        for v in 0..(SUMMARY_WINDOW as i64 + 10) {
+            s.record(v);
+        }
+        assert_eq!(s.min, Some(0));
+        // Only the last SUMMARY_WINDOW values count for percentiles.
+        assert_eq!(s.quantile(0.0), 10.0);
     }
 }

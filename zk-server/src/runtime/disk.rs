@@ -6,6 +6,7 @@
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -106,6 +107,8 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
     let mut batch: Vec<Txn> = Vec::new();
     // The last zxid appended and not yet reported durable.
     let mut unsynced: Option<i64> = None;
+    // Txns appended since the last sync: the group commit's size.
+    let mut in_commit: u64 = 0;
     let mut work: std::collections::VecDeque<DiskCmd> = std::collections::VecDeque::new();
     while let Ok(first) = rx.recv() {
         work.push_back(first);
@@ -120,6 +123,7 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                         return fail("write", &e);
                     }
                     appended += 1;
+                    in_commit += 1;
                     unsynced = Some(t.hdr.zxid);
                     batch.push(*t);
                 }
@@ -128,6 +132,7 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                         return fail("write", &e);
                     }
                     appended += 1;
+                    in_commit += 1;
                     unsynced = Some(zxid);
                 }
                 DiskCmd::Roll => {
@@ -136,12 +141,22 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                     }
                 }
                 DiskCmd::Truncate { to, done } => {
+                    let started = Instant::now();
                     if let Err(e) = log.commit() {
                         return fail("sync", &e);
                     }
+                    let fsync_ms = log
+                        .options()
+                        .force_sync
+                        .then(|| started.elapsed().as_millis() as u64);
                     if let Some(last) = unsynced.take() {
                         let txns = std::mem::take(&mut batch);
-                        let _ = to_core.send(ToCore::Durable { txns, last });
+                        let _ = to_core.send(ToCore::Durable {
+                            txns,
+                            last,
+                            fsync_ms,
+                            batch: std::mem::take(&mut in_commit),
+                        });
                     }
                     let dir = log.dir().to_path_buf();
                     let opts = log.options().clone();
@@ -173,11 +188,24 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
             }
         }
         if let Some(last) = unsynced.take() {
+            let started = Instant::now();
             if let Err(e) = log.commit() {
                 return fail("sync", &e);
             }
+            let fsync_ms = log
+                .options()
+                .force_sync
+                .then(|| started.elapsed().as_millis() as u64);
             let txns = std::mem::take(&mut batch);
-            if to_core.send(ToCore::Durable { txns, last }).is_err() {
+            if to_core
+                .send(ToCore::Durable {
+                    txns,
+                    last,
+                    fsync_ms,
+                    batch: std::mem::take(&mut in_commit),
+                })
+                .is_err()
+            {
                 stop = true;
             }
         }

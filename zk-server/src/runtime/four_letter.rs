@@ -27,22 +27,25 @@ pub fn command_name(first4: &[u8]) -> Option<&'static str> {
 /// What the four-letter words need besides the core.
 #[derive(Debug, Clone)]
 pub struct FourLetterContext {
-    client_port: u16,
-    data_dir: PathBuf,
-    data_log_dir: PathBuf,
-    tick_time_ms: u32,
-    max_client_cnxns: u32,
-    min_session_timeout_ms: u32,
-    max_session_timeout_ms: u32,
-    server_id: u64,
-    started_wall_ms: i64,
+    pub(crate) client_port: u16,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) data_log_dir: PathBuf,
+    pub(crate) tick_time_ms: u32,
+    pub(crate) max_client_cnxns: u32,
+    pub(crate) min_session_timeout_ms: u32,
+    pub(crate) max_session_timeout_ms: u32,
+    pub(crate) server_id: u64,
+    pub(crate) started_wall_ms: i64,
     /// `standalone`, `leader`, `follower` or `observer` (`Mode:` and `zk_server_state`).
     pub mode: &'static str,
     /// False while an ensemble member is not serving (LOOKING or syncing).
     pub serving: bool,
-    /// Leader only: followers synced, and learners connected.
-    pub synced_followers: usize,
-    pub learners: usize,
+    /// The runtime's counters and distributions (`mntr`, `monitor`, `/metrics`).
+    pub metrics: super::metrics::Metrics,
+    /// Zab's state, refreshed before each query (replicated servers only).
+    pub zab: Option<super::metrics::ZabView>,
+    /// The configuration, for the admin commands.
+    pub(crate) cfg: std::sync::Arc<RuntimeConfig>,
 }
 
 impl FourLetterContext {
@@ -59,13 +62,18 @@ impl FourLetterContext {
             started_wall_ms: super::Clock::new().now().wall_ms,
             mode: "standalone",
             serving: true,
-            synced_followers: 0,
-            learners: 0,
+            metrics: Default::default(),
+            zab: None,
+            cfg: std::sync::Arc::new(cfg.clone()),
         }
+    }
+
+    pub fn started_wall_ms(&self) -> i64 {
+        self.started_wall_ms
     }
 }
 
-fn dir_size(p: &Path) -> u64 {
+pub(crate) fn dir_size(p: &Path) -> u64 {
     let dir = p.join("version-2");
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -77,29 +85,9 @@ fn dir_size(p: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn abs(p: &Path) -> String {
+pub(crate) fn abs(p: &Path) -> String {
     let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     p.join("version-2").display().to_string()
-}
-
-/// `/proc/self/fd` entries, less the one the listing itself holds open (as the JDK's
-/// `UnixOperatingSystemMXBean.getOpenFileDescriptorCount` counts them).
-fn open_fd_count() -> Option<u64> {
-    let n = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
-    Some(n.saturating_sub(1))
-}
-
-/// The soft `RLIMIT_NOFILE`, as the JDK's `getMaxFileDescriptorCount` reports it
-/// (`unlimited` is `RLIM_INFINITY`, which Java prints as -1).
-fn max_fd_count() -> Option<i64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    let soft = line["Max open files".len()..].split_whitespace().next()?;
-    if soft == "unlimited" {
-        Some(-1)
-    } else {
-        soft.parse().ok()
-    }
 }
 
 /// `user.name` and `user.home` as the JVM sets them: the passwd entry of the (real) uid
@@ -130,6 +118,78 @@ fn user_name_and_home() -> (String, String) {
     })
 }
 
+/// ZooKeeper's `Environment.list()` entries that mean something for us, in its order.
+pub(crate) fn environment() -> Vec<(&'static str, String)> {
+    let host = canonical_host_name();
+    let osver = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let (user, home) = user_name_and_home();
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    vec![
+        (
+            "zookeeper.version",
+            format!("{ZK_VERSION}, built on 1970-01-01 00:00 UTC"),
+        ),
+        ("host.name", host),
+        ("os.name", os_name().to_owned()),
+        ("os.arch", os_arch().to_owned()),
+        ("os.version", osver.trim().to_owned()),
+        ("user.name", user),
+        ("user.home", home),
+        ("user.dir", cwd),
+    ]
+}
+
+/// `host.name` as ZooKeeper finds it (`InetAddress.getLocalHost().getCanonicalHostName()`):
+/// the host name's address, named by the first name `/etc/hosts` gives that address (as the
+/// resolver's files backend answers the reverse lookup); the host name itself otherwise.
+fn canonical_host_name() -> String {
+    use std::net::ToSocketAddrs as _;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    if host.is_empty() {
+        return host;
+    }
+    let Some(ip) = (host.as_str(), 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(|a| a.ip())
+    else {
+        return host;
+    };
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    hosts
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            let addr: std::net::IpAddr = f.next()?.parse().ok()?;
+            (addr == ip).then(|| f.next().map(str::to_owned)).flatten()
+        })
+        .unwrap_or(host)
+}
+
+/// `os.name` as the JVM names it.
+pub(crate) fn os_name() -> &'static str {
+    if cfg!(target_os = "linux") {
+        "Linux"
+    } else {
+        std::env::consts::OS
+    }
+}
+
+/// `os.arch` as the JVM names it.
+pub(crate) fn os_arch() -> &'static str {
+    if cfg!(target_arch = "x86_64") {
+        "amd64"
+    } else {
+        std::env::consts::ARCH
+    }
+}
+
 /// How many times ZooKeeper's `ServerStats.incrementPacketsSent` runs for a four-letter answer:
 /// once per flush of its 8192-char `BufferedWriter`, never for an empty answer.
 pub fn answer_packets(text: &str) -> u64 {
@@ -137,7 +197,7 @@ pub fn answer_packets(text: &str) -> u64 {
 }
 
 /// Java's `Double.toString` of a value rounded to 4 places, as ZooKeeper prints avg latency.
-fn java_double(v: f64) -> String {
+pub(crate) fn java_double(v: f64) -> String {
     let r = (v * 10_000.0).round() / 10_000.0;
     if r.fract() == 0.0 {
         format!("{r:.1}")
@@ -148,7 +208,7 @@ fn java_double(v: f64) -> String {
 }
 
 /// `java.util.Date.toString()` for a UTC instant: `Sat Nov 21 23:59:59 UTC 2026`.
-fn java_date(ms: i64) -> String {
+pub(crate) fn java_date(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
@@ -242,16 +302,16 @@ fn conn_line(core: &Core, conn: &crate::core::Conn, brief: bool, now: Now, out: 
 ///
 /// Like ZooKeeper, the word counts as a packet received (before `srst` can reset the count) and
 /// the answer as packets sent (after it is built, so `srvr` does not count its own answer).
-pub fn answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -> String {
+pub fn answer(cmd: &str, core: &mut Core, ctx: &mut FourLetterContext, now: Now) -> String {
     build_answer(cmd, core, ctx, now)
 }
 
-fn build_answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -> String {
+fn build_answer(cmd: &str, core: &mut Core, ctx: &mut FourLetterContext, now: Now) -> String {
     let mut out = String::new();
     if !ctx.serving
         && matches!(
             cmd,
-            "srvr" | "stat" | "cons" | "wchs" | "wchc" | "wchp" | "dump" | "crst" | "srst"
+            "srvr" | "stat" | "cons" | "wchs" | "wchc" | "wchp" | "dump" | "crst" | "srst" | "mntr"
         )
     {
         // ZooKeeper's answer while the server is not running (LOOKING, syncing).
@@ -312,39 +372,9 @@ fn build_answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -
         }
         "envi" => {
             out.push_str("Environment:\n");
-            let _ = writeln!(
-                out,
-                "zookeeper.version={ZK_VERSION}, built on 1970-01-01 00:00 UTC"
-            );
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            let _ = writeln!(out, "host.name={}", host.trim());
-            let _ = writeln!(
-                out,
-                "os.name={}",
-                if cfg!(target_os = "linux") {
-                    "Linux"
-                } else {
-                    std::env::consts::OS
-                }
-            );
-            let _ = writeln!(
-                out,
-                "os.arch={}",
-                if cfg!(target_arch = "x86_64") {
-                    "amd64"
-                } else {
-                    std::env::consts::ARCH
-                }
-            );
-            let osver = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-            let _ = writeln!(out, "os.version={}", osver.trim());
-            let (user, home) = user_name_and_home();
-            let _ = writeln!(out, "user.name={user}");
-            let _ = writeln!(out, "user.home={home}");
-            let cwd = std::env::current_dir()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            let _ = writeln!(out, "user.dir={cwd}");
+            for (k, v) in environment() {
+                let _ = writeln!(out, "{k}={v}");
+            }
         }
         "wchs" => {
             let w = &core.data_watches;
@@ -445,64 +475,15 @@ fn build_answer(cmd: &str, core: &mut Core, ctx: &FourLetterContext, now: Now) -
         }
         "srst" => {
             core.stats.reset();
+            ctx.metrics.reset();
             out.push_str("Server stats reset.\n");
         }
         "mntr" => {
-            // ZooKeeper 3.8's keys, in the order it prints them, limited to those we have real
-            // values for. Not printed until the core counts them: auth_failed_count,
-            // {last,min,max}_client_response_size, bytes_received_count, watch_bytes,
-            // connection_drop_probability, the (non_)mtls/tls connection counters and the
-            // ServerMetrics counters and summaries (zk_{avg,min,max,cnt,sum,p50..p999}_*).
-            let s = &core.stats;
-            let uptime = now.wall_ms - ctx.started_wall_ms;
-            let mut rows: Vec<(&str, String)> = vec![
-                (
-                    "version",
-                    format!("{ZK_VERSION}, built on 1970-01-01 00:00 UTC"),
-                ),
-                ("server_state", ctx.mode.into()),
-                ("ephemerals_count", core.tree.ephemeral_count().to_string()),
-                ("num_alive_connections", core.conns.len().to_string()),
-                ("avg_latency", java_double(s.latency.avg_ms())),
-                (
-                    "outstanding_requests",
-                    core.outstanding_requests().to_string(),
-                ),
-                ("znode_count", (core.tree.node_count() + 1).to_string()),
-                ("global_sessions", core.sessions.len().to_string()),
-                ("packets_sent", s.packets_sent.to_string()),
-                ("packets_received", s.packets_received.to_string()),
-                (
-                    "watch_count",
-                    (core.data_watches.watch_count() + core.child_watches.watch_count())
-                        .to_string(),
-                ),
-                ("min_latency", s.latency.min_ms.unwrap_or(0).to_string()),
-            ];
-            if let Some(n) = max_fd_count() {
-                rows.push(("max_file_descriptor_count", n.to_string()));
-            }
-            rows.push((
-                "approximate_data_size",
-                core.tree.approximate_data_size().to_string(),
-            ));
-            if let Some(n) = open_fd_count() {
-                rows.push(("open_file_descriptor_count", n.to_string()));
-            }
-            if ctx.mode == "leader" {
-                rows.extend([
-                    ("learners", ctx.learners.to_string()),
-                    ("synced_followers", ctx.synced_followers.to_string()),
-                ]);
-            }
-            rows.extend([
-                ("local_sessions", "0".to_owned()),
-                ("uptime", uptime.to_string()),
-                ("max_latency", s.latency.max_ms.to_string()),
-            ]);
-            for (k, v) in rows {
-                let _ = writeln!(out, "zk_{k}\t{v}");
-            }
+            // ZooKeeper 3.8's monitor map, limited to the values we really keep (see
+            // `metrics` and docs/operations.md).
+            out.push_str(&super::metrics::mntr_text(&super::metrics::collect(
+                core, ctx, now,
+            )));
         }
         other => {
             let _ = writeln!(out, "{other} is not supported by this server.");

@@ -7,6 +7,9 @@
 //! - The listener enforces `maxClientCnxns` per client IP. Client and quorum TLS (handshakes
 //!   on each connection's own task, the `x509` identity of a client certificate) are in
 //!   [`tls`].
+//! - The AdminServer and the Prometheus `/metrics` endpoint (`http`) are tasks on the same
+//!   runtime; they ask the core task (`ToCore::Admin`, `ToCore::Scrape`), which answers from
+//!   one source of monitoring values (`metrics`), as the four-letter words do.
 //!
 //! - A *disk thread* appends txns and group-commits them (one fdatasync per batch); only then
 //!   does the core task apply them and answer (persist before acknowledging).
@@ -16,9 +19,12 @@
 //!   TRUNC, installing a SNAP image) happen while Zab syncs, when the server serves no client.
 //! - `readonly`: when a member without a quorum starts serving read-only clients.
 
+mod admin;
 pub mod conn;
 mod disk;
 pub mod four_letter;
+mod http;
+pub mod metrics;
 mod quorum;
 mod readonly;
 mod replicated;
@@ -60,6 +66,22 @@ pub struct RuntimeConfig {
     pub quorum: Option<QuorumSettings>,
     /// Client and quorum TLS; the default is none.
     pub tls: tls::TlsSettings,
+    /// The AdminServer (`admin.*`); `None` when disabled.
+    pub admin: Option<AdminSettings>,
+    /// Where to serve Prometheus `/metrics` (`metricsProvider.*` with the Prometheus
+    /// provider); `None` for none.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The configuration file's text (the admin `initial_configuration` command).
+    pub initial_config: Option<String>,
+    /// System properties the configuration set (the admin `system_properties` command).
+    pub system_properties: std::collections::BTreeMap<String, String>,
+}
+
+/// `admin.serverAddress`:`admin.serverPort` and `admin.commandURL`.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub addr: SocketAddr,
+    pub command_url: String,
 }
 
 impl RuntimeConfig {
@@ -75,6 +97,10 @@ impl RuntimeConfig {
             storage: None,
             quorum: None,
             tls: tls::TlsSettings::default(),
+            admin: None,
+            metrics_addr: None,
+            initial_config: None,
+            system_properties: Default::default(),
         }
     }
 
@@ -107,12 +133,22 @@ pub(crate) enum ToCore {
     Durable {
         txns: Vec<Txn>,
         last: i64,
+        /// How long the batch's fsync took (`fsynctime`); `None` without `forceSync`.
+        fsync_ms: Option<u64>,
+        /// Txns in the group commit (`sync_processor_batch_size`).
+        batch: u64,
     },
+    /// The listener refused a connection (`maxClientCnxns`).
+    ConnectionRejected,
     /// The txn log could not be written or synced: fatal.
     DiskFailed(String),
     /// News from the election or quorum port.
     Peer(quorum::PeerEvent),
-    SnapshotDone(Result<PathBuf, String>),
+    /// A background snapshot ended, after `ms` (`snapshottime`).
+    SnapshotDone {
+        result: Result<PathBuf, String>,
+        ms: u64,
+    },
     /// A four-letter word; `allowed` by the whitelist or not. The core task counts it, answers,
     /// and forgets the connection before the reader writes the text and closes.
     FourLetter {
@@ -120,6 +156,15 @@ pub(crate) enum ToCore {
         cmd: &'static str,
         allowed: bool,
         reply: oneshot::Sender<String>,
+    },
+    /// An AdminServer command.
+    Admin {
+        cmd: String,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// A Prometheus scrape.
+    Scrape {
+        reply: oneshot::Sender<Vec<metrics::Metric>>,
     },
 }
 
@@ -188,6 +233,9 @@ pub struct Server {
     pub local_addr: SocketAddr,
     /// The extra TLS-only client listener's address (`secureClientPort`), if any.
     pub secure_addr: Option<SocketAddr>,
+    /// Where the AdminServer and `/metrics` listen, when they do.
+    pub admin_addr: Option<SocketAddr>,
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     failed: watch::Receiver<Option<String>>,
     tasks: Vec<JoinHandle<()>>,
@@ -202,9 +250,17 @@ impl Server {
         let (to_core, core_rx) = mpsc::unbounded_channel();
         let replicated = cfg.quorum.is_some();
         let mut recovered = None;
+        let mut startup_metrics = metrics::Metrics::default();
         let disk = match &cfg.storage {
             Some(st) => {
-                let (d, rec) = open_storage(st, &mut core, &clock, to_core.clone(), !replicated)?;
+                let (d, rec) = open_storage(
+                    st,
+                    &mut core,
+                    &clock,
+                    to_core.clone(),
+                    !replicated,
+                    &mut startup_metrics,
+                )?;
                 recovered = Some(rec);
                 Some(d)
             }
@@ -223,6 +279,7 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (failed_tx, failed) = watch::channel(None);
         let mut ctx = FourLetterContext::new(&cfg, local_addr);
+        ctx.metrics = startup_metrics;
         let snap = SnapState::new(cfg.storage.as_ref().map_or(0, |s| s.snap_count));
         let repl = match &cfg.quorum {
             None => None,
@@ -260,6 +317,8 @@ impl Server {
                 debug_assert!(fx.is_empty());
                 ctx.mode = "follower";
                 ctx.serving = false;
+                ctx.metrics.looking_count += 1;
+                ctx.metrics.looking_since_ms = Some(clock.now().mono_ms);
                 Some(replicated::Replication {
                     peer: zab::Peer::new(zcfg, persisted, clock.now().mono_ms),
                     q,
@@ -292,8 +351,38 @@ impl Server {
             repl,
         };
         task.drain_zab().map_err(std::io::Error::other)?;
+        // The HTTP servers first: a /metrics port that cannot be bound fails the start before
+        // the core task runs (messages wait in the channel until it does).
+        let mut http_tasks = Vec::new();
+        let mut admin_addr = None;
+        if let Some(a) = &cfg.admin {
+            // As ZooKeeper, a server whose AdminServer cannot start serves on without it.
+            match http::start_admin(a.addr, &a.command_url, to_core.clone(), shutdown_rx.clone())
+                .await
+            {
+                Ok((addr, t)) => {
+                    admin_addr = Some(addr);
+                    http_tasks.push(t);
+                }
+                Err(e) => {
+                    tracing::warn!(addr = %a.addr, error = %e, "problem starting AdminServer")
+                }
+            }
+        }
+        let mut metrics_addr = None;
+        if let Some(addr) = cfg.metrics_addr {
+            // As ZooKeeper, a metrics provider that cannot start stops the server.
+            let (addr, t) = http::start_metrics(addr, to_core.clone(), shutdown_rx.clone())
+                .await
+                .map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("cannot start /metrics on {addr}: {e}"))
+                })?;
+            metrics_addr = Some(addr);
+            http_tasks.push(t);
+        }
         let cfg = Arc::new(cfg);
         let mut tasks = vec![tokio::spawn(task.run(core_rx, shutdown_rx.clone()))];
+        tasks.extend(http_tasks);
         if let Some(st) = cfg.storage.clone().filter(|s| s.purge_interval_hours > 0) {
             tasks.push(tokio::spawn(purge_loop(st, shutdown_rx.clone())));
         }
@@ -321,6 +410,8 @@ impl Server {
         Ok(Server {
             local_addr,
             secure_addr,
+            admin_addr,
+            metrics_addr,
             shutdown,
             failed,
             tasks,
@@ -395,17 +486,22 @@ fn open_storage(
     clock: &Clock,
     to_core: mpsc::UnboundedSender<ToCore>,
     startup_snapshot: bool,
+    m: &mut metrics::Metrics,
 ) -> std::io::Result<(Disk, storage::recovery::Recovered)> {
     std::fs::create_dir_all(&st.snap_dir)?;
     std::fs::create_dir_all(&st.log_dir)?;
+    let started = Instant::now();
     let rec = storage::recovery::recover(core, &st.snap_dir, &st.log_dir, clock.now())
         .map_err(std::io::Error::other)?;
+    m.dbinittime.record(started.elapsed().as_millis() as i64);
+    m.startup_txns_loaded.record(rec.replayed as i64);
     // (An ensemble member's log may end in txns that never committed: no snapshot of those.)
     if startup_snapshot && rec.snapshot.as_ref().map(|(z, _)| *z) != Some(core.last_zxid()) {
         let opts = snapshot::SnapshotWriteOptions {
             digest_enabled: st.digest_enabled,
         };
         let view = core.tree.view();
+        let started = Instant::now();
         snapshot::save(
             &st.snap_dir,
             &view,
@@ -413,6 +509,7 @@ fn open_storage(
             core.last_zxid(),
             &opts,
         )?;
+        m.snapshottime.record(started.elapsed().as_millis() as i64);
     }
     let opts = txnlog::LogOptions {
         prealloc_bytes: st.prealloc_bytes,
@@ -573,9 +670,9 @@ impl CoreTask {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while self.snap.in_flight {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(ToCore::SnapshotDone(r))) => {
+                Ok(Some(ToCore::SnapshotDone { result, .. })) => {
                     self.snap.in_flight = false;
-                    if let Err(e) = r {
+                    if let Err(e) = result {
                         tracing::error!(error = %e, "snapshot failed during shutdown");
                     }
                 }
@@ -587,6 +684,12 @@ impl CoreTask {
                 }
             }
         }
+    }
+
+    /// Copies Zab's state into the monitor's view before a query.
+    fn refresh_zab_view(&mut self) {
+        let Some(r) = &self.repl else { return };
+        self.ctx.zab = Some(replicated::zab_view(r));
     }
 
     /// Hands the disk commands queued since the last flush to the disk thread.
@@ -622,6 +725,16 @@ impl CoreTask {
 
     fn handle(&mut self, msg: ToCore) -> Result<(), String> {
         let now = self.now;
+        if let ToCore::Durable {
+            fsync_ms, batch, ..
+        } = &msg
+        {
+            let m = &mut self.ctx.metrics;
+            m.sync_processor_batch_size.record(*batch as i64);
+            if let Some(ms) = fsync_ms {
+                m.fsynctime.record(*ms as i64);
+            }
+        }
         let fx = match msg {
             ToCore::Opened {
                 conn,
@@ -629,6 +742,7 @@ impl CoreTask {
                 out,
                 identities,
             } => {
+                self.ctx.metrics.connection_request_count += 1;
                 self.writers.insert(conn, out);
                 self.core.connection_opened(conn, peer, now);
                 self.core.add_identities(conn, identities);
@@ -647,12 +761,9 @@ impl CoreTask {
                 reply,
             } => {
                 self.core.four_letter_word(conn);
-                if let Some(r) = &self.repl {
-                    self.ctx.synced_followers = r.peer.synced_followers().len();
-                    self.ctx.learners = r.peer.learners().len();
-                }
+                self.refresh_zab_view();
                 let text = if allowed {
-                    four_letter::answer(cmd, &mut self.core, &self.ctx, now)
+                    four_letter::answer(cmd, &mut self.core, &mut self.ctx, now)
                 } else {
                     format!("{cmd} is not executed because it is not in the whitelist.\n")
                 };
@@ -660,6 +771,20 @@ impl CoreTask {
                     .four_letter_answered(conn, four_letter::answer_packets(&text));
                 self.writers.remove(&conn);
                 let _ = reply.send(text);
+                Vec::new()
+            }
+            ToCore::ConnectionRejected => {
+                self.ctx.metrics.connection_rejected += 1;
+                Vec::new()
+            }
+            ToCore::Admin { cmd, reply } => {
+                self.refresh_zab_view();
+                let _ = reply.send(admin::run(&cmd, &mut self.core, &mut self.ctx, now));
+                Vec::new()
+            }
+            ToCore::Scrape { reply } => {
+                self.refresh_zab_view();
+                let _ = reply.send(metrics::collect(&self.core, &self.ctx, now));
                 Vec::new()
             }
             ToCore::Durable { last, .. } if self.repl.is_some() => {
@@ -682,8 +807,11 @@ impl CoreTask {
                 self.maybe_snapshot();
                 Vec::new()
             }
-            ToCore::SnapshotDone(result) => {
+            ToCore::SnapshotDone { result, ms } => {
                 self.snap.in_flight = false;
+                if result.is_ok() {
+                    self.ctx.metrics.snapshottime.record(ms as i64);
+                }
                 match result {
                     Ok(path) => tracing::info!(snapshot = %path.display(), "snapshot written"),
                     Err(e) => {
@@ -724,8 +852,11 @@ impl CoreTask {
         };
         let to_core = self.to_core.clone();
         tokio::task::spawn_blocking(move || {
-            let r = snapshot::save(&dir, &view, &sessions, zxid, &opts).map_err(|e| e.to_string());
-            let _ = to_core.send(ToCore::SnapshotDone(r));
+            let started = Instant::now();
+            let result =
+                snapshot::save(&dir, &view, &sessions, zxid, &opts).map_err(|e| e.to_string());
+            let ms = started.elapsed().as_millis() as u64;
+            let _ = to_core.send(ToCore::SnapshotDone { result, ms });
         });
     }
 
@@ -796,6 +927,7 @@ async fn accept_loop(
                 peer.ip(),
                 cfg.max_client_cnxns
             );
+            let _ = to_core.send(ToCore::ConnectionRejected);
             drop(stream);
             continue;
         }

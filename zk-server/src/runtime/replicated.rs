@@ -103,6 +103,57 @@ pub(crate) fn persisted(
     })
 }
 
+/// Zab's state for the monitor (`mntr`, `monitor`, `/metrics`, `zabstate`, `leader`).
+pub(crate) fn zab_view(r: &Replication) -> super::metrics::ZabView {
+    let p = &r.peer;
+    let phase = p.zab_phase();
+    let leader = match r.role {
+        Role::Leading { .. } => {
+            let learners = p.learners();
+            let observer_ids: Vec<u64> = learners
+                .iter()
+                .filter(|(_, obs)| *obs)
+                .map(|(id, _)| id.0)
+                .collect();
+            Some(super::metrics::LeaderView {
+                learners: learners.len(),
+                synced_followers: p.synced_followers().len(),
+                synced_observers: observer_ids.len(),
+                pending_syncs: p.pending_syncs(),
+                observer_ids,
+            })
+        }
+        _ => None,
+    };
+    let (state, leader_id) = match r.role {
+        Role::Looking => ("looking", None),
+        Role::Leading { .. } => ("leading", Some(r.q.my_id)),
+        Role::Following { leader, .. } => ("following", Some(leader.0)),
+        Role::Observing { leader, .. } => ("observing", Some(leader.0)),
+    };
+    let peer_state = if state == "looking" {
+        state.to_owned()
+    } else {
+        format!("{state} - {}", phase.name())
+    };
+    super::metrics::ZabView {
+        leader,
+        quorum_size: r.q.verifier.voters().len(),
+        peer_state,
+        phase: phase.name(),
+        leader_id,
+    }
+}
+
+/// The wall time a txn's header was stamped with (TxnHeader: clientId i64, cxid i32, zxid i64,
+/// time i64, ...).
+fn header_time_ms(record: &[u8]) -> Option<i64> {
+    record
+        .get(20..28)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(i64::from_be_bytes)
+}
+
 impl CoreTask {
     fn mono(&self) -> u64 {
         self.now.mono_ms
@@ -182,6 +233,7 @@ impl CoreTask {
                 }
             }
             Action::SendSnapshot { to, zxid } => {
+                self.ctx.metrics.snap_count += 1;
                 let view = Box::new(self.core.tree.view());
                 let sessions = self.core.sessions_for_snapshot();
                 debug_assert_eq!(self.core.last_zxid(), zxid.0 as i64);
@@ -197,7 +249,16 @@ impl CoreTask {
             Action::Deliver(e) => {
                 let z = e.zxid.0 as i64;
                 let txn = match self.repl.as_mut().and_then(|r| r.proposed.remove(&z)) {
-                    Some(t) => t,
+                    Some(t) => {
+                        // Ours, now acknowledged by a quorum.
+                        let m = &mut self.ctx.metrics;
+                        m.commit_count += 1;
+                        let ms = now.wall_ms - t.hdr.time;
+                        if ms >= 0 {
+                            m.quorum_ack_latency.record(ms);
+                        }
+                        t
+                    }
                     None => txnlog::decode_txn(&e.data)
                         .map_err(|m| format!("committed txn {}: {m}", e.zxid))?,
                 };
@@ -258,6 +319,9 @@ impl CoreTask {
             );
             return;
         }
+        if matches!(msg, Message::Diff { .. } | Message::Trunc { .. }) {
+            self.ctx.metrics.diff_count += 1;
+        }
         let msg = match msg {
             Message::Ping { payload } if !leading => {
                 // A learner's ping answer carries its clients' session activity.
@@ -286,6 +350,7 @@ impl CoreTask {
 
     fn role_changed(&mut self, role: Role) {
         let now = self.now;
+        self.role_metrics(role);
         let Some(r) = self.repl.as_mut() else { return };
         let still_looking = matches!((r.role, role), (Role::Looking, Role::Looking));
         r.role = role;
@@ -421,8 +486,11 @@ impl CoreTask {
         };
         let mut data = Vec::new();
         txnlog::encode_txn(&txn, &mut data);
+        let size = data.len();
         match r.peer.propose(now.mono_ms, Bytes::from(data)) {
             Ok(z) => {
+                self.ctx.metrics.proposal_count += 1;
+                self.ctx.metrics.proposal_stats.record(size);
                 if z.0 as i64 != txn.hdr.zxid {
                     return Err(format!(
                         "zab numbered a proposal {z} but the core stamped {:#x}",
@@ -524,6 +592,7 @@ impl CoreTask {
                     Some(PacketType::Revalidate) => {
                         if matches!(r.role, Role::Leading { .. }) {
                             if let Ok(req) = packet.payload::<RevalidateRequest>() {
+                                self.ctx.metrics.revalidate_count += 1;
                                 let (valid, fx) = self.core.revalidate(req.session_id, now);
                                 self.run_effects(fx);
                                 let reply = quorum::QuorumPacket::revalidate_reply(
@@ -541,7 +610,25 @@ impl CoreTask {
                         }
                     }
                     _ => match net::from_packet(&packet, snap) {
-                        Ok(Some(msg)) => r.peer.step(mono, peer, msg),
+                        Ok(Some(msg)) => {
+                            let m = &mut self.ctx.metrics;
+                            match &msg {
+                                Message::Proposal(e) => {
+                                    m.learner_proposal_received_count += 1;
+                                    // Wall clocks of two servers: a negative span is skew.
+                                    if let Some(ms) = header_time_ms(&e.data)
+                                        .and_then(|t| u64::try_from(now.wall_ms - t).ok())
+                                    {
+                                        m.proposal_latency.record(ms as i64);
+                                    }
+                                }
+                                Message::Commit { .. } | Message::Inform(_) => {
+                                    m.learner_commit_received_count += 1
+                                }
+                                _ => {}
+                            }
+                            r.peer.step(mono, peer, msg)
+                        }
                         Ok(None) => {
                             tracing::debug!(%peer, kind = packet.packet_type, "ignoring a quorum packet")
                         }
@@ -555,5 +642,54 @@ impl CoreTask {
             }
         }
         self.drain_zab()
+    }
+}
+
+impl CoreTask {
+    /// Election and sync timings, as ZooKeeper takes them: `looking_count` on entering LOOKING,
+    /// `election_time` from then to leading or following, `follower_sync_time` /
+    /// `observer_sync_time` from following to serving.
+    fn role_metrics(&mut self, role: Role) {
+        let now = self.now.mono_ms;
+        let m = &mut self.ctx.metrics;
+        let prev = self.repl.as_ref().map(|r| r.role);
+        match role {
+            Role::Looking => {
+                m.leading_since_ms = None;
+                if prev != Some(Role::Looking) {
+                    m.looking_count += 1;
+                    m.looking_since_ms = Some(now);
+                }
+                m.sync_started_ms = None;
+            }
+            _ => {
+                if let Some(since) = m.looking_since_ms.take() {
+                    m.election_time.record(now.saturating_sub(since) as i64);
+                    m.sync_started_ms = Some(now);
+                }
+                let serving = matches!(
+                    role,
+                    Role::Following { serving: true, .. } | Role::Observing { serving: true, .. }
+                );
+                if serving {
+                    if let Some(start) = m.sync_started_ms.take() {
+                        let ms = now.saturating_sub(start) as i64;
+                        if matches!(role, Role::Observing { .. }) {
+                            m.observer_sync_time.record(ms);
+                        } else {
+                            m.follower_sync_time.record(ms);
+                        }
+                    }
+                }
+                if matches!(role, Role::Leading { .. }) {
+                    m.sync_started_ms = None;
+                    if !matches!(prev, Some(Role::Leading { .. })) {
+                        m.leading_since_ms = Some(now);
+                    }
+                } else {
+                    m.leading_since_ms = None;
+                }
+            }
+        }
     }
 }

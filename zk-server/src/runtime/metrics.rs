@@ -1,0 +1,479 @@
+//! One source of monitoring values for `mntr`, the admin server's `monitor` command and the
+//! Prometheus `/metrics` endpoint, as in ZooKeeper (whose `mntr` and `monitor` print the metrics
+//! provider's map, and whose Prometheus provider exports the same metrics).
+//!
+//! [`collect`] reads the core, the runtime's counters ([`Metrics`]) and Zab's state into a list
+//! of [`Metric`]s with ZooKeeper's names and types; [`monitor_rows`] flattens it as ZooKeeper's
+//! default provider does (a summary `x` becomes `avg_x`, `min_x`, `max_x`, `cnt_x`, `sum_x`, and
+//! with percentiles `p50_x`, `p95_x`, `p99_x`, `p999_x`); [`prometheus_text`] renders it in the
+//! Prometheus text format as ZooKeeper's Prometheus provider does (gauges, counters, summaries
+//! with `quantile` 0.5 — and 0.9, 0.99 for the detailed ones — plus `_sum` and `_count`).
+//!
+//! Only values the server really keeps are here; see `docs/operations.md` for ZooKeeper's
+//! metrics left out.
+
+use std::fmt;
+
+use prometheus::proto;
+
+use super::four_letter::{self, FourLetterContext};
+use crate::core::stats::Summary;
+use crate::core::{Core, Now};
+
+/// Counters and distributions the runtime keeps (the core keeps its own in `core.stats`).
+/// Reset by `srst` / `stat_reset`, as ZooKeeper's default provider resets its metrics.
+#[derive(Debug, Default, Clone)]
+pub struct Metrics {
+    /// Times this server entered LOOKING.
+    pub looking_count: u64,
+    /// Leader: learners synchronised without a snapshot (DIFF or TRUNC).
+    pub diff_count: u64,
+    /// Leader: learners synchronised with a snapshot (SNAP).
+    pub snap_count: u64,
+    /// Leader: proposals made.
+    pub proposal_count: u64,
+    /// Leader: proposals committed.
+    pub commit_count: u64,
+    /// Client connections accepted.
+    pub connection_request_count: u64,
+    /// Client connections refused (`maxClientCnxns`).
+    pub connection_rejected: u64,
+    /// Leader: session revalidations answered for learners.
+    pub revalidate_count: u64,
+    /// Learner: PROPOSAL packets received.
+    pub learner_proposal_received_count: u64,
+    /// Learner: COMMIT (follower) or INFORM (observer) packets received.
+    pub learner_commit_received_count: u64,
+    /// ms per txn log fsync (group commit).
+    pub fsynctime: Summary,
+    /// Txns per group commit.
+    pub sync_processor_batch_size: Summary,
+    /// ms per snapshot written.
+    pub snapshottime: Summary,
+    /// ms to load the database at start-up.
+    pub dbinittime: Summary,
+    /// Txns replayed from the log at start-up.
+    pub startup_txns_loaded: Summary,
+    /// ms from entering LOOKING to leading or following.
+    pub election_time: Summary,
+    /// Follower / observer: ms from connecting to the leader to UPTODATE.
+    pub follower_sync_time: Summary,
+    pub observer_sync_time: Summary,
+    /// Learner: ms from the leader stamping a txn to its PROPOSAL arriving here.
+    pub proposal_latency: Summary,
+    /// Leader: ms from stamping a txn to a quorum acknowledging it.
+    pub quorum_ack_latency: Summary,
+    /// When this server last entered LOOKING (monotonic ms); `None` while not looking.
+    pub looking_since_ms: Option<u64>,
+    /// When this learner started syncing with its leader (monotonic ms).
+    pub sync_started_ms: Option<u64>,
+    /// Leader: when it started leading (monotonic ms; `leader_uptime`).
+    pub leading_since_ms: Option<u64>,
+    /// Leader: sizes of its proposals (`*_proposal_size`, `proposal_stats`).
+    pub proposal_stats: crate::core::stats::BufferStats,
+}
+
+impl Metrics {
+    /// `srst`: forget counts and distributions (timing state is kept).
+    pub fn reset(&mut self) {
+        *self = Metrics {
+            looking_since_ms: self.looking_since_ms,
+            sync_started_ms: self.sync_started_ms,
+            leading_since_ms: self.leading_since_ms,
+            ..Metrics::default()
+        };
+    }
+}
+
+/// Zab's state as the monitor shows it (a replicated server only).
+#[derive(Debug, Clone, Default)]
+pub struct ZabView {
+    /// Leader only: learners connected, followers synced, observers synced, sync barriers
+    /// waiting.
+    pub leader: Option<LeaderView>,
+    /// Voting members of the ensemble.
+    pub quorum_size: usize,
+    /// ZooKeeper's detailed peer state: `looking`, or `<state> - <zab phase>`.
+    pub peer_state: String,
+    /// The Zab phase's name (`zabstate`).
+    pub phase: &'static str,
+    /// The leader this server follows, or this server when it leads.
+    pub leader_id: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LeaderView {
+    pub learners: usize,
+    pub synced_followers: usize,
+    pub synced_observers: usize,
+    pub pending_syncs: usize,
+    /// The observers connected (`observers`).
+    pub observer_ids: Vec<u64>,
+}
+
+/// A value as ZooKeeper's monitor map holds it (Java `Long`, `Double` or `String`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => f.write_str(&four_letter::java_double(*v)),
+            Value::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Value {
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Int(v) => (*v).into(),
+            Value::Float(v) => serde_json::Number::from_f64(*v)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Str(s) => s.clone().into(),
+        }
+    }
+
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(v) => Some(*v as f64),
+            Value::Float(v) => Some(*v),
+            Value::Str(_) => None,
+        }
+    }
+}
+
+/// One metric with ZooKeeper's name and type.
+#[derive(Debug, Clone)]
+pub enum Metric {
+    /// `version`, `server_state`, `peer_state`: in `mntr` / `monitor` only.
+    Info(&'static str, String),
+    Gauge(&'static str, Value),
+    Counter(&'static str, u64),
+    /// `detailed`: ZooKeeper's `DetailLevel.ADVANCED` (percentiles in `mntr`, quantiles 0.5,
+    /// 0.9 and 0.99 in Prometheus; otherwise only the median there).
+    Summary {
+        name: &'static str,
+        summary: Summary,
+        detailed: bool,
+    },
+}
+
+/// `/proc/self/fd` entries, less the one the listing itself holds open (as the JDK's
+/// `UnixOperatingSystemMXBean.getOpenFileDescriptorCount` counts them).
+fn open_fd_count() -> Option<i64> {
+    let n = std::fs::read_dir("/proc/self/fd").ok()?.count() as i64;
+    Some(n.saturating_sub(1))
+}
+
+/// The soft `RLIMIT_NOFILE`, as the JDK's `getMaxFileDescriptorCount` reports it
+/// (`unlimited` is `RLIM_INFINITY`, which Java prints as -1).
+fn max_fd_count() -> Option<i64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line["Max open files".len()..].split_whitespace().next()?;
+    if soft == "unlimited" {
+        Some(-1)
+    } else {
+        soft.parse().ok()
+    }
+}
+
+/// Everything the server monitors, now.
+pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
+    use Metric::{Counter, Gauge, Info};
+    let s = &core.stats;
+    let m = &ctx.metrics;
+    let int = |v: usize| Value::Int(v as i64);
+    let mut out = vec![
+        Info(
+            "version",
+            format!("{}, built on 1970-01-01 00:00 UTC", four_letter::ZK_VERSION),
+        ),
+        Info("server_state", ctx.mode.to_owned()),
+    ];
+    if let Some(z) = &ctx.zab {
+        out.push(Info("peer_state", z.peer_state.clone()));
+    }
+    out.extend([
+        Gauge("ephemerals_count", int(core.tree.ephemeral_count())),
+        Gauge("num_alive_connections", int(core.conns.len())),
+        Gauge(
+            "avg_latency",
+            Value::Float((s.latency.avg_ms() * 10_000.0).round() / 10_000.0),
+        ),
+        Gauge("outstanding_requests", int(core.outstanding_requests())),
+        // ZooKeeper's node map holds the root twice ("" and "/"), and its count shows it.
+        Gauge("znode_count", int(core.tree.node_count() + 1)),
+        Gauge("global_sessions", int(core.sessions.len())),
+        Gauge("packets_sent", Value::Int(s.packets_sent as i64)),
+        Gauge("packets_received", Value::Int(s.packets_received as i64)),
+        Gauge(
+            "watch_count",
+            int(core.data_watches.watch_count() + core.child_watches.watch_count()),
+        ),
+        Gauge(
+            "min_latency",
+            Value::Int(s.latency.min_ms.unwrap_or(0) as i64),
+        ),
+    ]);
+    out.extend([
+        Gauge(
+            "last_client_response_size",
+            Value::Int(s.client_response.last),
+        ),
+        Gauge(
+            "max_client_response_size",
+            Value::Int(s.client_response.max),
+        ),
+        Gauge(
+            "min_client_response_size",
+            Value::Int(s.client_response.min),
+        ),
+        Gauge("auth_failed_count", Value::Int(s.auth_failed as i64)),
+    ]);
+    if let Some(n) = max_fd_count() {
+        out.push(Gauge("max_file_descriptor_count", Value::Int(n)));
+    }
+    out.push(Gauge(
+        "approximate_data_size",
+        Value::Int(core.tree.approximate_data_size() as i64),
+    ));
+    if let Some(n) = open_fd_count() {
+        out.push(Gauge("open_file_descriptor_count", Value::Int(n)));
+    }
+    if let Some(z) = &ctx.zab {
+        if let Some(l) = &z.leader {
+            let p = &m.proposal_stats;
+            out.extend([
+                Gauge("learners", int(l.learners)),
+                Gauge("synced_followers", int(l.synced_followers)),
+                Gauge("synced_observers", int(l.synced_observers)),
+                Gauge("pending_syncs", int(l.pending_syncs)),
+                Gauge("last_proposal_size", Value::Int(p.last)),
+                Gauge("min_proposal_size", Value::Int(p.min)),
+                Gauge("max_proposal_size", Value::Int(p.max)),
+            ]);
+            if let Some(since) = m.leading_since_ms {
+                out.push(Gauge(
+                    "leader_uptime",
+                    Value::Int(now.mono_ms.saturating_sub(since) as i64),
+                ));
+            }
+        }
+        out.push(Gauge("quorum_size", int(z.quorum_size)));
+    }
+    out.extend([
+        Gauge("uptime", Value::Int(now.wall_ms - ctx.started_wall_ms())),
+        Gauge("max_latency", Value::Int(s.latency.max_ms as i64)),
+    ]);
+    out.extend([
+        Counter("proposal_count", m.proposal_count),
+        Counter("looking_count", m.looking_count),
+        Counter("digest_mismatches_count", s.digest_mismatches),
+        Counter("bytes_received_count", s.bytes_received),
+        Counter("connection_request_count", m.connection_request_count),
+        Counter(
+            "learner_proposal_received_count",
+            m.learner_proposal_received_count,
+        ),
+        Counter(
+            "learner_commit_received_count",
+            m.learner_commit_received_count,
+        ),
+        Counter("diff_count", m.diff_count),
+        Counter("snap_count", m.snap_count),
+        Counter("commit_count", m.commit_count),
+        Counter("revalidate_count", m.revalidate_count),
+        Counter("stale_sessions_expired", s.expired_sessions),
+        Counter("connection_rejected", m.connection_rejected),
+        Counter("response_bytes", s.response_bytes),
+        Counter("watch_bytes", s.watch_bytes),
+    ]);
+    let summary = |name, summary: &Summary, detailed| Metric::Summary {
+        name,
+        summary: summary.clone(),
+        detailed,
+    };
+    out.extend([
+        summary("fsynctime", &m.fsynctime, false),
+        summary(
+            "sync_processor_batch_size",
+            &m.sync_processor_batch_size,
+            false,
+        ),
+        summary("snapshottime", &m.snapshottime, false),
+        summary("dbinittime", &m.dbinittime, false),
+        summary("startup_txns_loaded", &m.startup_txns_loaded, false),
+        summary("election_time", &m.election_time, false),
+        summary("follower_sync_time", &m.follower_sync_time, false),
+        summary("observer_sync_time", &m.observer_sync_time, false),
+        summary("readlatency", &s.read_latency, true),
+        summary("updatelatency", &s.update_latency, true),
+        summary("proposal_latency", &m.proposal_latency, true),
+        summary("quorum_ack_latency", &m.quorum_ack_latency, true),
+    ]);
+    out
+}
+
+/// The monitor map: what `mntr` prints (as `zk_<key>\t<value>`) and `monitor` answers.
+pub fn monitor_rows(metrics: &[Metric]) -> Vec<(String, Value)> {
+    let mut rows = Vec::new();
+    for m in metrics {
+        match m {
+            Metric::Info(k, v) => rows.push(((*k).to_owned(), Value::Str(v.clone()))),
+            Metric::Gauge(k, v) => rows.push(((*k).to_owned(), v.clone())),
+            Metric::Counter(k, v) => rows.push(((*k).to_owned(), Value::Int(*v as i64))),
+            Metric::Summary {
+                name,
+                summary: s,
+                detailed,
+            } => {
+                rows.extend([
+                    (
+                        format!("avg_{name}"),
+                        Value::Float((s.avg() * 10_000.0).round() / 10_000.0),
+                    ),
+                    (format!("min_{name}"), Value::Int(s.min.unwrap_or(0))),
+                    (format!("max_{name}"), Value::Int(s.max.unwrap_or(0))),
+                    (format!("cnt_{name}"), Value::Int(s.count as i64)),
+                    (format!("sum_{name}"), Value::Int(s.sum)),
+                ]);
+                if *detailed {
+                    for (p, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)] {
+                        rows.push((
+                            format!("{p}_{name}"),
+                            Value::Int(s.quantile(q).round() as i64),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// `mntr`'s text.
+pub fn mntr_text(metrics: &[Metric]) -> String {
+    let mut out = String::new();
+    for (k, v) in monitor_rows(metrics) {
+        out.push_str(&format!("zk_{k}\t{v}\n"));
+    }
+    out
+}
+
+/// The metric families ZooKeeper's Prometheus provider would export for these metrics
+/// (names are the metric names; help is the name, as ZooKeeper registers them).
+pub fn prometheus_families(metrics: &[Metric]) -> Vec<proto::MetricFamily> {
+    let family = |name: &str, ty: proto::MetricType, metric: proto::Metric| {
+        let mut f = proto::MetricFamily::default();
+        f.set_name(name.to_owned());
+        f.set_help(name.to_owned());
+        f.set_field_type(ty);
+        f.set_metric(vec![metric]);
+        f
+    };
+    let mut out = Vec::new();
+    for m in metrics {
+        match m {
+            Metric::Info(..) => {}
+            Metric::Gauge(name, v) => {
+                let Some(v) = v.as_f64() else { continue };
+                let mut g = proto::Gauge::default();
+                g.set_value(v);
+                let mut pm = proto::Metric::default();
+                pm.set_gauge(g);
+                out.push(family(name, proto::MetricType::GAUGE, pm));
+            }
+            Metric::Counter(name, v) => {
+                let mut c = proto::Counter::default();
+                c.set_value(*v as f64);
+                let mut pm = proto::Metric::default();
+                pm.set_counter(c);
+                out.push(family(name, proto::MetricType::COUNTER, pm));
+            }
+            Metric::Summary {
+                name,
+                summary: s,
+                detailed,
+            } => {
+                let qs: &[f64] = if *detailed { &[0.5, 0.9, 0.99] } else { &[0.5] };
+                let quantiles = qs
+                    .iter()
+                    .map(|q| {
+                        let mut pq = proto::Quantile::default();
+                        pq.set_quantile(*q);
+                        // Like the Java client, NaN until something was observed.
+                        pq.set_value(if s.count == 0 {
+                            f64::NAN
+                        } else {
+                            s.quantile(*q)
+                        });
+                        pq
+                    })
+                    .collect();
+                let mut ps = proto::Summary::default();
+                ps.set_sample_count(s.count);
+                ps.set_sample_sum(s.sum as f64);
+                ps.set_quantile(quantiles);
+                let mut pm = proto::Metric::default();
+                pm.set_summary(ps);
+                out.push(family(name, proto::MetricType::SUMMARY, pm));
+            }
+        }
+    }
+    out
+}
+
+/// The `/metrics` body, in the Prometheus text format (0.0.4).
+pub fn prometheus_text(metrics: &[Metric]) -> String {
+    use prometheus::Encoder as _;
+    let mut buf = Vec::new();
+    if let Err(e) = prometheus::TextEncoder::new().encode(&prometheus_families(metrics), &mut buf) {
+        tracing::error!(error = %e, "encoding metrics");
+    }
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_flatten_as_zookeeper_prints_them() {
+        let mut s = Summary::default();
+        s.record(2);
+        s.record(4);
+        let ms = vec![
+            Metric::Summary {
+                name: "fsynctime",
+                summary: s.clone(),
+                detailed: false,
+            },
+            Metric::Summary {
+                name: "readlatency",
+                summary: s,
+                detailed: true,
+            },
+        ];
+        let text = mntr_text(&ms);
+        assert!(text.starts_with(
+            "zk_avg_fsynctime\t3.0\nzk_min_fsynctime\t2\nzk_max_fsynctime\t4\n\
+             zk_cnt_fsynctime\t2\nzk_sum_fsynctime\t6\nzk_avg_readlatency\t3.0\n"
+        ));
+        assert!(text.contains("zk_p50_readlatency\t3\n"));
+        assert!(text.contains("zk_p999_readlatency\t4\n"));
+        assert!(!text.contains("p50_fsynctime"));
+        let prom = prometheus_text(&ms);
+        assert!(prom.contains("# TYPE fsynctime summary\n"));
+        assert!(prom.contains("fsynctime{quantile=\"0.5\"} 3\n"));
+        assert!(prom.contains("fsynctime_sum 6\nfsynctime_count 2\n"));
+        assert!(prom.contains("readlatency{quantile=\"0.99\"} 4\n"));
+        assert!(!prom.contains("fsynctime{quantile=\"0.9\"}"));
+    }
+}

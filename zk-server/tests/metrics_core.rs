@@ -1,0 +1,227 @@
+//! The monitor's values over the pure core on virtual time: latencies move by exactly the time
+//! a request took, a write waiting for its txn to be durable is outstanding, a txn whose digest
+//! disagrees is counted, and `mntr`, `monitor` and `/metrics` show one set of metrics.
+
+mod harness;
+
+use std::collections::BTreeSet;
+
+use harness::Harness;
+use zk_proto::data::Acl;
+use zk_proto::proto::*;
+use zk_proto::request::{encode_request, Request};
+use zk_proto::txn::TxnDigest;
+use zk_proto::OpCode;
+use zk_server::core::Effect;
+use zk_server::runtime::four_letter::FourLetterContext;
+use zk_server::runtime::metrics::{self, Metric, Value};
+use zk_server::runtime::RuntimeConfig;
+
+fn ctx() -> FourLetterContext {
+    let addr = "127.0.0.1:2181".parse().unwrap();
+    FourLetterContext::new(&RuntimeConfig::for_tests(addr), addr)
+}
+
+fn row(h: &Harness, ctx: &FourLetterContext, key: &str) -> Value {
+    metrics::monitor_rows(&metrics::collect(&h.core, ctx, h.now))
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .unwrap_or_else(|| panic!("no {key} in the monitor"))
+        .1
+}
+
+fn int(h: &Harness, ctx: &FourLetterContext, key: &str) -> i64 {
+    match row(h, ctx, key) {
+        Value::Int(v) => v,
+        other => panic!("{key} is {other:?}"),
+    }
+}
+
+fn create_frame(xid: i32, path: &str) -> Vec<u8> {
+    let req = Request::Create {
+        op: OpCode::Create,
+        req: CreateRequest {
+            path: path.into(),
+            data: Some(b"v".to_vec()),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        },
+    };
+    let mut payload = Vec::new();
+    encode_request(xid, &req, &mut payload);
+    payload
+}
+
+#[test]
+fn latencies_and_outstanding_requests_follow_virtual_time() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let conn = h.sessions[0];
+    assert_eq!(int(&h, &c, "cnt_updatelatency"), 0);
+    assert_eq!(int(&h, &c, "max_latency"), 0);
+
+    // A write is outstanding from its arrival until its txn is committed 40 ms later.
+    let fx = h.core.handle_frame(conn, &create_frame(1000, "/a"), h.now);
+    let persist: Vec<_> = fx
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Persist(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(persist.len(), 1);
+    assert_eq!(int(&h, &c, "outstanding_requests"), 1);
+    h.advance(40);
+    let fx = h.core.commit(&persist[0], h.now);
+    h.run(fx);
+    assert_eq!(int(&h, &c, "outstanding_requests"), 0);
+    assert_eq!(int(&h, &c, "cnt_updatelatency"), 1);
+    assert_eq!(int(&h, &c, "sum_updatelatency"), 40);
+    assert_eq!(int(&h, &c, "max_updatelatency"), 40);
+    assert_eq!(int(&h, &c, "p50_updatelatency"), 40);
+    assert_eq!(int(&h, &c, "max_latency"), 40);
+
+    // Reads are answered at once: 0 ms, as reads, and the server-wide min drops to 0.
+    let before = int(&h, &c, "cnt_readlatency");
+    let bytes_before = int(&h, &c, "response_bytes");
+    h.call(
+        conn,
+        &Request::GetData(GetDataRequest {
+            path: "/a".into(),
+            watch: false,
+        }),
+    );
+    assert_eq!(int(&h, &c, "cnt_readlatency"), before + 1);
+    assert_eq!(int(&h, &c, "min_latency"), 0);
+    assert_eq!(int(&h, &c, "cnt_updatelatency"), 1);
+    match row(&h, &c, "avg_latency") {
+        Value::Float(v) => assert!(v > 0.0 && v < 40.0, "avg_latency {v}"),
+        other => panic!("avg_latency is {other:?}"),
+    }
+    // ZooKeeper's BufferStats: the GetData answer is header (16) + data (4 + 1) + stat (68).
+    assert_eq!(int(&h, &c, "last_client_response_size"), 89);
+    assert_eq!(int(&h, &c, "max_client_response_size"), 89);
+    assert_eq!(int(&h, &c, "response_bytes"), bytes_before + 89);
+    // The smallest answer so far: the create's (header 16 + path "/a" 4 + 2).
+    assert_eq!(int(&h, &c, "min_client_response_size"), 22);
+}
+
+#[test]
+fn notifications_count_as_watch_bytes() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let [writer, watcher] = h.sessions;
+    h.call(
+        watcher,
+        &Request::Exists(ExistsRequest {
+            path: "/n".into(),
+            watch: true,
+        }),
+    );
+    assert_eq!(int(&h, &c, "watch_bytes"), 0);
+    let fx = h
+        .core
+        .handle_frame(writer, &create_frame(1000, "/n"), h.now);
+    h.run(fx);
+    // A NodeCreated event for "/n": header (16) + type, state (4 + 4) + path (4 + 2).
+    assert_eq!(int(&h, &c, "watch_bytes"), 30);
+}
+
+#[test]
+fn a_txn_whose_digest_disagrees_is_counted() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let conn = h.sessions[0];
+    let fx = h.core.handle_frame(conn, &create_frame(1000, "/d"), h.now);
+    let mut txn = fx
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::Persist(t) => Some(t),
+            _ => None,
+        })
+        .expect("a txn");
+    assert_eq!(int(&h, &c, "digest_mismatches_count"), 0);
+    txn.digest = Some(TxnDigest {
+        version: 2,
+        tree_digest: 12345,
+    });
+    let fx = h.core.commit(&txn, h.now);
+    h.run(fx);
+    assert_eq!(int(&h, &c, "digest_mismatches_count"), 1);
+}
+
+#[test]
+fn auth_failures_are_counted() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let conn = h.sessions[1];
+    assert_eq!(int(&h, &c, "auth_failed_count"), 0);
+    let mut payload = Vec::new();
+    encode_request(
+        zk_proto::consts::xid::AUTH,
+        &Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: "no-such-scheme".into(),
+            auth: b"x".to_vec(),
+        }),
+        &mut payload,
+    );
+    let fx = h.core.handle_frame(conn, &payload, h.now);
+    h.run(fx);
+    assert_eq!(int(&h, &c, "auth_failed_count"), 1);
+}
+
+#[test]
+fn expired_sessions_are_counted() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let [silent, pinging] = h.sessions;
+    assert_eq!(int(&h, &c, "stale_sessions_expired"), 0);
+    // The silent session's 30 s timeout (expiry rounded up to a 2 s tick) passes; the other
+    // keeps pinging.
+    for _ in 0..40 {
+        h.call(pinging, &Request::Ping);
+        h.advance(1_000);
+    }
+    assert!(h.closed.contains(&silent));
+    assert_eq!(int(&h, &c, "stale_sessions_expired"), 1);
+    assert_eq!(int(&h, &c, "global_sessions"), 1);
+}
+
+#[test]
+fn mntr_monitor_and_prometheus_show_one_set_of_metrics() {
+    let h = Harness::new();
+    let c = ctx();
+    let ms = metrics::collect(&h.core, &c, h.now);
+    let rows = metrics::monitor_rows(&ms);
+    let keys: BTreeSet<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys.len(), rows.len(), "no key twice");
+    let text = metrics::mntr_text(&ms);
+    assert_eq!(text.lines().count(), rows.len());
+    for (line, (k, v)) in text.lines().zip(&rows) {
+        assert_eq!(line, format!("zk_{k}\t{v}"));
+    }
+    // Every gauge, counter and summary is a Prometheus family of the same name and type.
+    let prom = metrics::prometheus_text(&ms);
+    for m in &ms {
+        let (name, ty) = match m {
+            Metric::Info(..) => continue,
+            Metric::Gauge(n, _) => (*n, "gauge"),
+            Metric::Counter(n, _) => (*n, "counter"),
+            Metric::Summary { name, .. } => (*name, "summary"),
+        };
+        assert!(
+            prom.contains(&format!("# TYPE {name} {ty}\n")),
+            "{name} is not a {ty} in:\n{prom}"
+        );
+        if ty == "summary" {
+            for k in ["avg", "min", "max", "cnt", "sum"] {
+                assert!(keys.contains(format!("{k}_{name}").as_str()));
+            }
+        } else {
+            assert!(keys.contains(name));
+        }
+    }
+    assert!(keys.contains("version") && keys.contains("server_state"));
+    assert!(!prom.contains("server_state"));
+}
