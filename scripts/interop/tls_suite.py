@@ -4,7 +4,7 @@
 Usage: tls_suite.py SECURE_HOST:PORT PLAIN_HOST:PORT CERT_DIR
 
 CERT_DIR holds scripts/gen-certs.sh's files. The server (zkrs or Apache ZooKeeper, run by
-scripts/interop.sh suite 6) trusts ca.pem, needs client certificates (ssl.clientAuth=need)
+scripts/interop.sh suite 7) trusts ca.pem, needs client certificates (ssl.clientAuth=need)
 and has X509AuthenticationProvider.superUser=CN=admin,OU=ops,O=zkrs.
 
 What it checks:
