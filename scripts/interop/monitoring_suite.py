@@ -105,9 +105,7 @@ _reason(
 _reason(
     "not counted yet (would need new counters in the core or the listener)",
     """connection_revalidate_count sessionless_connections_expired
-    unrecoverable_error_count
-    node_changed_watch_count node_children_watch_count node_created_watch_count
-    node_deleted_watch_count inflight_diff_count inflight_snap_count
+    unrecoverable_error_count inflight_diff_count inflight_snap_count
     leader_unavailable_time unavailable_time propagation_latency
     proposal_ack_creation_latency commit_propagation_latency quit_leading_due_to_disloyal_voter
     startup_snap_load_time startup_txns_load_time""",

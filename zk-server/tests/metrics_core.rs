@@ -37,6 +37,18 @@ fn int(h: &Harness, ctx: &FourLetterContext, key: &str) -> i64 {
     }
 }
 
+fn create_req(path: &str) -> Request {
+    Request::Create {
+        op: OpCode::Create,
+        req: CreateRequest {
+            path: path.into(),
+            data: Some(b"v".to_vec()),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        },
+    }
+}
+
 fn create_frame(xid: i32, path: &str) -> Vec<u8> {
     let req = Request::Create {
         op: OpCode::Create,
@@ -125,6 +137,102 @@ fn notifications_count_as_watch_bytes() {
     h.run(fx);
     // A NodeCreated event for "/n": header (16) + type, state (4 + 4) + path (4 + 2).
     assert_eq!(int(&h, &c, "watch_bytes"), 30);
+}
+
+/// (count, sum) of a summary in the monitor.
+fn cnt_sum(h: &Harness, c: &FourLetterContext, name: &str) -> (i64, i64) {
+    (
+        int(h, c, &format!("cnt_{name}")),
+        int(h, c, &format!("sum_{name}")),
+    )
+}
+
+#[test]
+fn watchers_matched_by_each_event_are_summarised_by_type() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let [writer, watcher] = h.sessions;
+    let exists = |p: &str| {
+        Request::Exists(ExistsRequest {
+            path: p.into(),
+            watch: true,
+        })
+    };
+    let get_data = |p: &str| {
+        Request::GetData(GetDataRequest {
+            path: p.into(),
+            watch: true,
+        })
+    };
+    let get_children = |p: &str| {
+        Request::GetChildren(GetChildrenRequest {
+            path: p.into(),
+            watch: true,
+        })
+    };
+    let names = [
+        "node_created_watch_count",
+        "node_deleted_watch_count",
+        "node_changed_watch_count",
+        "node_children_watch_count",
+    ];
+    for n in names {
+        assert_eq!(cnt_sum(&h, &c, n), (0, 0), "{n}");
+    }
+    // An event nobody watches is not counted.
+    h.call(writer, &create_req("/quiet"));
+    for n in names {
+        assert_eq!(cnt_sum(&h, &c, n), (0, 0), "{n}");
+    }
+
+    // Two sessions wait for /n: one NodeCreated matching two watchers.
+    h.call(writer, &exists("/n"));
+    h.call(watcher, &exists("/n"));
+    h.call(writer, &create_req("/n"));
+    assert_eq!(cnt_sum(&h, &c, "node_created_watch_count"), (1, 2));
+    assert_eq!(int(&h, &c, "max_node_created_watch_count"), 2);
+
+    // One data watch: NodeDataChanged matching one.
+    h.call(watcher, &get_data("/n"));
+    h.call(
+        writer,
+        &Request::SetData(SetDataRequest {
+            path: "/n".into(),
+            data: Some(b"x".to_vec()),
+            version: -1,
+        }),
+    );
+    assert_eq!(cnt_sum(&h, &c, "node_changed_watch_count"), (1, 1));
+
+    // Deleting /n fires the data watch and the child watch on /n (two triggers of
+    // NodeDeleted, one watcher each; the session hears it once) and the child watch on /
+    // (NodeChildrenChanged).
+    h.call(watcher, &get_data("/n"));
+    h.call(watcher, &get_children("/n"));
+    h.call(writer, &get_children("/"));
+    h.events(watcher);
+    h.call(
+        writer,
+        &Request::Delete(DeleteRequest {
+            path: "/n".into(),
+            version: -1,
+        }),
+    );
+    assert_eq!(cnt_sum(&h, &c, "node_deleted_watch_count"), (2, 2));
+    assert_eq!(cnt_sum(&h, &c, "node_children_watch_count"), (1, 1));
+    assert_eq!(
+        h.events(watcher),
+        vec![(zk_proto::EventType::NodeDeleted, "/n".to_owned())]
+    );
+    // Both standard watches on /n were used up: a new /n/c under a new /n fires nothing.
+    h.call(writer, &create_req("/n"));
+    h.call(writer, &create_req("/n/c"));
+    assert_eq!(cnt_sum(&h, &c, "node_children_watch_count"), (1, 1));
+    assert!(h.events(watcher).is_empty());
+
+    // srst forgets them, as ZooKeeper's provider resets its summaries.
+    h.core.stats.reset();
+    assert_eq!(cnt_sum(&h, &c, "node_created_watch_count"), (0, 0));
 }
 
 #[test]

@@ -203,12 +203,16 @@ impl Core {
                     let parent = path::parent(&p).to_owned();
                     let (acl, parent_acl) = (self.acl_at(&p), self.acl_at(&parent));
                     let (conns, skip) = (&self.conns, self.config.skip_acl);
-                    let a = self
-                        .data_watches
-                        .trigger(&p, created, &none, |c| conn_may_read(conns, skip, c, &acl));
-                    let b = self.child_watches.trigger(&parent, children, &none, |c| {
-                        conn_may_read(conns, skip, c, &parent_acl)
+                    let (a, na) = self.data_watches.trigger_counted(&p, created, &none, |c| {
+                        conn_may_read(conns, skip, c, &acl)
                     });
+                    let (b, nb) =
+                        self.child_watches
+                            .trigger_counted(&parent, children, &none, |c| {
+                                conn_may_read(conns, skip, c, &parent_acl)
+                            });
+                    self.count_watchers(created, na);
+                    self.count_watchers(children, nb);
                     self.notify_all(a, created, &p, zxid, fx);
                     self.notify_all(b, children, &parent, zxid, fx);
                 }
@@ -220,11 +224,20 @@ impl Core {
                     let parent_acl = self.acl_at(&parent);
                     let (conns, skip) = (&self.conns, self.config.skip_acl);
                     let may_read = |c: ConnId| conn_may_read(conns, skip, c, &acl);
-                    let a = self.data_watches.trigger(&p, deleted, &none, may_read);
-                    let b = self.child_watches.trigger(&p, deleted, &a, may_read);
-                    let c = self.child_watches.trigger(&parent, children, &none, |c| {
-                        conn_may_read(conns, skip, c, &parent_acl)
-                    });
+                    let (a, na) = self
+                        .data_watches
+                        .trigger_counted(&p, deleted, &none, may_read);
+                    let (b, nb) = self
+                        .child_watches
+                        .trigger_counted(&p, deleted, &a, may_read);
+                    let (c, nc) =
+                        self.child_watches
+                            .trigger_counted(&parent, children, &none, |c| {
+                                conn_may_read(conns, skip, c, &parent_acl)
+                            });
+                    self.count_watchers(deleted, na);
+                    self.count_watchers(deleted, nb);
+                    self.count_watchers(children, nc);
                     self.notify_all(a, deleted, &p, zxid, fx);
                     self.notify_all(b, deleted, &p, zxid, fx);
                     self.notify_all(c, children, &parent, zxid, fx);
@@ -232,13 +245,31 @@ impl Core {
                 Trigger::DataChanged(p) => {
                     let acl = self.acl_at(&p);
                     let (conns, skip) = (&self.conns, self.config.skip_acl);
-                    let a = self
-                        .data_watches
-                        .trigger(&p, changed, &none, |c| conn_may_read(conns, skip, c, &acl));
+                    let (a, na) = self.data_watches.trigger_counted(&p, changed, &none, |c| {
+                        conn_may_read(conns, skip, c, &acl)
+                    });
+                    self.count_watchers(changed, na);
                     self.notify_all(a, changed, &p, zxid, fx);
                 }
             }
         }
+    }
+
+    /// `node_*_watch_count`: as ZooKeeper's watch manager, one value per trigger that matched
+    /// any watcher.
+    fn count_watchers(&mut self, ev: EventType, matched: usize) {
+        if matched == 0 {
+            return;
+        }
+        let s = &mut self.stats;
+        let summary = match ev {
+            EventType::NodeCreated => &mut s.node_created_watch,
+            EventType::NodeDeleted => &mut s.node_deleted_watch,
+            EventType::NodeDataChanged => &mut s.node_changed_watch,
+            EventType::NodeChildrenChanged => &mut s.node_children_watch,
+            _ => return,
+        };
+        summary.record(matched as i64);
     }
 
     fn acl_at(&self, p: &str) -> Vec<zk_proto::data::Acl> {

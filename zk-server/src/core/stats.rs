@@ -95,6 +95,13 @@ pub struct ServerStats {
     pub auth_failed: u64,
     /// Sizes of answers to client requests (`client_response_stats`, `*_client_response_size`).
     pub client_response: BufferStats,
+    /// Watchers an event matched, per event type, for each event that matched any
+    /// (`node_created_watch_count`, `node_deleted_watch_count`, `node_changed_watch_count`,
+    /// `node_children_watch_count`).
+    pub node_created_watch: Summary,
+    pub node_deleted_watch: Summary,
+    pub node_changed_watch: Summary,
+    pub node_children_watch: Summary,
     /// `(zxid, tree digest)` after every txn whose zxid is a multiple of
     /// [`DIGEST_LOG_INTERVAL`], the last [`DIGEST_LOG_LIMIT`] of them (the admin `hash`
     /// command). Not reset by `srst`.
