@@ -107,8 +107,7 @@ _reason(
     """connection_revalidate_count sessionless_connections_expired
     unrecoverable_error_count inflight_diff_count inflight_snap_count
     leader_unavailable_time unavailable_time propagation_latency
-    proposal_ack_creation_latency commit_propagation_latency quit_leading_due_to_disloyal_voter
-    startup_snap_load_time startup_txns_load_time""",
+    proposal_ack_creation_latency commit_propagation_latency quit_leading_due_to_disloyal_voter""",
 )
 _reason(
     "non-voting followers exist only during a reconfig, which zkrs answers as standalone",

@@ -52,8 +52,12 @@ pub struct Metrics {
     pub snapshottime: Summary,
     /// ms to load the database at start-up.
     pub dbinittime: Summary,
-    /// Txns replayed from the log at start-up.
+    /// Txns replayed from the log at start-up, and the ms that took (only when the log had
+    /// txns after the snapshot, as ZooKeeper's `fastForwardFromEdits` records them).
     pub startup_txns_loaded: Summary,
+    pub startup_txns_load_time: Summary,
+    /// ms to find and load the newest snapshot at start-up (also with none to load).
+    pub startup_snap_load_time: Summary,
     /// ms from entering LOOKING to leading or following.
     pub election_time: Summary,
     /// Follower / observer: ms from connecting to the leader to UPTODATE.
@@ -82,6 +86,15 @@ impl Metrics {
             leading_since_ms: self.leading_since_ms,
             ..Metrics::default()
         };
+    }
+}
+
+/// The start-up load's figures, as ZooKeeper's `FileTxnSnapLog.restore` records them.
+pub fn record_recovery(m: &mut Metrics, rec: &crate::storage::recovery::Recovered) {
+    m.startup_snap_load_time.record(rec.snap_load_ms as i64);
+    if rec.replayed > 0 {
+        m.startup_txns_loaded.record(rec.replayed as i64);
+        m.startup_txns_load_time.record(rec.txns_load_ms as i64);
     }
 }
 
@@ -310,6 +323,8 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         summary("snapshottime", &m.snapshottime, false),
         summary("dbinittime", &m.dbinittime, false),
         summary("startup_txns_loaded", &m.startup_txns_loaded, false),
+        summary("startup_txns_load_time", &m.startup_txns_load_time, false),
+        summary("startup_snap_load_time", &m.startup_snap_load_time, false),
         summary("election_time", &m.election_time, false),
         summary("follower_sync_time", &m.follower_sync_time, false),
         summary("observer_sync_time", &m.observer_sync_time, false),

@@ -494,7 +494,7 @@ fn open_storage(
     let rec = storage::recovery::recover(core, &st.snap_dir, &st.log_dir, clock.now())
         .map_err(std::io::Error::other)?;
     m.dbinittime.record(started.elapsed().as_millis() as i64);
-    m.startup_txns_loaded.record(rec.replayed as i64);
+    metrics::record_recovery(m, &rec);
     // (An ensemble member's log may end in txns that never committed: no snapshot of those.)
     if startup_snapshot && rec.snapshot.as_ref().map(|(z, _)| *z) != Some(core.last_zxid()) {
         let opts = snapshot::SnapshotWriteOptions {
