@@ -244,6 +244,9 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
         assert_eq!(num(&lm, "quorum_size"), 3.0);
         assert!(num(&lm, "looking_count") >= 1.0);
         assert!(num(&lm, "cnt_election_time") >= 1.0);
+        // Unavailable from start-up until broadcast, and that ended by leading.
+        assert!(num(&lm, "cnt_unavailable_time") >= 1.0, "{lm:?}");
+        assert!(num(&lm, "cnt_leader_unavailable_time") >= 1.0, "{lm:?}");
         // Each learner synced with a DIFF (nothing to send, but a DIFF).
         assert!(num(&lm, "diff_count") >= 3.0, "{lm:?}");
         for f in [f1, f2] {
@@ -252,6 +255,12 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
             assert_eq!(m["peer_state"], "following - broadcast");
             assert!(num(&m, "cnt_election_time") >= 1.0);
             assert!(num(&m, "cnt_follower_sync_time") >= 1.0);
+            assert!(num(&m, "cnt_unavailable_time") >= 1.0, "{m:?}");
+            assert_eq!(num(&m, "cnt_leader_unavailable_time"), 0.0);
+            if num(&m, "cnt_unavailable_time") == 1.0 && num(&m, "cnt_election_time") == 1.0 {
+                // Both started at start-up; unavailability lasts through the sync as well.
+                assert!(num(&m, "sum_unavailable_time") >= num(&m, "sum_election_time"));
+            }
             assert!(
                 !m.contains_key("learners"),
                 "leader-only gauge on a follower"
@@ -260,6 +269,8 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
         let om = mntr_of(&c, obs).await;
         assert_eq!(om["peer_state"], "observing - broadcast");
         assert!(num(&om, "cnt_observer_sync_time") >= 1.0);
+        assert!(num(&om, "cnt_unavailable_time") >= 1.0, "{om:?}");
+        assert_eq!(num(&om, "cnt_leader_unavailable_time"), 0.0);
 
         // The same from /metrics, parsed, and from the admin commands.
         let s = scrape(c.node(leader).metrics).await;

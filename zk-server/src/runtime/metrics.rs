@@ -67,6 +67,12 @@ pub struct Metrics {
     pub proposal_latency: Summary,
     /// Leader: ms from stamping a txn to a quorum acknowledging it.
     pub quorum_ack_latency: Summary,
+    /// Ensemble members: ms from ceasing to serve (start-up, or losing the leader) to serving
+    /// again (Zab's broadcast phase), and of those the ones ended by leading.
+    pub unavailable_time: Summary,
+    pub leader_unavailable_time: Summary,
+    /// When this server stopped serving (monotonic ms); `None` while in broadcast.
+    pub unavailable_since_ms: Option<u64>,
     /// When this server last entered LOOKING (monotonic ms); `None` while not looking.
     pub looking_since_ms: Option<u64>,
     /// When this learner started syncing with its leader (monotonic ms).
@@ -82,6 +88,7 @@ impl Metrics {
     pub fn reset(&mut self) {
         *self = Metrics {
             looking_since_ms: self.looking_since_ms,
+            unavailable_since_ms: self.unavailable_since_ms,
             sync_started_ms: self.sync_started_ms,
             leading_since_ms: self.leading_since_ms,
             ..Metrics::default()
@@ -328,6 +335,8 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         summary("election_time", &m.election_time, false),
         summary("follower_sync_time", &m.follower_sync_time, false),
         summary("observer_sync_time", &m.observer_sync_time, false),
+        summary("unavailable_time", &m.unavailable_time, false),
+        summary("leader_unavailable_time", &m.leader_unavailable_time, false),
         summary("node_created_watch_count", &s.node_created_watch, false),
         summary("node_deleted_watch_count", &s.node_deleted_watch, false),
         summary("node_changed_watch_count", &s.node_changed_watch, false),

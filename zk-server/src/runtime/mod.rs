@@ -319,6 +319,7 @@ impl Server {
                 ctx.serving = false;
                 ctx.metrics.looking_count += 1;
                 ctx.metrics.looking_since_ms = Some(clock.now().mono_ms);
+                ctx.metrics.unavailable_since_ms = Some(clock.now().mono_ms);
                 Some(replicated::Replication {
                     peer: zab::Peer::new(zcfg, persisted, clock.now().mono_ms),
                     q,

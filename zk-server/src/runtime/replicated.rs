@@ -648,11 +648,29 @@ impl CoreTask {
 impl CoreTask {
     /// Election and sync timings, as ZooKeeper takes them: `looking_count` on entering LOOKING,
     /// `election_time` from then to leading or following, `follower_sync_time` /
-    /// `observer_sync_time` from following to serving.
+    /// `observer_sync_time` from following to serving; `unavailable_time` (and
+    /// `leader_unavailable_time` when leading) from ceasing to serve to Zab's broadcast phase.
     fn role_metrics(&mut self, role: Role) {
         let now = self.now.mono_ms;
         let m = &mut self.ctx.metrics;
         let prev = self.repl.as_ref().map(|r| r.role);
+        let broadcast = matches!(
+            role,
+            Role::Leading {
+                established: true,
+                ..
+            } | Role::Following { serving: true, .. }
+                | Role::Observing { serving: true, .. }
+        );
+        if !broadcast {
+            m.unavailable_since_ms.get_or_insert(now);
+        } else if let Some(since) = m.unavailable_since_ms.take() {
+            let ms = now.saturating_sub(since) as i64;
+            m.unavailable_time.record(ms);
+            if matches!(role, Role::Leading { .. }) {
+                m.leader_unavailable_time.record(ms);
+            }
+        }
         match role {
             Role::Looking => {
                 m.leading_since_ms = None;
