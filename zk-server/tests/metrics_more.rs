@@ -12,6 +12,7 @@ use common::{bounded, Raw};
 use monitoring::mntr;
 use zk_proto::data::Acl;
 use zk_server::runtime::{RuntimeConfig, Server, StorageConfig};
+use zookeeper_client as zk;
 
 fn num(m: &std::collections::BTreeMap<String, String>, key: &str) -> f64 {
     m.get(key)
@@ -73,6 +74,108 @@ async fn startup_load_times_are_recorded_as_zookeeper_records_them() {
         assert_eq!(num(&m, "cnt_startup_txns_loaded"), 1.0);
         // createSession, three creates, closeSession.
         assert!(num(&m, "sum_startup_txns_loaded") >= 4.0, "{m:?}");
+        assert!(server.shutdown().await);
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await
+}
+
+/// What zkCli's `setquota` writes: the quota directory, the limits, then zeroed stats (which
+/// the server recounts).
+async fn set_quota(c: &zk::Client, path: &str, limits: &str) {
+    let mut dir = "/zookeeper/quota".to_owned();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        dir = format!("{dir}/{part}");
+        match c.create(&dir, b"", &common::open()).await {
+            Ok(_) | Err(zk::Error::NodeExists) => {}
+            Err(e) => panic!("create {dir}: {e}"),
+        }
+    }
+    for (node, data) in [
+        ("zookeeper_limits", limits),
+        ("zookeeper_stats", "count=0,bytes=0"),
+    ] {
+        c.create(&format!("{dir}/{node}"), data.as_bytes(), &common::open())
+            .await
+            .unwrap_or_else(|e| panic!("{dir}/{node}: {e}"));
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn quota_gauges_and_exceeded_counter_per_namespace() {
+    bounded(async {
+        let dir = scratch("quota-metrics");
+        let mut cfg = stored(&dir, common::config());
+        cfg.core.enforce_quota = true;
+        cfg.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+        let server = Server::start(cfg).await.expect("server starts");
+        let (addr, prom) = (server.local_addr, server.metrics_addr.unwrap());
+        let per_ns = |m: &std::collections::BTreeMap<String, String>| {
+            m.keys()
+                .filter(|k| k.ends_with("_per_namespace"))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        // No quota yet: the sets have no keys.
+        assert!(per_ns(&mntr(addr).await).is_empty());
+        let body = monitoring::http_get(prom, "/metrics").await.1;
+        assert!(!body.contains("_per_namespace{"), "{body}");
+
+        let c = common::client_at(addr).await;
+        c.create("/app", b"hi", &common::open()).await.unwrap();
+        set_quota(&c, "/app", "count=-1,bytes=-1=;countHardLimit=3").await;
+        // Two quotas in one namespace add up (ZooKeeper sums the leaves, -1 included).
+        for p in ["/logs", "/logs/a", "/logs/b"] {
+            c.create(p, b"", &common::open()).await.unwrap();
+        }
+        set_quota(&c, "/logs/a", "count=10,bytes=-1").await;
+        set_quota(&c, "/logs/b", "count=5,bytes=200").await;
+        c.create("/app/1", b"abc", &common::open()).await.unwrap();
+
+        let m = mntr(addr).await;
+        assert_eq!(num(&m, "app_quota_count_limit_per_namespace"), 3.0);
+        assert_eq!(num(&m, "app_quota_bytes_limit_per_namespace"), -1.0);
+        assert_eq!(num(&m, "app_quota_count_usage_per_namespace"), 2.0);
+        assert_eq!(num(&m, "app_quota_bytes_usage_per_namespace"), 5.0);
+        assert_eq!(num(&m, "logs_quota_count_limit_per_namespace"), 15.0);
+        assert_eq!(num(&m, "logs_quota_bytes_limit_per_namespace"), 199.0);
+        assert_eq!(num(&m, "logs_quota_count_usage_per_namespace"), 2.0);
+        assert!(!m.contains_key("app_quota_exceeded_error_per_namespace"));
+
+        // Usage follows writes; a write over the hard limit is refused and counted.
+        c.create("/app/2", b"", &common::open()).await.unwrap();
+        assert_eq!(
+            c.create("/app/3", b"", &common::open()).await.unwrap_err(),
+            zk::Error::QuotaExceeded
+        );
+        c.set_data("/app/1", b"abcdefgh", None).await.unwrap();
+        let m = mntr(addr).await;
+        assert_eq!(num(&m, "app_quota_count_usage_per_namespace"), 3.0);
+        assert_eq!(num(&m, "app_quota_bytes_usage_per_namespace"), 10.0);
+        assert_eq!(num(&m, "app_quota_exceeded_error_per_namespace"), 1.0);
+        assert!(!m.contains_key("logs_quota_exceeded_error_per_namespace"));
+
+        // /metrics: labelled by namespace, with ZooKeeper's types.
+        let body = monitoring::http_get(prom, "/metrics").await.1;
+        for line in [
+            "# TYPE quota_count_usage_per_namespace gauge",
+            "quota_count_usage_per_namespace{key=\"app\"} 3",
+            "quota_bytes_limit_per_namespace{key=\"logs\"} 199",
+            "# TYPE quota_exceeded_error_per_namespace counter",
+            "quota_exceeded_error_per_namespace{key=\"app\"} 1",
+        ] {
+            assert!(body.lines().any(|l| l == line), "{line} not in {body}");
+        }
+
+        // srst: the counter set keeps its key, at zero.
+        assert!(monitoring::four_letter(addr, "srst")
+            .await
+            .contains("reset"));
+        assert_eq!(
+            num(&mntr(addr).await, "app_quota_exceeded_error_per_namespace"),
+            0.0
+        );
+        drop(c);
         assert!(server.shutdown().await);
         let _ = std::fs::remove_dir_all(&dir);
     })

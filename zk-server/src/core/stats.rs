@@ -102,6 +102,9 @@ pub struct ServerStats {
     pub node_deleted_watch: Summary,
     pub node_changed_watch: Summary,
     pub node_children_watch: Summary,
+    /// Writes refused for a hard quota, by the namespace (first path component) of the path
+    /// written (`quota_exceeded_error_per_namespace`).
+    pub quota_exceeded_errors: std::collections::BTreeMap<String, u64>,
     /// `(zxid, tree digest)` after every txn whose zxid is a multiple of
     /// [`DIGEST_LOG_INTERVAL`], the last [`DIGEST_LOG_LIMIT`] of them (the admin `hash`
     /// command). Not reset by `srst`.
@@ -146,8 +149,12 @@ pub const DIGEST_LOG_LIMIT: usize = 1024;
 impl ServerStats {
     pub fn reset(&mut self) {
         let digest_log = std::mem::take(&mut self.digest_log);
+        // A reset counter set keeps its keys, at zero (ZooKeeper's `SimpleCounterSet`).
+        let mut quota_exceeded_errors = std::mem::take(&mut self.quota_exceeded_errors);
+        quota_exceeded_errors.values_mut().for_each(|v| *v = 0);
         *self = ServerStats {
             digest_log,
+            quota_exceeded_errors,
             ..ServerStats::default()
         };
     }

@@ -175,6 +175,10 @@ pub enum Metric {
     Info(&'static str, String),
     Gauge(&'static str, Value),
     Counter(&'static str, u64),
+    /// ZooKeeper's `GaugeSet` / `CounterSet`: one value per key, printed `<key>_<name>` in
+    /// `mntr` and labelled `key="<key>"` in Prometheus.
+    GaugeSet(&'static str, Vec<(String, i64)>),
+    CounterSet(&'static str, Vec<(String, u64)>),
     /// `detailed`: ZooKeeper's `DetailLevel.ADVANCED` (percentiles in `mntr`, quantiles 0.5,
     /// 0.9 and 0.99 in Prometheus; otherwise only the median there).
     Summary {
@@ -292,6 +296,14 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         Gauge("uptime", Value::Int(now.wall_ms - ctx.started_wall_ms())),
         Gauge("max_latency", Value::Int(s.latency.max_ms as i64)),
     ]);
+    let q = core.tree.quota_figures();
+    let set = |m: std::collections::BTreeMap<String, i64>| m.into_iter().collect();
+    out.extend([
+        Metric::GaugeSet("quota_count_limit_per_namespace", set(q.count_limit)),
+        Metric::GaugeSet("quota_bytes_limit_per_namespace", set(q.bytes_limit)),
+        Metric::GaugeSet("quota_count_usage_per_namespace", set(q.count_usage)),
+        Metric::GaugeSet("quota_bytes_usage_per_namespace", set(q.bytes_usage)),
+    ]);
     out.extend([
         Counter("proposal_count", m.proposal_count),
         Counter("looking_count", m.looking_count),
@@ -314,6 +326,13 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         Counter("connection_rejected", m.connection_rejected),
         Counter("response_bytes", s.response_bytes),
         Counter("watch_bytes", s.watch_bytes),
+        Metric::CounterSet(
+            "quota_exceeded_error_per_namespace",
+            s.quota_exceeded_errors
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        ),
     ]);
     let summary = |name, summary: &Summary, detailed| Metric::Summary {
         name,
@@ -357,6 +376,14 @@ pub fn monitor_rows(metrics: &[Metric]) -> Vec<(String, Value)> {
             Metric::Info(k, v) => rows.push(((*k).to_owned(), Value::Str(v.clone()))),
             Metric::Gauge(k, v) => rows.push(((*k).to_owned(), v.clone())),
             Metric::Counter(k, v) => rows.push(((*k).to_owned(), Value::Int(*v as i64))),
+            Metric::GaugeSet(name, vs) => rows.extend(
+                vs.iter()
+                    .map(|(k, v)| (format!("{k}_{name}"), Value::Int(*v))),
+            ),
+            Metric::CounterSet(name, vs) => rows.extend(
+                vs.iter()
+                    .map(|(k, v)| (format!("{k}_{name}"), Value::Int(*v as i64))),
+            ),
             Metric::Summary {
                 name,
                 summary: s,
@@ -406,6 +433,38 @@ pub fn prometheus_families(metrics: &[Metric]) -> Vec<proto::MetricFamily> {
         f.set_metric(vec![metric]);
         f
     };
+    // A set: one sample per key, labelled `key` (a set with no keys yet has no samples, and
+    // the text format then has nothing to show for it).
+    let labelled = |name: &str, ty: proto::MetricType, samples: Vec<(String, f64)>| {
+        let metrics = samples
+            .into_iter()
+            .map(|(k, v)| {
+                let mut label = proto::LabelPair::default();
+                label.set_name("key".to_owned());
+                label.set_value(k);
+                let mut pm = proto::Metric::default();
+                pm.set_label(vec![label]);
+                if ty == proto::MetricType::COUNTER {
+                    let mut c = proto::Counter::default();
+                    c.set_value(v);
+                    pm.set_counter(c);
+                } else {
+                    let mut g = proto::Gauge::default();
+                    g.set_value(v);
+                    pm.set_gauge(g);
+                }
+                pm
+            })
+            .collect::<Vec<_>>();
+        (!metrics.is_empty()).then(|| {
+            let mut f = proto::MetricFamily::default();
+            f.set_name(name.to_owned());
+            f.set_help(name.to_owned());
+            f.set_field_type(ty);
+            f.set_metric(metrics);
+            f
+        })
+    };
     let mut out = Vec::new();
     for m in metrics {
         match m {
@@ -418,6 +477,16 @@ pub fn prometheus_families(metrics: &[Metric]) -> Vec<proto::MetricFamily> {
                 pm.set_gauge(g);
                 out.push(family(name, proto::MetricType::GAUGE, pm));
             }
+            Metric::GaugeSet(name, vs) => out.extend(labelled(
+                name,
+                proto::MetricType::GAUGE,
+                vs.iter().map(|(k, v)| (k.clone(), *v as f64)).collect(),
+            )),
+            Metric::CounterSet(name, vs) => out.extend(labelled(
+                name,
+                proto::MetricType::COUNTER,
+                vs.iter().map(|(k, v)| (k.clone(), *v as f64)).collect(),
+            )),
             Metric::Counter(name, v) => {
                 let mut c = proto::Counter::default();
                 c.set_value(*v as f64);
