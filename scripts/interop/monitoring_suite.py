@@ -87,9 +87,9 @@ _reason(
     large_requests_rejected stale_requests stale_requests_dropped stale_replies""",
 )
 _reason(
-    "TLS / mTLS / SASL (ensemble auth) counters belong to the TLS work, not measured here",
-    """non_mtls_local_conn_count non_mtls_remote_conn_count outstanding_tls_handshake
-    tls_handshake_exceeded unsuccessful_handshake insecure_admin_count ensemble_auth_fail
+    "no TLS handshake throttling (outstandingHandshake.limit), no quorum SASL, no HTTPS "
+    "AdminServer in zkrs",
+    """tls_handshake_exceeded insecure_admin_count ensemble_auth_fail
     ensemble_auth_skip ensemble_auth_success""",
 )
 _reason(
@@ -141,11 +141,7 @@ SHAPE_DIFFERENCES = {
     ("set_trace_mask", "*"): "zkrs has no trace mask",
     ("observer_connection_stat_reset", "*"): "zkrs followers are never observer masters",
     ("server_stats", "server_stats.fsync_threshold_exceed_count"): "not counted",
-    ("server_stats", "server_stats.non_mtlsremote_conn_count"): "TLS counters (TLS work)",
-    ("server_stats", "server_stats.non_mtlslocal_conn_count"): "TLS counters (TLS work)",
     ("stats", "server_stats.fsync_threshold_exceed_count"): "not counted",
-    ("stats", "server_stats.non_mtlsremote_conn_count"): "TLS counters (TLS work)",
-    ("stats", "server_stats.non_mtlslocal_conn_count"): "TLS counters (TLS work)",
     ("environment", "java.*"): "not a JVM: no java.* entries",
     ("environment", "os.memory.*"): "not a JVM: no JVM heap figures",
     ("system_properties", "*"): "not a JVM: the JVM's own properties do not exist; zkrs "

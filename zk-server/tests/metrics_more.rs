@@ -1,7 +1,9 @@
 //! More of ZooKeeper 3.8's metrics on a real server: the start-up load times, the quota gauge
 //! sets and the quota-exceeded counter set (labelled by namespace in `/metrics`, prefixed by
-//! it in `mntr`).
+//! it in `mntr`), and the client transport's TLS handshakes and plaintext connections.
 
+#[path = "common/certs.rs"]
+mod certs;
 mod common;
 mod monitoring;
 
@@ -176,6 +178,144 @@ async fn quota_gauges_and_exceeded_counter_per_namespace() {
             0.0
         );
         drop(c);
+        assert!(server.shutdown().await);
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await
+}
+
+fn client_rustls(ca: &Path, key_store: &Path) -> rustls::ClientConfig {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let certs: Vec<_> = CertificateDer::pem_file_iter(key_store)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(key_store).unwrap();
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(certs, key)
+    .unwrap()
+}
+
+/// Polls `mntr` until `pred` holds (bounded).
+async fn mntr_until(
+    addr: SocketAddr,
+    what: &str,
+    pred: impl Fn(&std::collections::BTreeMap<String, String>) -> bool,
+) -> std::collections::BTreeMap<String, String> {
+    for _ in 0..200 {
+        let m = mntr(addr).await;
+        if pred(&m) {
+            return m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{what} never happened");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tls_handshakes_under_way_and_plaintext_connections_are_counted() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    bounded(async {
+        let dir = scratch("tls-metrics");
+        let ca = certs::Ca::new(&dir, "ca");
+        let mut sc = zk_server::config::ServerConfig::new(&dir);
+        sc.tls.client.key_store_location = Some(ca.server(&dir, "server.pem").key_store);
+        sc.tls.client.trust_store_location = Some(ca.trust_store.clone());
+        let mut cfg = common::config();
+        // A plaintext clientPort and a TLS-only secureClientPort.
+        cfg.tls = zk_server::runtime::tls::TlsSettings::from_config(
+            &sc,
+            Some("127.0.0.1:0".parse().unwrap()),
+            false,
+        )
+        .unwrap();
+        cfg.admin = Some(zk_server::runtime::AdminSettings {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            command_url: "/commands".into(),
+        });
+        let server = Server::start(cfg).await.expect("server starts");
+        let (plain, secure) = (server.local_addr, server.secure_addr.unwrap());
+        let admin = server.admin_addr.unwrap();
+
+        // Each mntr is a plaintext connection from loopback, counted before it is served.
+        let m = mntr(plain).await;
+        assert_eq!(num(&m, "unsuccessful_handshake"), 0.0);
+        assert_eq!(num(&m, "non_mtls_local_conn_count"), 1.0);
+        assert_eq!(num(&m, "non_mtls_remote_conn_count"), 0.0);
+        assert_eq!(num(&m, "outstanding_tls_handshake"), 0.0);
+        assert_eq!(num(&mntr(plain).await, "non_mtls_local_conn_count"), 2.0);
+
+        // A TLS client that has not sent its ClientHello: a handshake under way.
+        let mut silent = tokio::net::TcpStream::connect(secure).await.unwrap();
+        let m = mntr_until(plain, "a handshake under way", |m| {
+            num(m, "outstanding_tls_handshake") == 1.0
+        })
+        .await;
+        let local = num(&m, "non_mtls_local_conn_count");
+        // It gives up: the handshake is over.
+        silent.shutdown().await.unwrap();
+        drop(silent);
+        let m = mntr_until(plain, "the abandoned handshake to end", |m| {
+            num(m, "outstanding_tls_handshake") == 0.0
+        })
+        .await;
+        // An unsuccessful handshake, and (as ZooKeeper counts it) a failed authentication.
+        assert_eq!(num(&m, "unsuccessful_handshake"), 1.0);
+        assert_eq!(num(&m, "auth_failed_count"), 1.0);
+
+        // A full TLS connection (a four-letter word over TLS) is not a plaintext one.
+        let id = ca.client(&dir, "c.pem", "c");
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client_rustls(
+            &ca.trust_store,
+            &id.key_store,
+        )));
+        let tcp = tokio::net::TcpStream::connect(secure).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut s = connector.connect(name, tcp).await.unwrap();
+        s.write_all(b"mntr").await.unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        let text = String::from_utf8(out).unwrap();
+        let over_tls: std::collections::BTreeMap<&str, &str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("zk_")?.split_once('\t'))
+            .collect();
+        // Answered after its own handshake ended; the plaintext count did not move for it
+        // (one more for the mntr that ended the wait above).
+        assert_eq!(over_tls["outstanding_tls_handshake"], "0");
+        assert_eq!(over_tls["unsuccessful_handshake"], "1");
+        assert_eq!(
+            over_tls["non_mtls_local_conn_count"]
+                .parse::<f64>()
+                .unwrap(),
+            local + 1.0
+        );
+
+        // The admin server's server_stats carries the same counts, under ZooKeeper's names.
+        let st = monitoring::command(admin, "server_stats").await;
+        assert_eq!(
+            st["server_stats"]["non_mtlslocal_conn_count"].as_f64(),
+            Some(local + 1.0)
+        );
+        assert_eq!(st["server_stats"]["non_mtlsremote_conn_count"], 0);
+        // srst leaves them, as ZooKeeper's ServerStats.reset does.
+        assert!(monitoring::four_letter(plain, "srst")
+            .await
+            .contains("reset"));
+        assert_eq!(
+            num(&mntr(plain).await, "non_mtls_local_conn_count"),
+            local + 3.0
+        );
         assert!(server.shutdown().await);
         let _ = std::fs::remove_dir_all(&dir);
     })

@@ -81,9 +81,41 @@ pub struct Metrics {
     pub leading_since_ms: Option<u64>,
     /// Leader: sizes of its proposals (`*_proposal_size`, `proposal_stats`).
     pub proposal_stats: crate::core::stats::BufferStats,
+    /// Client TLS handshakes under way (`outstanding_tls_handshake`), and those that failed
+    /// (`unsuccessful_handshake`).
+    pub outstanding_tls_handshakes: u64,
+    pub unsuccessful_handshake: u64,
+    /// Plaintext client connections accepted from loopback / other addresses
+    /// (`non_mtls_local_conn_count`, `non_mtls_remote_conn_count`; not reset by `srst`, as
+    /// ZooKeeper's `ServerStats.reset` leaves them).
+    pub non_mtls_local_conns: u64,
+    pub non_mtls_remote_conns: u64,
 }
 
 impl Metrics {
+    /// Notes what a client listener reported.
+    /// Notes what a client listener reported; a failed TLS handshake is also an authentication
+    /// failure (`auth_failed_count`), as ZooKeeper counts it.
+    pub(crate) fn transport(
+        &mut self,
+        ev: super::tls::TransportEvent,
+        stats: &mut crate::core::stats::ServerStats,
+    ) {
+        use super::tls::TransportEvent as E;
+        match ev {
+            E::HandshakeStarted => self.outstanding_tls_handshakes += 1,
+            E::HandshakeEnded { ok } => {
+                self.outstanding_tls_handshakes = self.outstanding_tls_handshakes.saturating_sub(1);
+                if !ok {
+                    self.unsuccessful_handshake += 1;
+                    stats.auth_failed += 1;
+                }
+            }
+            E::Plaintext { loopback: true } => self.non_mtls_local_conns += 1,
+            E::Plaintext { loopback: false } => self.non_mtls_remote_conns += 1,
+        }
+    }
+
     /// `srst`: forget counts and distributions (timing state is kept).
     pub fn reset(&mut self) {
         *self = Metrics {
@@ -91,6 +123,9 @@ impl Metrics {
             unavailable_since_ms: self.unavailable_since_ms,
             sync_started_ms: self.sync_started_ms,
             leading_since_ms: self.leading_since_ms,
+            outstanding_tls_handshakes: self.outstanding_tls_handshakes,
+            non_mtls_local_conns: self.non_mtls_local_conns,
+            non_mtls_remote_conns: self.non_mtls_remote_conns,
             ..Metrics::default()
         };
     }
@@ -259,7 +294,19 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
             "min_client_response_size",
             Value::Int(s.client_response.min),
         ),
+        Gauge(
+            "outstanding_tls_handshake",
+            Value::Int(m.outstanding_tls_handshakes as i64),
+        ),
         Gauge("auth_failed_count", Value::Int(s.auth_failed as i64)),
+        Gauge(
+            "non_mtls_remote_conn_count",
+            Value::Int(m.non_mtls_remote_conns as i64),
+        ),
+        Gauge(
+            "non_mtls_local_conn_count",
+            Value::Int(m.non_mtls_local_conns as i64),
+        ),
     ]);
     if let Some(n) = max_fd_count() {
         out.push(Gauge("max_file_descriptor_count", Value::Int(n)));
@@ -326,6 +373,7 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         Counter("connection_rejected", m.connection_rejected),
         Counter("response_bytes", s.response_bytes),
         Counter("watch_bytes", s.watch_bytes),
+        Counter("unsuccessful_handshake", m.unsuccessful_handshake),
         Metric::CounterSet(
             "quota_exceeded_error_per_namespace",
             s.quota_exceeded_errors

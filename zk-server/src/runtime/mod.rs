@@ -140,6 +140,8 @@ pub(crate) enum ToCore {
     },
     /// The listener refused a connection (`maxClientCnxns`).
     ConnectionRejected,
+    /// A client connection's transport: TLS handshakes, plaintext connections.
+    Transport(tls::TransportEvent),
     /// The txn log could not be written or synced: fatal.
     DiskFailed(String),
     /// News from the election or quorum port.
@@ -776,6 +778,10 @@ impl CoreTask {
             }
             ToCore::ConnectionRejected => {
                 self.ctx.metrics.connection_rejected += 1;
+                Vec::new()
+            }
+            ToCore::Transport(ev) => {
+                self.ctx.metrics.transport(ev, &mut self.core.stats);
                 Vec::new()
             }
             ToCore::Admin { cmd, reply } => {

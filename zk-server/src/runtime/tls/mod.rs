@@ -424,6 +424,26 @@ impl rustls::client::danger::ServerCertVerifier for ChainOnly {
 // ---------------------------------------------------------------------------------------------
 // Client connections
 
+/// What a client listener tells the monitor (`outstanding_tls_handshake`,
+/// `unsuccessful_handshake`, `non_mtls_local_conn_count`, `non_mtls_remote_conn_count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportEvent {
+    HandshakeStarted,
+    /// The handshake finished; `ok: false` when it failed, timed out or was abandoned
+    /// (`unsuccessful_handshake`, and an authentication failure, as ZooKeeper counts it).
+    HandshakeEnded {
+        ok: bool,
+    },
+    /// A client connection that speaks plaintext, from a loopback address or not.
+    Plaintext {
+        loopback: bool,
+    },
+}
+
+fn report(to_core: &mpsc::UnboundedSender<ToCore>, ev: TransportEvent) {
+    let _ = to_core.send(ToCore::Transport(ev));
+}
+
 /// Waits (up to `limit`) for the client's first byte and tells whether it opens a TLS
 /// handshake. A client that sends nothing in time is taken for a plaintext one, as ZooKeeper's
 /// unified ports do; the plaintext reader then applies its own limits.
@@ -463,10 +483,23 @@ pub(crate) async fn serve_client(
         },
     };
     let Some(tls) = tls else {
+        report(
+            &to_core,
+            TransportEvent::Plaintext {
+                loopback: peer.ip().is_loopback(),
+            },
+        );
         conn::serve(id, stream, peer, cfg, to_core, counts, shutdown).await;
         return;
     };
+    report(&to_core, TransportEvent::HandshakeStarted);
     let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await;
+    report(
+        &to_core,
+        TransportEvent::HandshakeEnded {
+            ok: matches!(accepted, Ok(Ok(_))),
+        },
+    );
     let stream = match accepted {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
