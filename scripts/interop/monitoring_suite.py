@@ -104,9 +104,8 @@ _reason(
 )
 _reason(
     "not counted yet (would need new counters in the core or the listener)",
-    """connection_revalidate_count sessionless_connections_expired
+    """sessionless_connections_expired
     unrecoverable_error_count inflight_diff_count inflight_snap_count
-    propagation_latency
     proposal_ack_creation_latency commit_propagation_latency quit_leading_due_to_disloyal_voter""",
 )
 _reason(

@@ -394,6 +394,11 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
         c.signal(f2, "CONT");
         write.await.unwrap();
         sync.await.unwrap();
+        // Followers apply the leader's txns: time from the leader's stamp to applying here.
+        until(&c, f1, "a txn applied on a follower", |m| {
+            num(m, "cnt_propagation_latency") >= 1.0
+        })
+        .await;
         until(&c, leader, "the sync to be answered", |m| {
             num(m, "pending_syncs") == 0.0
         })

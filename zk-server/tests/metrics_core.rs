@@ -236,6 +236,68 @@ fn watchers_matched_by_each_event_are_summarised_by_type() {
 }
 
 #[test]
+fn propagation_latency_runs_from_the_txn_time_to_its_application() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let conn = h.sessions[0];
+    let before = cnt_sum(&h, &c, "propagation_latency");
+    // The txn is stamped now; the disk makes it durable 40 ms later and it is applied.
+    let fx = h.core.handle_frame(conn, &create_frame(1000, "/p"), h.now);
+    let persist: Vec<_> = fx
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Persist(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    h.advance(40);
+    let fx = h.core.commit(&persist[0], h.now);
+    h.run(fx);
+    assert_eq!(
+        cnt_sum(&h, &c, "propagation_latency"),
+        (before.0 + 1, before.1 + 40)
+    );
+    assert_eq!(int(&h, &c, "max_propagation_latency"), 40);
+    // A detailed summary: percentiles in mntr.
+    assert_eq!(int(&h, &c, "p999_propagation_latency"), 40);
+}
+
+#[test]
+fn connects_resuming_a_session_are_counted_as_revalidations() {
+    let mut h = Harness::new();
+    let c = ctx();
+    // The harness's two new sessions are not revalidations.
+    assert_eq!(int(&h, &c, "connection_revalidate_count"), 0);
+    let session = h.core.conns[&h.sessions[0]].session.unwrap();
+    let resume = |h: &mut Harness, passwd: Vec<u8>| {
+        let conn = h.next_conn;
+        h.next_conn += 1;
+        h.core
+            .connection_opened(conn, "127.0.0.1:2".parse().unwrap(), h.now);
+        let req = ConnectRequest {
+            time_out: 30_000,
+            session_id: session,
+            passwd,
+            ..Default::default()
+        };
+        let fx = h
+            .core
+            .handle_frame(conn, &zk_proto::Encode::to_bytes(&req), h.now);
+        h.run(fx);
+    };
+    resume(
+        &mut h,
+        zk_server::core::sessions::password(session).to_vec(),
+    );
+    assert_eq!(int(&h, &c, "connection_revalidate_count"), 1);
+    // A wrong password is refused, and counted too (ZooKeeper counts every attempt).
+    resume(&mut h, vec![7; 16]);
+    assert_eq!(int(&h, &c, "connection_revalidate_count"), 2);
+    h.connect();
+    assert_eq!(int(&h, &c, "connection_revalidate_count"), 2);
+}
+
+#[test]
 fn a_txn_whose_digest_disagrees_is_counted() {
     let mut h = Harness::new();
     let c = ctx();

@@ -102,6 +102,11 @@ pub struct ServerStats {
     pub node_deleted_watch: Summary,
     pub node_changed_watch: Summary,
     pub node_children_watch: Summary,
+    /// Connects that resume an existing session (`connection_revalidate_count`), valid or not.
+    pub connection_revalidate: u64,
+    /// Wall ms from a txn's creation (its header's time) to applying it here
+    /// (`propagation_latency`; negative values, from clock drift between servers, are dropped).
+    pub propagation_latency: Summary,
     /// Writes refused for a hard quota, by the namespace (first path component) of the path
     /// written (`quota_exceeded_error_per_namespace`).
     pub quota_exceeded_errors: std::collections::BTreeMap<String, u64>,

@@ -374,6 +374,7 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         Counter("response_bytes", s.response_bytes),
         Counter("watch_bytes", s.watch_bytes),
         Counter("unsuccessful_handshake", m.unsuccessful_handshake),
+        Counter("connection_revalidate_count", s.connection_revalidate),
         Metric::CounterSet(
             "quota_exceeded_error_per_namespace",
             s.quota_exceeded_errors
@@ -411,6 +412,7 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         summary("readlatency", &s.read_latency, true),
         summary("updatelatency", &s.update_latency, true),
         summary("proposal_latency", &m.proposal_latency, true),
+        summary("propagation_latency", &s.propagation_latency, true),
         summary("quorum_ack_latency", &m.quorum_ack_latency, true),
     ]);
     out
