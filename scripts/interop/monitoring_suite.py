@@ -104,9 +104,8 @@ _reason(
 )
 _reason(
     "not counted yet (would need new counters in the core or the listener)",
-    """sessionless_connections_expired
-    unrecoverable_error_count inflight_diff_count inflight_snap_count
-    proposal_ack_creation_latency commit_propagation_latency quit_leading_due_to_disloyal_voter""",
+    """unrecoverable_error_count inflight_diff_count inflight_snap_count
+    proposal_ack_creation_latency quit_leading_due_to_disloyal_voter""",
 )
 _reason(
     "non-voting followers exist only during a reconfig, which zkrs answers as standalone",

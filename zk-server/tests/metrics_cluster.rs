@@ -399,6 +399,18 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
             num(m, "cnt_propagation_latency") >= 1.0
         })
         .await;
+        // A serving follower and the observer heard of commits (COMMIT, INFORM); the leader
+        // hears of none.
+        for l in [f1, obs] {
+            until(&c, l, "a commit heard by a learner", |m| {
+                num(m, "cnt_commit_propagation_latency") >= 1.0
+            })
+            .await;
+        }
+        assert_eq!(
+            num(&mntr_of(&c, leader).await, "cnt_commit_propagation_latency"),
+            0.0
+        );
         until(&c, leader, "the sync to be answered", |m| {
             num(m, "pending_syncs") == 0.0
         })

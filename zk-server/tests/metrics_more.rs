@@ -321,3 +321,33 @@ async fn tls_handshakes_under_way_and_plaintext_connections_are_counted() {
     })
     .await
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn connections_that_never_start_a_session_are_expired_and_counted() {
+    use tokio::io::AsyncReadExt;
+    bounded(async {
+        let server = Server::start(common::config())
+            .await
+            .expect("server starts");
+        let addr = server.local_addr;
+        assert_eq!(
+            num(&mntr(addr).await, "sessionless_connections_expired"),
+            0.0
+        );
+        // Connected, silent: closed after ZooKeeper's sessionlessCnxnTimeout (10 s).
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut buf = [0u8; 1];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(15), idle.read(&mut buf))
+            .await
+            .expect("closed within 15 s")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "the server closed the connection");
+        let m = mntr_until(addr, "the expiry to be counted", |m| {
+            num(m, "sessionless_connections_expired") == 1.0
+        })
+        .await;
+        assert_eq!(num(&m, "sessionless_connections_expired"), 1.0);
+        assert!(server.shutdown().await);
+    })
+    .await
+}

@@ -65,6 +65,8 @@ pub struct Metrics {
     pub observer_sync_time: Summary,
     /// Learner: ms from the leader stamping a txn to its PROPOSAL arriving here.
     pub proposal_latency: Summary,
+    /// Learner: wall ms from the leader stamping a txn to its COMMIT (INFORM) arriving here.
+    pub commit_propagation_latency: Summary,
     /// Leader: ms from stamping a txn to a quorum acknowledging it.
     pub quorum_ack_latency: Summary,
     /// Ensemble members: ms from ceasing to serve (start-up, or losing the leader) to serving
@@ -90,6 +92,8 @@ pub struct Metrics {
     /// ZooKeeper's `ServerStats.reset` leaves them).
     pub non_mtls_local_conns: u64,
     pub non_mtls_remote_conns: u64,
+    /// Client connections closed for sending no ConnectRequest within 10 s.
+    pub sessionless_connections_expired: u64,
 }
 
 impl Metrics {
@@ -113,6 +117,7 @@ impl Metrics {
             }
             E::Plaintext { loopback: true } => self.non_mtls_local_conns += 1,
             E::Plaintext { loopback: false } => self.non_mtls_remote_conns += 1,
+            E::SessionlessExpired => self.sessionless_connections_expired += 1,
         }
     }
 
@@ -375,6 +380,10 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         Counter("watch_bytes", s.watch_bytes),
         Counter("unsuccessful_handshake", m.unsuccessful_handshake),
         Counter("connection_revalidate_count", s.connection_revalidate),
+        Counter(
+            "sessionless_connections_expired",
+            m.sessionless_connections_expired,
+        ),
         Metric::CounterSet(
             "quota_exceeded_error_per_namespace",
             s.quota_exceeded_errors
@@ -413,6 +422,11 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         summary("updatelatency", &s.update_latency, true),
         summary("proposal_latency", &m.proposal_latency, true),
         summary("propagation_latency", &s.propagation_latency, true),
+        summary(
+            "commit_propagation_latency",
+            &m.commit_propagation_latency,
+            true,
+        ),
         summary("quorum_ack_latency", &m.quorum_ack_latency, true),
     ]);
     out

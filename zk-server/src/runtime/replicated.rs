@@ -259,8 +259,25 @@ impl CoreTask {
                         }
                         t
                     }
-                    None => txnlog::decode_txn(&e.data)
-                        .map_err(|m| format!("committed txn {}: {m}", e.zxid))?,
+                    None => {
+                        let t = txnlog::decode_txn(&e.data)
+                            .map_err(|m| format!("committed txn {}: {m}", e.zxid))?;
+                        // A serving learner heard of the commit (COMMIT, or INFORM on an
+                        // observer): the leader's txn time to now. (Txns delivered while
+                        // syncing are history, not propagation.)
+                        let serving = self.repl.as_ref().is_some_and(|r| {
+                            matches!(
+                                r.role,
+                                Role::Following { serving: true, .. }
+                                    | Role::Observing { serving: true, .. }
+                            )
+                        });
+                        let ms = now.wall_ms - t.hdr.time;
+                        if serving && ms >= 0 {
+                            self.ctx.metrics.commit_propagation_latency.record(ms);
+                        }
+                        t
+                    }
                 };
                 let fx = self.core.commit(&txn, now);
                 self.run_effects(fx);

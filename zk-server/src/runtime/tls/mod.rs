@@ -425,7 +425,8 @@ impl rustls::client::danger::ServerCertVerifier for ChainOnly {
 // Client connections
 
 /// What a client listener tells the monitor (`outstanding_tls_handshake`,
-/// `unsuccessful_handshake`, `non_mtls_local_conn_count`, `non_mtls_remote_conn_count`).
+/// `unsuccessful_handshake`, `non_mtls_local_conn_count`, `non_mtls_remote_conn_count`,
+/// `sessionless_connections_expired`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportEvent {
     HandshakeStarted,
@@ -438,6 +439,9 @@ pub enum TransportEvent {
     Plaintext {
         loopback: bool,
     },
+    /// A connection closed for sending no ConnectRequest in time
+    /// (`sessionless_connections_expired`).
+    SessionlessExpired,
 }
 
 fn report(to_core: &mpsc::UnboundedSender<ToCore>, ev: TransportEvent) {
