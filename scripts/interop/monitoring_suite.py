@@ -104,7 +104,7 @@ _reason(
 )
 _reason(
     "not counted yet (would need new counters in the core or the listener)",
-    """unrecoverable_error_count inflight_diff_count inflight_snap_count
+    """unrecoverable_error_count
     proposal_ack_creation_latency quit_leading_due_to_disloyal_voter""",
 )
 _reason(

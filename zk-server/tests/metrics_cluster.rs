@@ -249,6 +249,11 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
         assert!(num(&lm, "cnt_leader_unavailable_time") >= 1.0, "{lm:?}");
         // Each learner synced with a DIFF (nothing to send, but a DIFF).
         assert!(num(&lm, "diff_count") >= 3.0, "{lm:?}");
+        // Syncs in progress, recorded as each began and as each ended (NEWLEADER acked): the
+        // last to end saw none left.
+        assert!(num(&lm, "cnt_inflight_diff_count") >= 6.0, "{lm:?}");
+        assert!(num(&lm, "max_inflight_diff_count") >= 1.0, "{lm:?}");
+        assert_eq!(num(&lm, "min_inflight_diff_count"), 0.0, "{lm:?}");
         for f in [f1, f2] {
             let m = mntr_of(&c, f).await;
             assert_eq!(m["server_state"], "follower");
@@ -439,6 +444,12 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
         }
         c.start(f2);
         until(&c, leader, "a SNAP sync", |m| num(m, "snap_count") > snaps).await;
+        let lm = until(&c, leader, "the SNAP sync to end", |m| {
+            num(m, "cnt_inflight_snap_count") >= 2.0
+        })
+        .await;
+        assert_eq!(num(&lm, "max_inflight_snap_count"), 1.0, "{lm:?}");
+        assert_eq!(num(&lm, "min_inflight_snap_count"), 0.0, "{lm:?}");
         // The restarted follower entered LOOKING again and timed its election.
         let fm = until(&c, f2, "the follower to serve", |m| {
             m.get("peer_state").map(String::as_str) == Some("following - broadcast")

@@ -94,9 +94,59 @@ pub struct Metrics {
     pub non_mtls_remote_conns: u64,
     /// Client connections closed for sending no ConnectRequest within 10 s.
     pub sessionless_connections_expired: u64,
+    /// Leader: syncs in progress, by learner (sent DIFF/TRUNC or SNAP, NEWLEADER not yet
+    /// acknowledged), and the count of that kind when one begins or ends
+    /// (`inflight_diff_count`, `inflight_snap_count`).
+    pub syncs_in_flight: std::collections::BTreeMap<u64, SyncKind>,
+    pub inflight_diff_count: Summary,
+    pub inflight_snap_count: Summary,
+}
+
+/// How a leader synchronises a learner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncKind {
+    /// DIFF or TRUNC.
+    Diff,
+    Snap,
 }
 
 impl Metrics {
+    fn inflight(&mut self, kind: SyncKind) {
+        let n = self
+            .syncs_in_flight
+            .values()
+            .filter(|k| **k == kind)
+            .count() as i64;
+        match kind {
+            SyncKind::Diff => self.inflight_diff_count.record(n),
+            SyncKind::Snap => self.inflight_snap_count.record(n),
+        }
+    }
+
+    /// Leader: a sync of `learner` began (as ZooKeeper's `LearnerSyncThrottler.beginSync`).
+    pub(crate) fn sync_began(&mut self, learner: u64, kind: SyncKind) {
+        self.syncs_in_flight.insert(learner, kind);
+        self.inflight(kind);
+    }
+
+    /// Leader: `syncing` are the learners still syncing, `connected` all learners. A sync no
+    /// longer in progress ended: recorded when its learner acknowledged NEWLEADER (is still
+    /// connected), as ZooKeeper records `endSync`; forgotten when the learner went away.
+    pub(crate) fn syncs_still(&mut self, syncing: &[u64], connected: &[u64]) {
+        let ended: Vec<(u64, SyncKind)> = self
+            .syncs_in_flight
+            .iter()
+            .filter(|(id, _)| !syncing.contains(id))
+            .map(|(id, k)| (*id, *k))
+            .collect();
+        for (id, kind) in ended {
+            self.syncs_in_flight.remove(&id);
+            if connected.contains(&id) {
+                self.inflight(kind);
+            }
+        }
+    }
+
     /// Notes what a client listener reported.
     /// Notes what a client listener reported; a failed TLS handshake is also an authentication
     /// failure (`auth_failed_count`), as ZooKeeper counts it.
@@ -128,6 +178,7 @@ impl Metrics {
             unavailable_since_ms: self.unavailable_since_ms,
             sync_started_ms: self.sync_started_ms,
             leading_since_ms: self.leading_since_ms,
+            syncs_in_flight: std::mem::take(&mut self.syncs_in_flight),
             outstanding_tls_handshakes: self.outstanding_tls_handshakes,
             non_mtls_local_conns: self.non_mtls_local_conns,
             non_mtls_remote_conns: self.non_mtls_remote_conns,
@@ -412,6 +463,8 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         summary("election_time", &m.election_time, false),
         summary("follower_sync_time", &m.follower_sync_time, false),
         summary("observer_sync_time", &m.observer_sync_time, false),
+        summary("inflight_diff_count", &m.inflight_diff_count, false),
+        summary("inflight_snap_count", &m.inflight_snap_count, false),
         summary("unavailable_time", &m.unavailable_time, false),
         summary("leader_unavailable_time", &m.leader_unavailable_time, false),
         summary("node_created_watch_count", &s.node_created_watch, false),

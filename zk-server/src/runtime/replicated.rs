@@ -21,6 +21,7 @@ use zk_proto::quorum::{
     self, PacketType, Payload, PingTouches, RevalidateRequest, RevalidateResponse, SessionTouch,
 };
 
+use super::metrics::SyncKind;
 use super::quorum::{self as net, ElectionNet, PeerEvent, QOut, QuorumSettings};
 use super::{disk::DiskCmd, CoreTask, ToCore};
 use crate::core::txn::Txn;
@@ -167,12 +168,25 @@ impl CoreTask {
             };
             let actions = r.peer.take_actions();
             if actions.is_empty() {
+                self.syncs_ended();
                 return Ok(());
             }
             for a in actions {
                 self.zab_action(a)?;
             }
         }
+    }
+
+    /// Leader: the syncs in progress that ended since (NEWLEADER acknowledged, or the
+    /// learner gone).
+    fn syncs_ended(&mut self) {
+        if self.ctx.metrics.syncs_in_flight.is_empty() {
+            return;
+        }
+        let Some(r) = self.repl.as_ref() else { return };
+        let syncing: Vec<u64> = r.peer.syncing_learners().iter().map(|p| p.0).collect();
+        let connected: Vec<u64> = r.peer.learners().iter().map(|(p, _)| p.0).collect();
+        self.ctx.metrics.syncs_still(&syncing, &connected);
     }
 
     fn send_quorum(&mut self, to: PeerId, item: QOut) {
@@ -234,6 +248,7 @@ impl CoreTask {
             }
             Action::SendSnapshot { to, zxid } => {
                 self.ctx.metrics.snap_count += 1;
+                self.ctx.metrics.sync_began(to.0, SyncKind::Snap);
                 let view = Box::new(self.core.tree.view());
                 let sessions = self.core.sessions_for_snapshot();
                 debug_assert_eq!(self.core.last_zxid(), zxid.0 as i64);
@@ -338,6 +353,7 @@ impl CoreTask {
         }
         if matches!(msg, Message::Diff { .. } | Message::Trunc { .. }) {
             self.ctx.metrics.diff_count += 1;
+            self.ctx.metrics.sync_began(to.0, SyncKind::Diff);
         }
         let msg = match msg {
             Message::Ping { payload } if !leading => {
