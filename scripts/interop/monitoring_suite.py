@@ -105,7 +105,7 @@ _reason(
 _reason(
     "not counted yet (would need new counters in the core or the listener)",
     """unrecoverable_error_count
-    proposal_ack_creation_latency quit_leading_due_to_disloyal_voter""",
+    quit_leading_due_to_disloyal_voter""",
 )
 _reason(
     "non-voting followers exist only during a reconfig, which zkrs answers as standalone",

@@ -416,6 +416,17 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
             num(&mntr_of(&c, leader).await, "cnt_commit_propagation_latency"),
             0.0
         );
+        // The leader and followers acknowledge what they logged; observers do not.
+        for s in [leader, f1] {
+            until(&c, s, "an ACK created", |m| {
+                num(m, "cnt_proposal_ack_creation_latency") >= 1.0
+            })
+            .await;
+        }
+        assert_eq!(
+            num(&mntr_of(&c, obs).await, "cnt_proposal_ack_creation_latency"),
+            0.0
+        );
         until(&c, leader, "the sync to be answered", |m| {
             num(m, "pending_syncs") == 0.0
         })

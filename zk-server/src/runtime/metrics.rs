@@ -100,6 +100,10 @@ pub struct Metrics {
     pub syncs_in_flight: std::collections::BTreeMap<u64, SyncKind>,
     pub inflight_diff_count: Summary,
     pub inflight_snap_count: Summary,
+    /// Leader and followers: proposals logged and not yet durable, with their txn time; and
+    /// wall ms from that time to the ACK (durable in the log) (`proposal_ack_creation_latency`).
+    pub awaiting_ack: std::collections::VecDeque<(i64, i64)>,
+    pub proposal_ack_creation_latency: Summary,
 }
 
 /// How a leader synchronises a learner.
@@ -111,6 +115,25 @@ pub enum SyncKind {
 }
 
 impl Metrics {
+    /// A proposal (txn time `time`) handed to the log, to be acknowledged once durable.
+    pub(crate) fn logged_for_ack(&mut self, zxid: i64, time: i64) {
+        self.awaiting_ack.push_back((zxid, time));
+    }
+
+    /// Everything logged up to `last` is durable: its ACKs are created now (as ZooKeeper's
+    /// `AckRequestProcessor` / `SendAckRequestProcessor` log them; negative spans are skew).
+    pub(crate) fn acks_created(&mut self, last: i64, wall_ms: i64) {
+        while let Some(&(zxid, time)) = self.awaiting_ack.front() {
+            if zxid > last {
+                break;
+            }
+            self.awaiting_ack.pop_front();
+            if wall_ms >= time {
+                self.proposal_ack_creation_latency.record(wall_ms - time);
+            }
+        }
+    }
+
     fn inflight(&mut self, kind: SyncKind) {
         let n = self
             .syncs_in_flight
@@ -179,6 +202,7 @@ impl Metrics {
             sync_started_ms: self.sync_started_ms,
             leading_since_ms: self.leading_since_ms,
             syncs_in_flight: std::mem::take(&mut self.syncs_in_flight),
+            awaiting_ack: std::mem::take(&mut self.awaiting_ack),
             outstanding_tls_handshakes: self.outstanding_tls_handshakes,
             non_mtls_local_conns: self.non_mtls_local_conns,
             non_mtls_remote_conns: self.non_mtls_remote_conns,
@@ -475,6 +499,11 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         summary("updatelatency", &s.update_latency, true),
         summary("proposal_latency", &m.proposal_latency, true),
         summary("propagation_latency", &s.propagation_latency, true),
+        summary(
+            "proposal_ack_creation_latency",
+            &m.proposal_ack_creation_latency,
+            true,
+        ),
         summary(
             "commit_propagation_latency",
             &m.commit_propagation_latency,

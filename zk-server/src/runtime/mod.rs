@@ -797,6 +797,7 @@ impl CoreTask {
             ToCore::Durable { last, .. } if self.repl.is_some() => {
                 if let Some(r) = self.repl.as_mut() {
                     r.peer.log_durable(now.mono_ms, zab::Zxid(last as u64));
+                    self.ctx.metrics.acks_created(last, now.wall_ms);
                 }
                 self.drain_zab()?;
                 Vec::new()

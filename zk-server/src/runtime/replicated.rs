@@ -219,6 +219,13 @@ impl CoreTask {
                         e.zxid
                     ));
                 }
+                // Leader and followers acknowledge what they logged (observers do not).
+                let acks = self.repl.as_ref().is_some_and(|r| {
+                    matches!(r.role, Role::Leading { .. } | Role::Following { .. })
+                });
+                if let (true, Some(t)) = (acks, header_time_ms(&e.data)) {
+                    self.ctx.metrics.logged_for_ack(e.zxid.0 as i64, t);
+                }
                 if let Some(d) = self.disk.as_mut() {
                     // The proposal's bytes are the log record: no decoding, no copy.
                     d.queue(DiskCmd::AppendEncoded {
@@ -228,6 +235,7 @@ impl CoreTask {
                 } else if let Some(r) = self.repl.as_mut() {
                     // No storage (tests): durable at once.
                     r.peer.log_durable(now.mono_ms, e.zxid);
+                    self.ctx.metrics.acks_created(e.zxid.0 as i64, now.wall_ms);
                 }
             }
             Action::TruncateLog { to } => self.truncate(to.0 as i64)?,
