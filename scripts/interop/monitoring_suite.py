@@ -112,11 +112,6 @@ _reason(
     "synced_non_voting_followers",
 )
 
-_reason(
-    "per-namespace summary sets (<namespace>_read_per_namespace, _write_per_namespace) are "
-    "not counted yet",
-    "read_per_namespace write_per_namespace",
-)
 
 SUMMARY = re.compile(r"^(avg|min|max|cnt|sum|p50|p95|p99|p999)_(.+)$")
 

@@ -298,6 +298,92 @@ fn connects_resuming_a_session_are_counted_as_revalidations() {
 }
 
 #[test]
+fn reads_and_writes_are_summarised_per_namespace_in_bytes() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let conn = h.sessions[0];
+    let (read, write) = ("app_read_per_namespace", "app_write_per_namespace");
+    // Writes: the path and the data written.
+    h.call(conn, &create_req("/app")); // "/app" + "v"
+    assert_eq!(cnt_sum(&h, &c, write), (1, 5));
+    h.call(conn, &create_req("/app/c1")); // "/app/c1" + "v"
+    h.call(
+        conn,
+        &Request::SetData(SetDataRequest {
+            path: "/app".into(),
+            data: Some(b"abc".to_vec()),
+            version: -1,
+        }),
+    ); // "/app" + "abc"
+    h.call(
+        conn,
+        &Request::Delete(DeleteRequest {
+            path: "/app/c1".into(),
+            version: -1,
+        }),
+    ); // "/app/c1"
+    assert_eq!(cnt_sum(&h, &c, write), (4, 5 + 8 + 7 + 7));
+    assert_eq!(int(&h, &c, "max_app_write_per_namespace"), 8);
+
+    // Reads: the path, the data or child names, and a stat's 68 bytes.
+    h.call(
+        conn,
+        &Request::GetData(GetDataRequest {
+            path: "/app".into(),
+            watch: false,
+        }),
+    );
+    assert_eq!(cnt_sum(&h, &c, read), (1, 4 + 3 + 68));
+    h.call(
+        conn,
+        &Request::Exists(ExistsRequest {
+            path: "/app".into(),
+            watch: false,
+        }),
+    );
+    h.call(conn, &create_req("/app/xy"));
+    h.call(
+        conn,
+        &Request::GetChildren(GetChildrenRequest {
+            path: "/app".into(),
+            watch: false,
+        }),
+    );
+    assert_eq!(cnt_sum(&h, &c, read), (3, 75 + 72 + (4 + 2 + 68)));
+    // A missing node is no read; the root has no namespace.
+    for p in ["/nope", "/"] {
+        h.call(
+            conn,
+            &Request::Exists(ExistsRequest {
+                path: p.into(),
+                watch: false,
+            }),
+        );
+    }
+    assert_eq!(cnt_sum(&h, &c, read).0, 3);
+    assert!(
+        !metrics::monitor_rows(&metrics::collect(&h.core, &c, h.now))
+            .iter()
+            .any(|(k, _)| k.ends_with("_read_per_namespace") && !k.contains("_app_"))
+    );
+    // /metrics: a summary labelled by namespace, median only (a basic summary).
+    let prom = metrics::prometheus_text(&metrics::collect(&h.core, &c, h.now));
+    assert!(
+        prom.contains("# TYPE read_per_namespace summary\n"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("read_per_namespace_count{key=\"app\"} 3\n"),
+        "{prom}"
+    );
+    assert!(prom.contains("read_per_namespace{key=\"app\",quantile=\"0.5\"} "));
+    assert!(!prom.contains("read_per_namespace{key=\"app\",quantile=\"0.9\"}"));
+    // srst: zeroed, the namespace kept.
+    h.core.stats.reset();
+    assert_eq!(cnt_sum(&h, &c, read), (0, 0));
+}
+
+#[test]
 fn a_txn_whose_digest_disagrees_is_counted() {
     let mut h = Harness::new();
     let c = ctx();
@@ -376,7 +462,10 @@ fn mntr_monitor_and_prometheus_show_one_set_of_metrics() {
     for m in &ms {
         let (name, ty) = match m {
             // Keyed sets (quotas, per namespace) are checked in metrics_more.rs.
-            Metric::Info(..) | Metric::GaugeSet(..) | Metric::CounterSet(..) => continue,
+            Metric::Info(..)
+            | Metric::GaugeSet(..)
+            | Metric::CounterSet(..)
+            | Metric::SummarySet(..) => continue,
             Metric::Gauge(n, _) => (*n, "gauge"),
             Metric::Counter(n, _) => (*n, "counter"),
             Metric::Summary { name, .. } => (*name, "summary"),

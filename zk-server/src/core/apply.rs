@@ -140,7 +140,9 @@ impl Core {
             TxnBody::CloseSession(t) => {
                 for p in &t.paths_to_delete {
                     // A path may already be gone on replay; that is fine.
-                    let _ = self.tree.delete_node(p, zxid, triggers);
+                    if self.tree.delete_node(p, zxid, triggers).is_ok() {
+                        self.stats.count_write(p, None);
+                    }
                 }
                 self.sessions.remove(txn.hdr.client_id);
                 if let Some(conn) = self.conn_of_session(txn.hdr.client_id) {
@@ -182,6 +184,16 @@ impl Core {
                 Ok(res)
             }
         };
+        if res.is_ok() {
+            match body {
+                TxnBody::Create(t) => self.stats.count_write(&t.path, t.data.as_ref()),
+                TxnBody::CreateContainer(t) => self.stats.count_write(&t.path, t.data.as_ref()),
+                TxnBody::CreateTtl(t) => self.stats.count_write(&t.path, t.data.as_ref()),
+                TxnBody::SetData(t) => self.stats.count_write(&t.path, t.data.as_ref()),
+                TxnBody::Delete(t) => self.stats.count_write(&t.path, None),
+                _ => {}
+            }
+        }
         res.unwrap_or_else(|e| ApplyResult::error(e.code()))
     }
 

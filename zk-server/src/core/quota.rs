@@ -141,9 +141,9 @@ pub struct QuotaFigures {
     pub bytes_usage: BTreeMap<String, i64>,
 }
 
-/// `PathUtils.getTopNamespace`: the first component of a path.
+/// `PathUtils.getTopNamespace`: the first component of a path (none for `/`).
 pub fn top_namespace(p: &str) -> Option<&str> {
-    p.split('/').nth(1)
+    p.split('/').nth(1).filter(|ns| !ns.is_empty())
 }
 
 impl DataTree {

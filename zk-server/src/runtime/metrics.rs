@@ -294,6 +294,8 @@ pub enum Metric {
     /// `mntr` and labelled `key="<key>"` in Prometheus.
     GaugeSet(&'static str, Vec<(String, i64)>),
     CounterSet(&'static str, Vec<(String, u64)>),
+    /// ZooKeeper's basic `SummarySet`: a summary per key (`avg_<key>_<name>`.. in `mntr`).
+    SummarySet(&'static str, Vec<(String, Summary)>),
     /// `detailed`: ZooKeeper's `DetailLevel.ADVANCED` (percentiles in `mntr`, quantiles 0.5,
     /// 0.9 and 0.99 in Prometheus; otherwise only the median there).
     Summary {
@@ -495,6 +497,20 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         summary("node_deleted_watch_count", &s.node_deleted_watch, false),
         summary("node_changed_watch_count", &s.node_changed_watch, false),
         summary("node_children_watch_count", &s.node_children_watch, false),
+        Metric::SummarySet(
+            "write_per_namespace",
+            s.write_per_namespace
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        Metric::SummarySet(
+            "read_per_namespace",
+            s.read_per_namespace
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
         summary("readlatency", &s.read_latency, true),
         summary("updatelatency", &s.update_latency, true),
         summary("proposal_latency", &m.proposal_latency, true),
@@ -530,33 +546,41 @@ pub fn monitor_rows(metrics: &[Metric]) -> Vec<(String, Value)> {
                 vs.iter()
                     .map(|(k, v)| (format!("{k}_{name}"), Value::Int(*v as i64))),
             ),
+            Metric::SummarySet(name, set) => {
+                for (k, s) in set {
+                    summary_rows(&mut rows, &format!("{k}_{name}"), s, false);
+                }
+            }
             Metric::Summary {
                 name,
                 summary: s,
                 detailed,
-            } => {
-                rows.extend([
-                    (
-                        format!("avg_{name}"),
-                        Value::Float((s.avg() * 10_000.0).round() / 10_000.0),
-                    ),
-                    (format!("min_{name}"), Value::Int(s.min.unwrap_or(0))),
-                    (format!("max_{name}"), Value::Int(s.max.unwrap_or(0))),
-                    (format!("cnt_{name}"), Value::Int(s.count as i64)),
-                    (format!("sum_{name}"), Value::Int(s.sum)),
-                ]);
-                if *detailed {
-                    for (p, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)] {
-                        rows.push((
-                            format!("{p}_{name}"),
-                            Value::Int(s.quantile(q).round() as i64),
-                        ));
-                    }
-                }
-            }
+            } => summary_rows(&mut rows, name, s, *detailed),
         }
     }
     rows
+}
+
+/// A summary as ZooKeeper's default provider prints it.
+fn summary_rows(rows: &mut Vec<(String, Value)>, name: &str, s: &Summary, detailed: bool) {
+    rows.extend([
+        (
+            format!("avg_{name}"),
+            Value::Float((s.avg() * 10_000.0).round() / 10_000.0),
+        ),
+        (format!("min_{name}"), Value::Int(s.min.unwrap_or(0))),
+        (format!("max_{name}"), Value::Int(s.max.unwrap_or(0))),
+        (format!("cnt_{name}"), Value::Int(s.count as i64)),
+        (format!("sum_{name}"), Value::Int(s.sum)),
+    ]);
+    if detailed {
+        for (p, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)] {
+            rows.push((
+                format!("{p}_{name}"),
+                Value::Int(s.quantile(q).round() as i64),
+            ));
+        }
+    }
 }
 
 /// `mntr`'s text.
@@ -640,37 +664,64 @@ pub fn prometheus_families(metrics: &[Metric]) -> Vec<proto::MetricFamily> {
                 pm.set_counter(c);
                 out.push(family(name, proto::MetricType::COUNTER, pm));
             }
+            Metric::SummarySet(name, set) => {
+                let metrics: Vec<_> = set
+                    .iter()
+                    .map(|(k, s)| {
+                        let mut label = proto::LabelPair::default();
+                        label.set_name("key".to_owned());
+                        label.set_value(k.clone());
+                        let mut pm = proto::Metric::default();
+                        pm.set_label(vec![label]);
+                        pm.set_summary(prometheus_summary(s, false));
+                        pm
+                    })
+                    .collect();
+                if !metrics.is_empty() {
+                    let mut f = proto::MetricFamily::default();
+                    f.set_name((*name).to_owned());
+                    f.set_help((*name).to_owned());
+                    f.set_field_type(proto::MetricType::SUMMARY);
+                    f.set_metric(metrics);
+                    out.push(f);
+                }
+            }
             Metric::Summary {
                 name,
                 summary: s,
                 detailed,
             } => {
-                let qs: &[f64] = if *detailed { &[0.5, 0.9, 0.99] } else { &[0.5] };
-                let quantiles = qs
-                    .iter()
-                    .map(|q| {
-                        let mut pq = proto::Quantile::default();
-                        pq.set_quantile(*q);
-                        // Like the Java client, NaN until something was observed.
-                        pq.set_value(if s.count == 0 {
-                            f64::NAN
-                        } else {
-                            s.quantile(*q)
-                        });
-                        pq
-                    })
-                    .collect();
-                let mut ps = proto::Summary::default();
-                ps.set_sample_count(s.count);
-                ps.set_sample_sum(s.sum as f64);
-                ps.set_quantile(quantiles);
                 let mut pm = proto::Metric::default();
-                pm.set_summary(ps);
+                pm.set_summary(prometheus_summary(s, *detailed));
                 out.push(family(name, proto::MetricType::SUMMARY, pm));
             }
         }
     }
     out
+}
+
+/// A summary as ZooKeeper's Prometheus provider exports it.
+fn prometheus_summary(s: &Summary, detailed: bool) -> proto::Summary {
+    let qs: &[f64] = if detailed { &[0.5, 0.9, 0.99] } else { &[0.5] };
+    let quantiles = qs
+        .iter()
+        .map(|q| {
+            let mut pq = proto::Quantile::default();
+            pq.set_quantile(*q);
+            // Like the Java client, NaN until something was observed.
+            pq.set_value(if s.count == 0 {
+                f64::NAN
+            } else {
+                s.quantile(*q)
+            });
+            pq
+        })
+        .collect();
+    let mut ps = proto::Summary::default();
+    ps.set_sample_count(s.count);
+    ps.set_sample_sum(s.sum as f64);
+    ps.set_quantile(quantiles);
+    ps
 }
 
 /// The `/metrics` body, in the Prometheus text format (0.0.4).
