@@ -115,6 +115,14 @@ _reason(
 
 SUMMARY = re.compile(r"^(avg|min|max|cnt|sum|p50|p95|p99|p999)_(.+)$")
 
+# Ensemble members only: Apache keys zkrs does not print, exactly, and why.
+ENSEMBLE_DIFFERENCES = {
+    "%s_zookeeper_write_per_namespace" % p: "Apache writes the quorum configuration into "
+    "/zookeeper/config at start and at each sync (a write in namespace 'zookeeper'); zkrs "
+    "does not keep the configuration in that znode"
+    for p in ("avg", "min", "max", "cnt", "sum")
+}
+
 # Values that depend only on the state both servers were given.
 STATE_KEYS = [
     "server_state",
@@ -402,14 +410,19 @@ def ensemble_main():
     """Three voters of each, side by side: the quorum-only keys and commands."""
     z_clients, z_admins, a_clients, a_admins = (a.split(",") for a in sys.argv[2:6])
     zl, al = leader_of(z_clients, "zkrs"), leader_of(a_clients, "Apache")
-    sessions = [build_state(",".join(z_clients)), build_state(",".join(a_clients))]
+    # Reads are counted by the server that answers them (read_per_namespace): both sessions
+    # on the leader, so the same server of each ensemble answers them.
+    sessions = [build_state(z_clients[zl]), build_state(a_clients[al])]
     zf, af = (zl + 1) % 3, (al + 1) % 3
     for role, zi, ai in (("leader", zl, al), ("follower", zf, af)):
         z, a = mntr(z_clients[zi]), mntr(a_clients[ai])
         invented = sorted(k for k in z if k not in a)
         check("%s mntr: every key zkrs prints is one Apache prints" % role, not invented,
               invented)
-        undocumented = sorted(k for k in a if k not in z and base_name(k) not in NOT_PROVIDED)
+        for k in sorted(k for k in a if k not in z and k in ENSEMBLE_DIFFERENCES):
+            print("difference: %s mntr: %s: %s" % (role, k, ENSEMBLE_DIFFERENCES[k]))
+        undocumented = sorted(k for k in a if k not in z and base_name(k) not in NOT_PROVIDED
+                              and k not in ENSEMBLE_DIFFERENCES)
         check("%s mntr: every Apache key zkrs does not print is documented" % role,
               not undocumented, undocumented)
         keys = ["server_state", "peer_state", "quorum_size", "znode_count", "ephemerals_count"]
