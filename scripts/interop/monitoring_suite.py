@@ -87,9 +87,8 @@ _reason(
     large_requests_rejected stale_requests stale_requests_dropped stale_replies""",
 )
 _reason(
-    "no TLS handshake throttling (outstandingHandshake.limit), no quorum SASL, no HTTPS "
-    "AdminServer in zkrs",
-    """tls_handshake_exceeded insecure_admin_count ensemble_auth_fail
+    "no quorum SASL, no HTTPS AdminServer in zkrs",
+    """insecure_admin_count ensemble_auth_fail
     ensemble_auth_skip ensemble_auth_success""",
 )
 _reason(

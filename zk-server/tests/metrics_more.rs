@@ -351,3 +351,65 @@ async fn connections_that_never_start_a_session_are_expired_and_counted() {
     })
     .await
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn tls_handshakes_beyond_the_limit_are_refused_and_counted() {
+    use tokio::io::AsyncReadExt;
+    bounded(async {
+        let dir = scratch("tls-limit");
+        let ca = certs::Ca::new(&dir, "ca");
+        let mut sc = zk_server::config::ServerConfig::new(&dir);
+        sc.tls.client.key_store_location = Some(ca.server(&dir, "server.pem").key_store);
+        sc.tls.client.trust_store_location = Some(ca.trust_store.clone());
+        // zookeeper.netty.server.outstandingHandshake.limit=1
+        sc.tls.outstanding_handshake_limit = 1;
+        let mut cfg = common::config();
+        cfg.tls = zk_server::runtime::tls::TlsSettings::from_config(
+            &sc,
+            Some("127.0.0.1:0".parse().unwrap()),
+            false,
+        )
+        .unwrap();
+        let server = Server::start(cfg).await.expect("server starts");
+        let (plain, secure) = (server.local_addr, server.secure_addr.unwrap());
+        assert_eq!(num(&mntr(plain).await, "tls_handshake_exceeded"), 0.0);
+
+        // One handshake under way (a client that has not sent its ClientHello)...
+        let first = tokio::net::TcpStream::connect(secure).await.unwrap();
+        mntr_until(plain, "a handshake under way", |m| {
+            num(m, "outstanding_tls_handshake") == 1.0
+        })
+        .await;
+        // ...so a second TLS client is closed before its handshake, and counted.
+        let mut second = tokio::net::TcpStream::connect(secure).await.unwrap();
+        let mut buf = [0u8; 1];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), second.read(&mut buf))
+            .await
+            .expect("closed at once")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "the second client is closed");
+        let m = mntr_until(plain, "the refusal to be counted", |m| {
+            num(m, "tls_handshake_exceeded") == 1.0
+        })
+        .await;
+        assert_eq!(num(&m, "outstanding_tls_handshake"), 1.0);
+        // The first gives up; a new TLS client is served again.
+        drop(first);
+        mntr_until(plain, "the first handshake to end", |m| {
+            num(m, "outstanding_tls_handshake") == 0.0
+        })
+        .await;
+        let id = ca.client(&dir, "c.pem", "c");
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client_rustls(
+            &ca.trust_store,
+            &id.key_store,
+        )));
+        let tcp = tokio::net::TcpStream::connect(secure).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        connector.connect(name, tcp).await.expect("a TLS handshake");
+        assert_eq!(num(&mntr(plain).await, "tls_handshake_exceeded"), 1.0);
+        assert!(server.shutdown().await);
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await
+}

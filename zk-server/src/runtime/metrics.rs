@@ -94,6 +94,8 @@ pub struct Metrics {
     pub non_mtls_remote_conns: u64,
     /// Client connections closed for sending no ConnectRequest within 10 s.
     pub sessionless_connections_expired: u64,
+    /// TLS clients refused by `zookeeper.netty.server.outstandingHandshake.limit`.
+    pub tls_handshake_exceeded: u64,
     /// Leader: syncs in progress, by learner (sent DIFF/TRUNC or SNAP, NEWLEADER not yet
     /// acknowledged), and the count of that kind when one begins or ends
     /// (`inflight_diff_count`, `inflight_snap_count`).
@@ -191,6 +193,7 @@ impl Metrics {
             E::Plaintext { loopback: true } => self.non_mtls_local_conns += 1,
             E::Plaintext { loopback: false } => self.non_mtls_remote_conns += 1,
             E::SessionlessExpired => self.sessionless_connections_expired += 1,
+            E::HandshakeExceeded => self.tls_handshake_exceeded += 1,
         }
     }
 
@@ -456,6 +459,7 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         Counter("response_bytes", s.response_bytes),
         Counter("watch_bytes", s.watch_bytes),
         Counter("unsuccessful_handshake", m.unsuccessful_handshake),
+        Counter("tls_handshake_exceeded", m.tls_handshake_exceeded),
         Counter("connection_revalidate_count", s.connection_revalidate),
         Counter(
             "sessionless_connections_expired",
