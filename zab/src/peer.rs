@@ -448,6 +448,20 @@ impl Peer {
         }
     }
 
+    /// Learners this leader is synchronising: the sync stream and NEWLEADER sent, NEWLEADER
+    /// not yet acknowledged (ZooKeeper's syncs in progress, `inflight_*_count`).
+    pub fn syncing_learners(&self) -> Vec<PeerId> {
+        match &self.state {
+            State::Leading(l) => l
+                .links
+                .iter()
+                .filter(|(_, k)| k.phase == LinkPhase::Syncing)
+                .map(|(id, _)| *id)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Learners connected to this leader (followers and observers), in any phase.
     pub fn learners(&self) -> Vec<(PeerId, bool)> {
         match &self.state {

@@ -244,14 +244,28 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
         assert_eq!(num(&lm, "quorum_size"), 3.0);
         assert!(num(&lm, "looking_count") >= 1.0);
         assert!(num(&lm, "cnt_election_time") >= 1.0);
+        // Unavailable from start-up until broadcast, and that ended by leading.
+        assert!(num(&lm, "cnt_unavailable_time") >= 1.0, "{lm:?}");
+        assert!(num(&lm, "cnt_leader_unavailable_time") >= 1.0, "{lm:?}");
         // Each learner synced with a DIFF (nothing to send, but a DIFF).
         assert!(num(&lm, "diff_count") >= 3.0, "{lm:?}");
+        // Syncs in progress, recorded as each began and as each ended (NEWLEADER acked): the
+        // last to end saw none left.
+        assert!(num(&lm, "cnt_inflight_diff_count") >= 6.0, "{lm:?}");
+        assert!(num(&lm, "max_inflight_diff_count") >= 1.0, "{lm:?}");
+        assert_eq!(num(&lm, "min_inflight_diff_count"), 0.0, "{lm:?}");
         for f in [f1, f2] {
             let m = mntr_of(&c, f).await;
             assert_eq!(m["server_state"], "follower");
             assert_eq!(m["peer_state"], "following - broadcast");
             assert!(num(&m, "cnt_election_time") >= 1.0);
             assert!(num(&m, "cnt_follower_sync_time") >= 1.0);
+            assert!(num(&m, "cnt_unavailable_time") >= 1.0, "{m:?}");
+            assert_eq!(num(&m, "cnt_leader_unavailable_time"), 0.0);
+            if num(&m, "cnt_unavailable_time") == 1.0 && num(&m, "cnt_election_time") == 1.0 {
+                // Both started at start-up; unavailability lasts through the sync as well.
+                assert!(num(&m, "sum_unavailable_time") >= num(&m, "sum_election_time"));
+            }
             assert!(
                 !m.contains_key("learners"),
                 "leader-only gauge on a follower"
@@ -260,6 +274,8 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
         let om = mntr_of(&c, obs).await;
         assert_eq!(om["peer_state"], "observing - broadcast");
         assert!(num(&om, "cnt_observer_sync_time") >= 1.0);
+        assert!(num(&om, "cnt_unavailable_time") >= 1.0, "{om:?}");
+        assert_eq!(num(&om, "cnt_leader_unavailable_time"), 0.0);
 
         // The same from /metrics, parsed, and from the admin commands.
         let s = scrape(c.node(leader).metrics).await;
@@ -383,6 +399,34 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
         c.signal(f2, "CONT");
         write.await.unwrap();
         sync.await.unwrap();
+        // Followers apply the leader's txns: time from the leader's stamp to applying here.
+        until(&c, f1, "a txn applied on a follower", |m| {
+            num(m, "cnt_propagation_latency") >= 1.0
+        })
+        .await;
+        // A serving follower and the observer heard of commits (COMMIT, INFORM); the leader
+        // hears of none.
+        for l in [f1, obs] {
+            until(&c, l, "a commit heard by a learner", |m| {
+                num(m, "cnt_commit_propagation_latency") >= 1.0
+            })
+            .await;
+        }
+        assert_eq!(
+            num(&mntr_of(&c, leader).await, "cnt_commit_propagation_latency"),
+            0.0
+        );
+        // The leader and followers acknowledge what they logged; observers do not.
+        for s in [leader, f1] {
+            until(&c, s, "an ACK created", |m| {
+                num(m, "cnt_proposal_ack_creation_latency") >= 1.0
+            })
+            .await;
+        }
+        assert_eq!(
+            num(&mntr_of(&c, obs).await, "cnt_proposal_ack_creation_latency"),
+            0.0
+        );
         until(&c, leader, "the sync to be answered", |m| {
             num(m, "pending_syncs") == 0.0
         })
@@ -411,6 +455,12 @@ async fn ensemble_metrics_move_with_elections_syncs_and_writes() {
         }
         c.start(f2);
         until(&c, leader, "a SNAP sync", |m| num(m, "snap_count") > snaps).await;
+        let lm = until(&c, leader, "the SNAP sync to end", |m| {
+            num(m, "cnt_inflight_snap_count") >= 2.0
+        })
+        .await;
+        assert_eq!(num(&lm, "max_inflight_snap_count"), 1.0, "{lm:?}");
+        assert_eq!(num(&lm, "min_inflight_snap_count"), 0.0, "{lm:?}");
         // The restarted follower entered LOOKING again and timed its election.
         let fm = until(&c, f2, "the follower to serve", |m| {
             m.get("peer_state").map(String::as_str) == Some("following - broadcast")

@@ -37,6 +37,18 @@ fn int(h: &Harness, ctx: &FourLetterContext, key: &str) -> i64 {
     }
 }
 
+fn create_req(path: &str) -> Request {
+    Request::Create {
+        op: OpCode::Create,
+        req: CreateRequest {
+            path: path.into(),
+            data: Some(b"v".to_vec()),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        },
+    }
+}
+
 fn create_frame(xid: i32, path: &str) -> Vec<u8> {
     let req = Request::Create {
         op: OpCode::Create,
@@ -127,6 +139,250 @@ fn notifications_count_as_watch_bytes() {
     assert_eq!(int(&h, &c, "watch_bytes"), 30);
 }
 
+/// (count, sum) of a summary in the monitor.
+fn cnt_sum(h: &Harness, c: &FourLetterContext, name: &str) -> (i64, i64) {
+    (
+        int(h, c, &format!("cnt_{name}")),
+        int(h, c, &format!("sum_{name}")),
+    )
+}
+
+#[test]
+fn watchers_matched_by_each_event_are_summarised_by_type() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let [writer, watcher] = h.sessions;
+    let exists = |p: &str| {
+        Request::Exists(ExistsRequest {
+            path: p.into(),
+            watch: true,
+        })
+    };
+    let get_data = |p: &str| {
+        Request::GetData(GetDataRequest {
+            path: p.into(),
+            watch: true,
+        })
+    };
+    let get_children = |p: &str| {
+        Request::GetChildren(GetChildrenRequest {
+            path: p.into(),
+            watch: true,
+        })
+    };
+    let names = [
+        "node_created_watch_count",
+        "node_deleted_watch_count",
+        "node_changed_watch_count",
+        "node_children_watch_count",
+    ];
+    for n in names {
+        assert_eq!(cnt_sum(&h, &c, n), (0, 0), "{n}");
+    }
+    // An event nobody watches is not counted.
+    h.call(writer, &create_req("/quiet"));
+    for n in names {
+        assert_eq!(cnt_sum(&h, &c, n), (0, 0), "{n}");
+    }
+
+    // Two sessions wait for /n: one NodeCreated matching two watchers.
+    h.call(writer, &exists("/n"));
+    h.call(watcher, &exists("/n"));
+    h.call(writer, &create_req("/n"));
+    assert_eq!(cnt_sum(&h, &c, "node_created_watch_count"), (1, 2));
+    assert_eq!(int(&h, &c, "max_node_created_watch_count"), 2);
+
+    // One data watch: NodeDataChanged matching one.
+    h.call(watcher, &get_data("/n"));
+    h.call(
+        writer,
+        &Request::SetData(SetDataRequest {
+            path: "/n".into(),
+            data: Some(b"x".to_vec()),
+            version: -1,
+        }),
+    );
+    assert_eq!(cnt_sum(&h, &c, "node_changed_watch_count"), (1, 1));
+
+    // Deleting /n fires the data watch and the child watch on /n (two triggers of
+    // NodeDeleted, one watcher each; the session hears it once) and the child watch on /
+    // (NodeChildrenChanged).
+    h.call(watcher, &get_data("/n"));
+    h.call(watcher, &get_children("/n"));
+    h.call(writer, &get_children("/"));
+    h.events(watcher);
+    h.call(
+        writer,
+        &Request::Delete(DeleteRequest {
+            path: "/n".into(),
+            version: -1,
+        }),
+    );
+    assert_eq!(cnt_sum(&h, &c, "node_deleted_watch_count"), (2, 2));
+    assert_eq!(cnt_sum(&h, &c, "node_children_watch_count"), (1, 1));
+    assert_eq!(
+        h.events(watcher),
+        vec![(zk_proto::EventType::NodeDeleted, "/n".to_owned())]
+    );
+    // Both standard watches on /n were used up: a new /n/c under a new /n fires nothing.
+    h.call(writer, &create_req("/n"));
+    h.call(writer, &create_req("/n/c"));
+    assert_eq!(cnt_sum(&h, &c, "node_children_watch_count"), (1, 1));
+    assert!(h.events(watcher).is_empty());
+
+    // srst forgets them, as ZooKeeper's provider resets its summaries.
+    h.core.stats.reset();
+    assert_eq!(cnt_sum(&h, &c, "node_created_watch_count"), (0, 0));
+}
+
+#[test]
+fn propagation_latency_runs_from_the_txn_time_to_its_application() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let conn = h.sessions[0];
+    let before = cnt_sum(&h, &c, "propagation_latency");
+    // The txn is stamped now; the disk makes it durable 40 ms later and it is applied.
+    let fx = h.core.handle_frame(conn, &create_frame(1000, "/p"), h.now);
+    let persist: Vec<_> = fx
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Persist(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    h.advance(40);
+    let fx = h.core.commit(&persist[0], h.now);
+    h.run(fx);
+    assert_eq!(
+        cnt_sum(&h, &c, "propagation_latency"),
+        (before.0 + 1, before.1 + 40)
+    );
+    assert_eq!(int(&h, &c, "max_propagation_latency"), 40);
+    // A detailed summary: percentiles in mntr.
+    assert_eq!(int(&h, &c, "p999_propagation_latency"), 40);
+}
+
+#[test]
+fn connects_resuming_a_session_are_counted_as_revalidations() {
+    let mut h = Harness::new();
+    let c = ctx();
+    // The harness's two new sessions are not revalidations.
+    assert_eq!(int(&h, &c, "connection_revalidate_count"), 0);
+    let session = h.core.conns[&h.sessions[0]].session.unwrap();
+    let resume = |h: &mut Harness, passwd: Vec<u8>| {
+        let conn = h.next_conn;
+        h.next_conn += 1;
+        h.core
+            .connection_opened(conn, "127.0.0.1:2".parse().unwrap(), h.now);
+        let req = ConnectRequest {
+            time_out: 30_000,
+            session_id: session,
+            passwd,
+            ..Default::default()
+        };
+        let fx = h
+            .core
+            .handle_frame(conn, &zk_proto::Encode::to_bytes(&req), h.now);
+        h.run(fx);
+    };
+    resume(
+        &mut h,
+        zk_server::core::sessions::password(session).to_vec(),
+    );
+    assert_eq!(int(&h, &c, "connection_revalidate_count"), 1);
+    // A wrong password is refused, and counted too (ZooKeeper counts every attempt).
+    resume(&mut h, vec![7; 16]);
+    assert_eq!(int(&h, &c, "connection_revalidate_count"), 2);
+    h.connect();
+    assert_eq!(int(&h, &c, "connection_revalidate_count"), 2);
+}
+
+#[test]
+fn reads_and_writes_are_summarised_per_namespace_in_bytes() {
+    let mut h = Harness::new();
+    let c = ctx();
+    let conn = h.sessions[0];
+    let (read, write) = ("app_read_per_namespace", "app_write_per_namespace");
+    // Writes: the path and the data written.
+    h.call(conn, &create_req("/app")); // "/app" + "v"
+    assert_eq!(cnt_sum(&h, &c, write), (1, 5));
+    h.call(conn, &create_req("/app/c1")); // "/app/c1" + "v"
+    h.call(
+        conn,
+        &Request::SetData(SetDataRequest {
+            path: "/app".into(),
+            data: Some(b"abc".to_vec()),
+            version: -1,
+        }),
+    ); // "/app" + "abc"
+    h.call(
+        conn,
+        &Request::Delete(DeleteRequest {
+            path: "/app/c1".into(),
+            version: -1,
+        }),
+    ); // "/app/c1"
+    assert_eq!(cnt_sum(&h, &c, write), (4, 5 + 8 + 7 + 7));
+    assert_eq!(int(&h, &c, "max_app_write_per_namespace"), 8);
+
+    // Reads: the path, the data or child names, and a stat's 68 bytes.
+    h.call(
+        conn,
+        &Request::GetData(GetDataRequest {
+            path: "/app".into(),
+            watch: false,
+        }),
+    );
+    assert_eq!(cnt_sum(&h, &c, read), (1, 4 + 3 + 68));
+    h.call(
+        conn,
+        &Request::Exists(ExistsRequest {
+            path: "/app".into(),
+            watch: false,
+        }),
+    );
+    h.call(conn, &create_req("/app/xy"));
+    h.call(
+        conn,
+        &Request::GetChildren(GetChildrenRequest {
+            path: "/app".into(),
+            watch: false,
+        }),
+    );
+    assert_eq!(cnt_sum(&h, &c, read), (3, 75 + 72 + (4 + 2 + 68)));
+    // A missing node is no read; the root has no namespace.
+    for p in ["/nope", "/"] {
+        h.call(
+            conn,
+            &Request::Exists(ExistsRequest {
+                path: p.into(),
+                watch: false,
+            }),
+        );
+    }
+    assert_eq!(cnt_sum(&h, &c, read).0, 3);
+    assert!(
+        !metrics::monitor_rows(&metrics::collect(&h.core, &c, h.now))
+            .iter()
+            .any(|(k, _)| k.ends_with("_read_per_namespace") && !k.contains("_app_"))
+    );
+    // /metrics: a summary labelled by namespace, median only (a basic summary).
+    let prom = metrics::prometheus_text(&metrics::collect(&h.core, &c, h.now));
+    assert!(
+        prom.contains("# TYPE read_per_namespace summary\n"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("read_per_namespace_count{key=\"app\"} 3\n"),
+        "{prom}"
+    );
+    assert!(prom.contains("read_per_namespace{key=\"app\",quantile=\"0.5\"} "));
+    assert!(!prom.contains("read_per_namespace{key=\"app\",quantile=\"0.9\"}"));
+    // srst: zeroed, the namespace kept.
+    h.core.stats.reset();
+    assert_eq!(cnt_sum(&h, &c, read), (0, 0));
+}
+
 #[test]
 fn a_txn_whose_digest_disagrees_is_counted() {
     let mut h = Harness::new();
@@ -205,7 +461,11 @@ fn mntr_monitor_and_prometheus_show_one_set_of_metrics() {
     let prom = metrics::prometheus_text(&ms);
     for m in &ms {
         let (name, ty) = match m {
-            Metric::Info(..) => continue,
+            // Keyed sets (quotas, per namespace) are checked in metrics_more.rs.
+            Metric::Info(..)
+            | Metric::GaugeSet(..)
+            | Metric::CounterSet(..)
+            | Metric::SummarySet(..) => continue,
             Metric::Gauge(n, _) => (*n, "gauge"),
             Metric::Counter(n, _) => (*n, "counter"),
             Metric::Summary { name, .. } => (*name, "summary"),

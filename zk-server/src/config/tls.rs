@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use super::{parse_bool, parse_non_negative, ConfigError, Loc, PropDef, ServerConfig};
+use super::{parse_bool, parse_int, parse_non_negative, ConfigError, Loc, PropDef, ServerConfig};
 
 /// `ssl.clientAuth`: whether the server asks for a client certificate (X509Util.ClientAuth).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,6 +148,9 @@ pub struct TlsConfig {
     pub auth_provider: Option<String>,
     /// `X509AuthenticationProvider.superUser`: a certificate subject DN that is `super`.
     pub x509_super_user: Option<String>,
+    /// `zookeeper.netty.server.outstandingHandshake.limit` (default -1): when above 0, client
+    /// TLS handshakes beyond this many at once are refused (`tls_handshake_exceeded`).
+    pub outstanding_handshake_limit: i32,
 }
 
 /// The `X509Util` key names after the prefix.
@@ -218,6 +221,7 @@ pub(super) const PROPS: &[PropDef] = &[
     zk("ssl.sslProvider"),
     zk("client.portUnification"),
     zk("X509AuthenticationProvider.superUser"),
+    zk("netty.server.outstandingHandshake.limit"),
     // NIO or Netty in ZooKeeper (TLS needs Netty there); zkrs has one connection layer.
     zk("serverCnxnFactory"),
 ];
@@ -264,6 +268,10 @@ pub(super) fn set_prop(
         }
         "X509AuthenticationProvider.superUser" => {
             tls.x509_super_user = non_empty(value);
+            return Ok(true);
+        }
+        "netty.server.outstandingHandshake.limit" => {
+            tls.outstanding_handshake_limit = parse_int(loc, value)?;
             return Ok(true);
         }
         _ => {}
@@ -403,6 +411,30 @@ X509AuthenticationProvider.superUser=CN=admin,O=zkrs
         assert_eq!(t.quorum.client_auth, ClientAuth::Need);
         assert!(t.quorum.hostname_verification);
         assert_eq!(t.x509_super_user.as_deref(), Some("CN=admin,O=zkrs"));
+    }
+
+    #[test]
+    fn the_outstanding_handshake_limit_is_read_and_checked() {
+        let (mut c, _) = parse("dataDir=/d\nclientPort=2181\n", Path::new("zoo.cfg")).unwrap();
+        assert_eq!(c.tls.outstanding_handshake_limit, 0, "off by default");
+        let w = apply_jvm_flags_from(
+            &mut c,
+            "-Dzookeeper.netty.server.outstandingHandshake.limit=3",
+            Path::new("SERVER_JVMFLAGS"),
+        )
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.tls.outstanding_handshake_limit, 3);
+        let e = parse(
+            "dataDir=/d\nclientPort=2181\nnetty.server.outstandingHandshake.limit=many\n",
+            Path::new("zoo.cfg"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("zoo.cfg") && e.contains("netty.server.outstandingHandshake.limit"),
+            "{e}"
+        );
     }
 
     #[test]

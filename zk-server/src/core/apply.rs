@@ -140,7 +140,9 @@ impl Core {
             TxnBody::CloseSession(t) => {
                 for p in &t.paths_to_delete {
                     // A path may already be gone on replay; that is fine.
-                    let _ = self.tree.delete_node(p, zxid, triggers);
+                    if self.tree.delete_node(p, zxid, triggers).is_ok() {
+                        self.stats.count_write(p, None);
+                    }
                 }
                 self.sessions.remove(txn.hdr.client_id);
                 if let Some(conn) = self.conn_of_session(txn.hdr.client_id) {
@@ -182,6 +184,16 @@ impl Core {
                 Ok(res)
             }
         };
+        if res.is_ok() {
+            match body {
+                TxnBody::Create(t) => self.stats.count_write(&t.path, t.data.as_ref()),
+                TxnBody::CreateContainer(t) => self.stats.count_write(&t.path, t.data.as_ref()),
+                TxnBody::CreateTtl(t) => self.stats.count_write(&t.path, t.data.as_ref()),
+                TxnBody::SetData(t) => self.stats.count_write(&t.path, t.data.as_ref()),
+                TxnBody::Delete(t) => self.stats.count_write(&t.path, None),
+                _ => {}
+            }
+        }
         res.unwrap_or_else(|e| ApplyResult::error(e.code()))
     }
 
@@ -203,12 +215,16 @@ impl Core {
                     let parent = path::parent(&p).to_owned();
                     let (acl, parent_acl) = (self.acl_at(&p), self.acl_at(&parent));
                     let (conns, skip) = (&self.conns, self.config.skip_acl);
-                    let a = self
-                        .data_watches
-                        .trigger(&p, created, &none, |c| conn_may_read(conns, skip, c, &acl));
-                    let b = self.child_watches.trigger(&parent, children, &none, |c| {
-                        conn_may_read(conns, skip, c, &parent_acl)
+                    let (a, na) = self.data_watches.trigger_counted(&p, created, &none, |c| {
+                        conn_may_read(conns, skip, c, &acl)
                     });
+                    let (b, nb) =
+                        self.child_watches
+                            .trigger_counted(&parent, children, &none, |c| {
+                                conn_may_read(conns, skip, c, &parent_acl)
+                            });
+                    self.count_watchers(created, na);
+                    self.count_watchers(children, nb);
                     self.notify_all(a, created, &p, zxid, fx);
                     self.notify_all(b, children, &parent, zxid, fx);
                 }
@@ -220,11 +236,20 @@ impl Core {
                     let parent_acl = self.acl_at(&parent);
                     let (conns, skip) = (&self.conns, self.config.skip_acl);
                     let may_read = |c: ConnId| conn_may_read(conns, skip, c, &acl);
-                    let a = self.data_watches.trigger(&p, deleted, &none, may_read);
-                    let b = self.child_watches.trigger(&p, deleted, &a, may_read);
-                    let c = self.child_watches.trigger(&parent, children, &none, |c| {
-                        conn_may_read(conns, skip, c, &parent_acl)
-                    });
+                    let (a, na) = self
+                        .data_watches
+                        .trigger_counted(&p, deleted, &none, may_read);
+                    let (b, nb) = self
+                        .child_watches
+                        .trigger_counted(&p, deleted, &a, may_read);
+                    let (c, nc) =
+                        self.child_watches
+                            .trigger_counted(&parent, children, &none, |c| {
+                                conn_may_read(conns, skip, c, &parent_acl)
+                            });
+                    self.count_watchers(deleted, na);
+                    self.count_watchers(deleted, nb);
+                    self.count_watchers(children, nc);
                     self.notify_all(a, deleted, &p, zxid, fx);
                     self.notify_all(b, deleted, &p, zxid, fx);
                     self.notify_all(c, children, &parent, zxid, fx);
@@ -232,13 +257,31 @@ impl Core {
                 Trigger::DataChanged(p) => {
                     let acl = self.acl_at(&p);
                     let (conns, skip) = (&self.conns, self.config.skip_acl);
-                    let a = self
-                        .data_watches
-                        .trigger(&p, changed, &none, |c| conn_may_read(conns, skip, c, &acl));
+                    let (a, na) = self.data_watches.trigger_counted(&p, changed, &none, |c| {
+                        conn_may_read(conns, skip, c, &acl)
+                    });
+                    self.count_watchers(changed, na);
                     self.notify_all(a, changed, &p, zxid, fx);
                 }
             }
         }
+    }
+
+    /// `node_*_watch_count`: as ZooKeeper's watch manager, one value per trigger that matched
+    /// any watcher.
+    fn count_watchers(&mut self, ev: EventType, matched: usize) {
+        if matched == 0 {
+            return;
+        }
+        let s = &mut self.stats;
+        let summary = match ev {
+            EventType::NodeCreated => &mut s.node_created_watch,
+            EventType::NodeDeleted => &mut s.node_deleted_watch,
+            EventType::NodeDataChanged => &mut s.node_changed_watch,
+            EventType::NodeChildrenChanged => &mut s.node_children_watch,
+            _ => return,
+        };
+        summary.record(matched as i64);
     }
 
     fn acl_at(&self, p: &str) -> Vec<zk_proto::data::Acl> {

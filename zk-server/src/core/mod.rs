@@ -341,6 +341,9 @@ impl Core {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.sent_read_only_flag = read_only_flag;
         }
+        if req.session_id != 0 {
+            self.stats.connection_revalidate += 1;
+        }
         if self.read_only.is_some() {
             self.ro_connect(conn, &req, timeout, now, fx);
             return;
@@ -825,6 +828,10 @@ impl Core {
             }
         };
         let result = self.apply_txn(txn, now, &mut fx);
+        let propagation = now.wall_ms - txn.hdr.time;
+        if propagation >= 0 {
+            self.stats.propagation_latency.record(propagation);
+        }
         self.changes
             .committed(txn.hdr.zxid, self.tree.digest() as u64);
         self.answer(

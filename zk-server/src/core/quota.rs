@@ -129,7 +129,61 @@ fn quota_path_of(parent: &str) -> Option<&str> {
         .filter(|rest| rest.starts_with('/'))
 }
 
+/// Per-namespace quota limits and usage (ZooKeeper's `QuotaMetricsUtils` gauge sets
+/// `quota_{count,bytes}_{limit,usage}_per_namespace`): every `zookeeper_limits` and
+/// `zookeeper_stats` leaf under `/zookeeper/quota` adds to the namespace (first path
+/// component) of the path it belongs to. A limit is the hard one when set, else the soft one.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct QuotaFigures {
+    pub count_limit: BTreeMap<String, i64>,
+    pub bytes_limit: BTreeMap<String, i64>,
+    pub count_usage: BTreeMap<String, i64>,
+    pub bytes_usage: BTreeMap<String, i64>,
+}
+
+/// `PathUtils.getTopNamespace`: the first component of a path (none for `/`).
+pub fn top_namespace(p: &str) -> Option<&str> {
+    p.split('/').nth(1).filter(|ns| !ns.is_empty())
+}
+
 impl DataTree {
+    /// [`QuotaFigures`] now.
+    pub fn quota_figures(&self) -> QuotaFigures {
+        let mut out = QuotaFigures::default();
+        let mut stack = vec![QUOTA.to_owned()];
+        while let Some(p) = stack.pop() {
+            let Some(node) = self.get(&p) else { continue };
+            let children = self.children_of(&p);
+            if !children.is_empty() {
+                stack.extend(children.into_iter().map(|c| format!("{p}/{c}")));
+                continue;
+            }
+            let limits = p.ends_with(&format!("/{LIMIT_NODE}"));
+            if !limits && !p.ends_with(&format!("/{STAT_NODE}")) {
+                continue;
+            }
+            let Some(ns) = top_namespace(&p[QUOTA.len()..]) else {
+                continue;
+            };
+            let Some(data) = node.data.as_deref() else {
+                continue;
+            };
+            let t = StatsTrack::parse(data);
+            let add = |m: &mut BTreeMap<String, i64>, v: i64| {
+                *m.entry(ns.to_owned()).or_insert(0) += v;
+            };
+            if limits {
+                let pick = |hard: i64, soft: i64| if hard > -1 { hard } else { soft };
+                add(&mut out.count_limit, pick(t.count_hard_limit(), t.count()));
+                add(&mut out.bytes_limit, pick(t.byte_hard_limit(), t.bytes()));
+            } else {
+                add(&mut out.count_usage, t.count());
+                add(&mut out.bytes_usage, t.bytes());
+            }
+        }
+        out
+    }
+
     /// The nearest path at or above `p` with a quota (`getMaxPrefixWithQuota`); `None` when
     /// there is none, or it is `/`.
     pub fn max_prefix_with_quota(&self, p: &str) -> Option<String> {
@@ -359,6 +413,14 @@ impl Core {
             self.quota_log.warn(self.clock_mono_ms, msg);
         }
         if refuse {
+            // `quota_exceeded_error_per_namespace`, keyed by the written path's namespace.
+            if let Some(ns) = top_namespace(p) {
+                *self
+                    .stats
+                    .quota_exceeded_errors
+                    .entry(ns.to_owned())
+                    .or_insert(0) += 1;
+            }
             Err(ErrorCode::QuotaExceeded)
         } else {
             Ok(())

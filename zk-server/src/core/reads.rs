@@ -115,10 +115,9 @@ impl Core {
             self.data_watches.add(&r.path, conn, STANDARD);
         }
         let n = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-        Ok(ExistsResponse {
-            stat: n.client_stat(),
-        }
-        .to_bytes())
+        let stat = n.client_stat();
+        self.stats.count_read(&r.path, 0);
+        Ok(ExistsResponse { stat }.to_bytes())
     }
 
     fn read_get_data(
@@ -135,6 +134,8 @@ impl Core {
         if r.watch {
             self.data_watches.add(&r.path, conn, STANDARD);
         }
+        let bytes = resp.data.as_ref().map_or(0, Vec::len);
+        self.stats.count_read(&r.path, bytes);
         Ok(resp)
     }
 
@@ -150,6 +151,8 @@ impl Core {
         if watch {
             self.child_watches.add(p, conn, STANDARD);
         }
+        self.stats
+            .count_read(p, out.0.iter().map(String::len).sum::<usize>());
         Ok(out)
     }
 

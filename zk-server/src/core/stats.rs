@@ -95,6 +95,27 @@ pub struct ServerStats {
     pub auth_failed: u64,
     /// Sizes of answers to client requests (`client_response_stats`, `*_client_response_size`).
     pub client_response: BufferStats,
+    /// Watchers an event matched, per event type, for each event that matched any
+    /// (`node_created_watch_count`, `node_deleted_watch_count`, `node_changed_watch_count`,
+    /// `node_children_watch_count`).
+    pub node_created_watch: Summary,
+    pub node_deleted_watch: Summary,
+    pub node_changed_watch: Summary,
+    pub node_children_watch: Summary,
+    /// Connects that resume an existing session (`connection_revalidate_count`), valid or not.
+    pub connection_revalidate: u64,
+    /// Wall ms from a txn's creation (its header's time) to applying it here
+    /// (`propagation_latency`; negative values, from clock drift between servers, are dropped).
+    pub propagation_latency: Summary,
+    /// Reads and writes by namespace (first path component), in bytes as ZooKeeper's
+    /// `DataTree.updateReadStat` / `updateWriteStat` count them (`read_per_namespace`,
+    /// `write_per_namespace`): a read is the path, the data or child names read and a stat's
+    /// 68 bytes; a write the path and the data written.
+    pub read_per_namespace: std::collections::BTreeMap<String, Summary>,
+    pub write_per_namespace: std::collections::BTreeMap<String, Summary>,
+    /// Writes refused for a hard quota, by the namespace (first path component) of the path
+    /// written (`quota_exceeded_error_per_namespace`).
+    pub quota_exceeded_errors: std::collections::BTreeMap<String, u64>,
     /// `(zxid, tree digest)` after every txn whose zxid is a multiple of
     /// [`DIGEST_LOG_INTERVAL`], the last [`DIGEST_LOG_LIMIT`] of them (the admin `hash`
     /// command). Not reset by `srst`.
@@ -132,6 +153,9 @@ impl BufferStats {
     }
 }
 
+/// ZooKeeper's `DataTree.STAT_OVERHEAD_BYTES`: what a read's stat counts for.
+pub const STAT_OVERHEAD_BYTES: usize = (6 * 8) + (5 * 4);
+
 /// ZooKeeper's `DataTree.DIGEST_LOG_INTERVAL` and `DIGEST_LOG_LIMIT`.
 pub const DIGEST_LOG_INTERVAL: i64 = 128;
 pub const DIGEST_LOG_LIMIT: usize = 1024;
@@ -139,10 +163,47 @@ pub const DIGEST_LOG_LIMIT: usize = 1024;
 impl ServerStats {
     pub fn reset(&mut self) {
         let digest_log = std::mem::take(&mut self.digest_log);
+        // A reset set keeps its keys, at zero (ZooKeeper's `SimpleCounterSet`,
+        // `AvgMinMaxCounterSet`).
+        let mut quota_exceeded_errors = std::mem::take(&mut self.quota_exceeded_errors);
+        quota_exceeded_errors.values_mut().for_each(|v| *v = 0);
+        let mut read_per_namespace = std::mem::take(&mut self.read_per_namespace);
+        read_per_namespace
+            .values_mut()
+            .for_each(|v| *v = Summary::default());
+        let mut write_per_namespace = std::mem::take(&mut self.write_per_namespace);
+        write_per_namespace
+            .values_mut()
+            .for_each(|v| *v = Summary::default());
         *self = ServerStats {
             digest_log,
+            quota_exceeded_errors,
+            read_per_namespace,
+            write_per_namespace,
             ..ServerStats::default()
         };
+    }
+
+    /// A read of `p` returning `bytes` of data or child names (`read_per_namespace`).
+    pub fn count_read(&mut self, p: &str, bytes: usize) {
+        if let Some(ns) = super::quota::top_namespace(p) {
+            let v = (p.len() + bytes + STAT_OVERHEAD_BYTES) as i64;
+            self.read_per_namespace
+                .entry(ns.to_owned())
+                .or_default()
+                .record(v);
+        }
+    }
+
+    /// A create, setData or delete of `p` (`write_per_namespace`).
+    pub fn count_write(&mut self, p: &str, data: Option<&Vec<u8>>) {
+        if let Some(ns) = super::quota::top_namespace(p) {
+            let v = (p.len() + data.map_or(0, Vec::len)) as i64;
+            self.write_per_namespace
+                .entry(ns.to_owned())
+                .or_default()
+                .record(v);
+        }
     }
 
     /// Notes the tree digest after applying `zxid`, if it is one the digest log keeps.

@@ -106,15 +106,28 @@ impl WatchManager {
         suppress: &BTreeSet<ConnId>,
         may_read: impl Fn(ConnId) -> bool,
     ) -> BTreeSet<ConnId> {
+        self.trigger_counted(path, event, suppress, may_read).0
+    }
+
+    /// [`trigger`](Self::trigger), also returning how many watchers the event matched: those
+    /// notified, those in `suppress` and those withheld for want of READ, each once, as
+    /// ZooKeeper's `node_*_watch_count` summaries count them.
+    pub fn trigger_counted(
+        &mut self,
+        path: &str,
+        event: EventType,
+        suppress: &BTreeSet<ConnId>,
+        may_read: impl Fn(ConnId) -> bool,
+    ) -> (BTreeSet<ConnId>, usize) {
         let mut fired = BTreeSet::new();
+        let mut matched = BTreeSet::new();
         if let Some(watchers) = self.table.get_mut(path) {
             let mut consumed = Vec::new();
             for (&conn, bits) in watchers.iter_mut() {
-                if suppress.contains(&conn) {
-                    continue;
-                }
-                // A standard watch is used up even when its event is withheld.
-                if may_read(conn) {
+                matched.insert(conn);
+                // A standard watch is used up even when its event is withheld or suppressed
+                // (the connection hears of the change through its other watch).
+                if !suppress.contains(&conn) && may_read(conn) {
                     fired.insert(conn);
                 }
                 if *bits & STANDARD != 0 {
@@ -143,18 +156,18 @@ impl WatchManager {
                 p = zk_proto::path::parent(p);
                 if let Some(watchers) = self.table.get(p) {
                     for (&conn, &bits) in watchers {
-                        if bits & RECURSIVE != 0
-                            && !suppress.contains(&conn)
-                            && !fired.contains(&conn)
-                            && may_read(conn)
-                        {
+                        if bits & RECURSIVE == 0 {
+                            continue;
+                        }
+                        matched.insert(conn);
+                        if !suppress.contains(&conn) && !fired.contains(&conn) && may_read(conn) {
                             fired.insert(conn);
                         }
                     }
                 }
             }
         }
-        fired
+        (fired, matched.len())
     }
 
     /// No watch at all: nothing can fire.
@@ -243,9 +256,12 @@ mod tests {
         w.add("/y", 1, STANDARD);
         w.add("/x", 2, STANDARD);
         assert_eq!(
-            w.trigger("/x", EventType::NodeDeleted, &BTreeSet::from([1]), |_| true),
-            BTreeSet::from([2])
+            w.trigger_counted("/x", EventType::NodeDeleted, &BTreeSet::from([1]), |_| true),
+            (BTreeSet::from([2]), 2)
         );
+        // The suppressed connection's standard watch on /x is used up too.
+        assert!(!w.contains("/x", 1, STANDARD));
+        assert_eq!(w.watch_count(), 1);
         w.remove_conn(1);
         assert_eq!(w.watch_count(), 0);
         assert_eq!(w.conn_count(), 0);

@@ -402,6 +402,8 @@ fn server_stats(core: &Core, ctx: &FourLetterContext, now: Now, out: &mut Map<St
         "num_alive_client_connections": core.conns.len(),
         "uptime": now.wall_ms - ctx.started_wall_ms,
         "auth_failed_count": s.auth_failed,
+        "non_mtlsremote_conn_count": ctx.metrics.non_mtls_remote_conns,
+        "non_mtlslocal_conn_count": ctx.metrics.non_mtls_local_conns,
     });
     out.insert(
         "version".into(),

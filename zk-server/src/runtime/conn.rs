@@ -92,6 +92,9 @@ pub(crate) async fn serve_io<R, W>(
             _ = shutdown.changed() => break,
             _ = &mut sessionless, if !framed => {
                 tracing::info!(conn, %peer, "closing connection: no ConnectRequest within 10 s");
+                let _ = to_core.send(ToCore::Transport(
+                    super::tls::TransportEvent::SessionlessExpired,
+                ));
                 break;
             }
             // The core closed us (expiry, session moved, bad input): stop reading too.

@@ -52,8 +52,12 @@ pub struct Metrics {
     pub snapshottime: Summary,
     /// ms to load the database at start-up.
     pub dbinittime: Summary,
-    /// Txns replayed from the log at start-up.
+    /// Txns replayed from the log at start-up, and the ms that took (only when the log had
+    /// txns after the snapshot, as ZooKeeper's `fastForwardFromEdits` records them).
     pub startup_txns_loaded: Summary,
+    pub startup_txns_load_time: Summary,
+    /// ms to find and load the newest snapshot at start-up (also with none to load).
+    pub startup_snap_load_time: Summary,
     /// ms from entering LOOKING to leading or following.
     pub election_time: Summary,
     /// Follower / observer: ms from connecting to the leader to UPTODATE.
@@ -61,8 +65,16 @@ pub struct Metrics {
     pub observer_sync_time: Summary,
     /// Learner: ms from the leader stamping a txn to its PROPOSAL arriving here.
     pub proposal_latency: Summary,
+    /// Learner: wall ms from the leader stamping a txn to its COMMIT (INFORM) arriving here.
+    pub commit_propagation_latency: Summary,
     /// Leader: ms from stamping a txn to a quorum acknowledging it.
     pub quorum_ack_latency: Summary,
+    /// Ensemble members: ms from ceasing to serve (start-up, or losing the leader) to serving
+    /// again (Zab's broadcast phase), and of those the ones ended by leading.
+    pub unavailable_time: Summary,
+    pub leader_unavailable_time: Summary,
+    /// When this server stopped serving (monotonic ms); `None` while in broadcast.
+    pub unavailable_since_ms: Option<u64>,
     /// When this server last entered LOOKING (monotonic ms); `None` while not looking.
     pub looking_since_ms: Option<u64>,
     /// When this learner started syncing with its leader (monotonic ms).
@@ -71,17 +83,143 @@ pub struct Metrics {
     pub leading_since_ms: Option<u64>,
     /// Leader: sizes of its proposals (`*_proposal_size`, `proposal_stats`).
     pub proposal_stats: crate::core::stats::BufferStats,
+    /// Client TLS handshakes under way (`outstanding_tls_handshake`), and those that failed
+    /// (`unsuccessful_handshake`).
+    pub outstanding_tls_handshakes: u64,
+    pub unsuccessful_handshake: u64,
+    /// Plaintext client connections accepted from loopback / other addresses
+    /// (`non_mtls_local_conn_count`, `non_mtls_remote_conn_count`; not reset by `srst`, as
+    /// ZooKeeper's `ServerStats.reset` leaves them).
+    pub non_mtls_local_conns: u64,
+    pub non_mtls_remote_conns: u64,
+    /// Client connections closed for sending no ConnectRequest within 10 s.
+    pub sessionless_connections_expired: u64,
+    /// TLS clients refused by `zookeeper.netty.server.outstandingHandshake.limit`.
+    pub tls_handshake_exceeded: u64,
+    /// Leader: syncs in progress, by learner (sent DIFF/TRUNC or SNAP, NEWLEADER not yet
+    /// acknowledged), and the count of that kind when one begins or ends
+    /// (`inflight_diff_count`, `inflight_snap_count`).
+    pub syncs_in_flight: std::collections::BTreeMap<u64, SyncKind>,
+    pub inflight_diff_count: Summary,
+    pub inflight_snap_count: Summary,
+    /// Leader and followers: proposals logged and not yet durable, with their txn time; and
+    /// wall ms from that time to the ACK (durable in the log) (`proposal_ack_creation_latency`).
+    pub awaiting_ack: std::collections::VecDeque<(i64, i64)>,
+    pub proposal_ack_creation_latency: Summary,
+}
+
+/// How a leader synchronises a learner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncKind {
+    /// DIFF or TRUNC.
+    Diff,
+    Snap,
 }
 
 impl Metrics {
+    /// A proposal (txn time `time`) handed to the log, to be acknowledged once durable.
+    pub(crate) fn logged_for_ack(&mut self, zxid: i64, time: i64) {
+        self.awaiting_ack.push_back((zxid, time));
+    }
+
+    /// Everything logged up to `last` is durable: its ACKs are created now (as ZooKeeper's
+    /// `AckRequestProcessor` / `SendAckRequestProcessor` log them; negative spans are skew).
+    pub(crate) fn acks_created(&mut self, last: i64, wall_ms: i64) {
+        while let Some(&(zxid, time)) = self.awaiting_ack.front() {
+            if zxid > last {
+                break;
+            }
+            self.awaiting_ack.pop_front();
+            if wall_ms >= time {
+                self.proposal_ack_creation_latency.record(wall_ms - time);
+            }
+        }
+    }
+
+    fn inflight(&mut self, kind: SyncKind) {
+        let n = self
+            .syncs_in_flight
+            .values()
+            .filter(|k| **k == kind)
+            .count() as i64;
+        match kind {
+            SyncKind::Diff => self.inflight_diff_count.record(n),
+            SyncKind::Snap => self.inflight_snap_count.record(n),
+        }
+    }
+
+    /// Leader: a sync of `learner` began (as ZooKeeper's `LearnerSyncThrottler.beginSync`).
+    pub(crate) fn sync_began(&mut self, learner: u64, kind: SyncKind) {
+        self.syncs_in_flight.insert(learner, kind);
+        self.inflight(kind);
+    }
+
+    /// Leader: `syncing` are the learners still syncing, `connected` all learners. A sync no
+    /// longer in progress ended: recorded when its learner acknowledged NEWLEADER (is still
+    /// connected), as ZooKeeper records `endSync`; forgotten when the learner went away.
+    pub(crate) fn syncs_still(&mut self, syncing: &[u64], connected: &[u64]) {
+        let ended: Vec<(u64, SyncKind)> = self
+            .syncs_in_flight
+            .iter()
+            .filter(|(id, _)| !syncing.contains(id))
+            .map(|(id, k)| (*id, *k))
+            .collect();
+        for (id, kind) in ended {
+            self.syncs_in_flight.remove(&id);
+            if connected.contains(&id) {
+                self.inflight(kind);
+            }
+        }
+    }
+
+    /// Notes what a client listener reported.
+    /// Notes what a client listener reported; a failed TLS handshake is also an authentication
+    /// failure (`auth_failed_count`), as ZooKeeper counts it.
+    pub(crate) fn transport(
+        &mut self,
+        ev: super::tls::TransportEvent,
+        stats: &mut crate::core::stats::ServerStats,
+    ) {
+        use super::tls::TransportEvent as E;
+        match ev {
+            E::HandshakeStarted => self.outstanding_tls_handshakes += 1,
+            E::HandshakeEnded { ok } => {
+                self.outstanding_tls_handshakes = self.outstanding_tls_handshakes.saturating_sub(1);
+                if !ok {
+                    self.unsuccessful_handshake += 1;
+                    stats.auth_failed += 1;
+                }
+            }
+            E::Plaintext { loopback: true } => self.non_mtls_local_conns += 1,
+            E::Plaintext { loopback: false } => self.non_mtls_remote_conns += 1,
+            E::SessionlessExpired => self.sessionless_connections_expired += 1,
+            E::HandshakeExceeded => self.tls_handshake_exceeded += 1,
+        }
+    }
+
     /// `srst`: forget counts and distributions (timing state is kept).
     pub fn reset(&mut self) {
         *self = Metrics {
             looking_since_ms: self.looking_since_ms,
+            unavailable_since_ms: self.unavailable_since_ms,
             sync_started_ms: self.sync_started_ms,
             leading_since_ms: self.leading_since_ms,
+            syncs_in_flight: std::mem::take(&mut self.syncs_in_flight),
+            awaiting_ack: std::mem::take(&mut self.awaiting_ack),
+            outstanding_tls_handshakes: self.outstanding_tls_handshakes,
+            non_mtls_local_conns: self.non_mtls_local_conns,
+            non_mtls_remote_conns: self.non_mtls_remote_conns,
             ..Metrics::default()
         };
+    }
+}
+
+/// The start-up load's figures, as ZooKeeper's `FileTxnSnapLog.restore` records them.
+pub fn record_recovery(m: &mut Metrics, rec: &crate::storage::recovery::Recovered) {
+    m.startup_snap_load_time.record(rec.snap_load_ms as i64);
+    if rec.replayed > 0 {
+        m.startup_txns_loaded.record(rec.replayed as i64);
+        m.startup_txns_load_time.record(rec.txns_load_ms as i64);
     }
 }
 
@@ -155,6 +293,12 @@ pub enum Metric {
     Info(&'static str, String),
     Gauge(&'static str, Value),
     Counter(&'static str, u64),
+    /// ZooKeeper's `GaugeSet` / `CounterSet`: one value per key, printed `<key>_<name>` in
+    /// `mntr` and labelled `key="<key>"` in Prometheus.
+    GaugeSet(&'static str, Vec<(String, i64)>),
+    CounterSet(&'static str, Vec<(String, u64)>),
+    /// ZooKeeper's basic `SummarySet`: a summary per key (`avg_<key>_<name>`.. in `mntr`).
+    SummarySet(&'static str, Vec<(String, Summary)>),
     /// `detailed`: ZooKeeper's `DetailLevel.ADVANCED` (percentiles in `mntr`, quantiles 0.5,
     /// 0.9 and 0.99 in Prometheus; otherwise only the median there).
     Summary {
@@ -235,7 +379,19 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
             "min_client_response_size",
             Value::Int(s.client_response.min),
         ),
+        Gauge(
+            "outstanding_tls_handshake",
+            Value::Int(m.outstanding_tls_handshakes as i64),
+        ),
         Gauge("auth_failed_count", Value::Int(s.auth_failed as i64)),
+        Gauge(
+            "non_mtls_remote_conn_count",
+            Value::Int(m.non_mtls_remote_conns as i64),
+        ),
+        Gauge(
+            "non_mtls_local_conn_count",
+            Value::Int(m.non_mtls_local_conns as i64),
+        ),
     ]);
     if let Some(n) = max_fd_count() {
         out.push(Gauge("max_file_descriptor_count", Value::Int(n)));
@@ -272,6 +428,14 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         Gauge("uptime", Value::Int(now.wall_ms - ctx.started_wall_ms())),
         Gauge("max_latency", Value::Int(s.latency.max_ms as i64)),
     ]);
+    let q = core.tree.quota_figures();
+    let set = |m: std::collections::BTreeMap<String, i64>| m.into_iter().collect();
+    out.extend([
+        Metric::GaugeSet("quota_count_limit_per_namespace", set(q.count_limit)),
+        Metric::GaugeSet("quota_bytes_limit_per_namespace", set(q.bytes_limit)),
+        Metric::GaugeSet("quota_count_usage_per_namespace", set(q.count_usage)),
+        Metric::GaugeSet("quota_bytes_usage_per_namespace", set(q.bytes_usage)),
+    ]);
     out.extend([
         Counter("proposal_count", m.proposal_count),
         Counter("looking_count", m.looking_count),
@@ -294,6 +458,20 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         Counter("connection_rejected", m.connection_rejected),
         Counter("response_bytes", s.response_bytes),
         Counter("watch_bytes", s.watch_bytes),
+        Counter("unsuccessful_handshake", m.unsuccessful_handshake),
+        Counter("tls_handshake_exceeded", m.tls_handshake_exceeded),
+        Counter("connection_revalidate_count", s.connection_revalidate),
+        Counter(
+            "sessionless_connections_expired",
+            m.sessionless_connections_expired,
+        ),
+        Metric::CounterSet(
+            "quota_exceeded_error_per_namespace",
+            s.quota_exceeded_errors
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        ),
     ]);
     let summary = |name, summary: &Summary, detailed| Metric::Summary {
         name,
@@ -310,12 +488,47 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         summary("snapshottime", &m.snapshottime, false),
         summary("dbinittime", &m.dbinittime, false),
         summary("startup_txns_loaded", &m.startup_txns_loaded, false),
+        summary("startup_txns_load_time", &m.startup_txns_load_time, false),
+        summary("startup_snap_load_time", &m.startup_snap_load_time, false),
         summary("election_time", &m.election_time, false),
         summary("follower_sync_time", &m.follower_sync_time, false),
         summary("observer_sync_time", &m.observer_sync_time, false),
+        summary("inflight_diff_count", &m.inflight_diff_count, false),
+        summary("inflight_snap_count", &m.inflight_snap_count, false),
+        summary("unavailable_time", &m.unavailable_time, false),
+        summary("leader_unavailable_time", &m.leader_unavailable_time, false),
+        summary("node_created_watch_count", &s.node_created_watch, false),
+        summary("node_deleted_watch_count", &s.node_deleted_watch, false),
+        summary("node_changed_watch_count", &s.node_changed_watch, false),
+        summary("node_children_watch_count", &s.node_children_watch, false),
+        Metric::SummarySet(
+            "write_per_namespace",
+            s.write_per_namespace
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        Metric::SummarySet(
+            "read_per_namespace",
+            s.read_per_namespace
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
         summary("readlatency", &s.read_latency, true),
         summary("updatelatency", &s.update_latency, true),
         summary("proposal_latency", &m.proposal_latency, true),
+        summary("propagation_latency", &s.propagation_latency, true),
+        summary(
+            "proposal_ack_creation_latency",
+            &m.proposal_ack_creation_latency,
+            true,
+        ),
+        summary(
+            "commit_propagation_latency",
+            &m.commit_propagation_latency,
+            true,
+        ),
         summary("quorum_ack_latency", &m.quorum_ack_latency, true),
     ]);
     out
@@ -329,33 +542,49 @@ pub fn monitor_rows(metrics: &[Metric]) -> Vec<(String, Value)> {
             Metric::Info(k, v) => rows.push(((*k).to_owned(), Value::Str(v.clone()))),
             Metric::Gauge(k, v) => rows.push(((*k).to_owned(), v.clone())),
             Metric::Counter(k, v) => rows.push(((*k).to_owned(), Value::Int(*v as i64))),
+            Metric::GaugeSet(name, vs) => rows.extend(
+                vs.iter()
+                    .map(|(k, v)| (format!("{k}_{name}"), Value::Int(*v))),
+            ),
+            Metric::CounterSet(name, vs) => rows.extend(
+                vs.iter()
+                    .map(|(k, v)| (format!("{k}_{name}"), Value::Int(*v as i64))),
+            ),
+            Metric::SummarySet(name, set) => {
+                for (k, s) in set {
+                    summary_rows(&mut rows, &format!("{k}_{name}"), s, false);
+                }
+            }
             Metric::Summary {
                 name,
                 summary: s,
                 detailed,
-            } => {
-                rows.extend([
-                    (
-                        format!("avg_{name}"),
-                        Value::Float((s.avg() * 10_000.0).round() / 10_000.0),
-                    ),
-                    (format!("min_{name}"), Value::Int(s.min.unwrap_or(0))),
-                    (format!("max_{name}"), Value::Int(s.max.unwrap_or(0))),
-                    (format!("cnt_{name}"), Value::Int(s.count as i64)),
-                    (format!("sum_{name}"), Value::Int(s.sum)),
-                ]);
-                if *detailed {
-                    for (p, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)] {
-                        rows.push((
-                            format!("{p}_{name}"),
-                            Value::Int(s.quantile(q).round() as i64),
-                        ));
-                    }
-                }
-            }
+            } => summary_rows(&mut rows, name, s, *detailed),
         }
     }
     rows
+}
+
+/// A summary as ZooKeeper's default provider prints it.
+fn summary_rows(rows: &mut Vec<(String, Value)>, name: &str, s: &Summary, detailed: bool) {
+    rows.extend([
+        (
+            format!("avg_{name}"),
+            Value::Float((s.avg() * 10_000.0).round() / 10_000.0),
+        ),
+        (format!("min_{name}"), Value::Int(s.min.unwrap_or(0))),
+        (format!("max_{name}"), Value::Int(s.max.unwrap_or(0))),
+        (format!("cnt_{name}"), Value::Int(s.count as i64)),
+        (format!("sum_{name}"), Value::Int(s.sum)),
+    ]);
+    if detailed {
+        for (p, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)] {
+            rows.push((
+                format!("{p}_{name}"),
+                Value::Int(s.quantile(q).round() as i64),
+            ));
+        }
+    }
 }
 
 /// `mntr`'s text.
@@ -378,6 +607,38 @@ pub fn prometheus_families(metrics: &[Metric]) -> Vec<proto::MetricFamily> {
         f.set_metric(vec![metric]);
         f
     };
+    // A set: one sample per key, labelled `key` (a set with no keys yet has no samples, and
+    // the text format then has nothing to show for it).
+    let labelled = |name: &str, ty: proto::MetricType, samples: Vec<(String, f64)>| {
+        let metrics = samples
+            .into_iter()
+            .map(|(k, v)| {
+                let mut label = proto::LabelPair::default();
+                label.set_name("key".to_owned());
+                label.set_value(k);
+                let mut pm = proto::Metric::default();
+                pm.set_label(vec![label]);
+                if ty == proto::MetricType::COUNTER {
+                    let mut c = proto::Counter::default();
+                    c.set_value(v);
+                    pm.set_counter(c);
+                } else {
+                    let mut g = proto::Gauge::default();
+                    g.set_value(v);
+                    pm.set_gauge(g);
+                }
+                pm
+            })
+            .collect::<Vec<_>>();
+        (!metrics.is_empty()).then(|| {
+            let mut f = proto::MetricFamily::default();
+            f.set_name(name.to_owned());
+            f.set_help(name.to_owned());
+            f.set_field_type(ty);
+            f.set_metric(metrics);
+            f
+        })
+    };
     let mut out = Vec::new();
     for m in metrics {
         match m {
@@ -390,6 +651,16 @@ pub fn prometheus_families(metrics: &[Metric]) -> Vec<proto::MetricFamily> {
                 pm.set_gauge(g);
                 out.push(family(name, proto::MetricType::GAUGE, pm));
             }
+            Metric::GaugeSet(name, vs) => out.extend(labelled(
+                name,
+                proto::MetricType::GAUGE,
+                vs.iter().map(|(k, v)| (k.clone(), *v as f64)).collect(),
+            )),
+            Metric::CounterSet(name, vs) => out.extend(labelled(
+                name,
+                proto::MetricType::COUNTER,
+                vs.iter().map(|(k, v)| (k.clone(), *v as f64)).collect(),
+            )),
             Metric::Counter(name, v) => {
                 let mut c = proto::Counter::default();
                 c.set_value(*v as f64);
@@ -397,37 +668,64 @@ pub fn prometheus_families(metrics: &[Metric]) -> Vec<proto::MetricFamily> {
                 pm.set_counter(c);
                 out.push(family(name, proto::MetricType::COUNTER, pm));
             }
+            Metric::SummarySet(name, set) => {
+                let metrics: Vec<_> = set
+                    .iter()
+                    .map(|(k, s)| {
+                        let mut label = proto::LabelPair::default();
+                        label.set_name("key".to_owned());
+                        label.set_value(k.clone());
+                        let mut pm = proto::Metric::default();
+                        pm.set_label(vec![label]);
+                        pm.set_summary(prometheus_summary(s, false));
+                        pm
+                    })
+                    .collect();
+                if !metrics.is_empty() {
+                    let mut f = proto::MetricFamily::default();
+                    f.set_name((*name).to_owned());
+                    f.set_help((*name).to_owned());
+                    f.set_field_type(proto::MetricType::SUMMARY);
+                    f.set_metric(metrics);
+                    out.push(f);
+                }
+            }
             Metric::Summary {
                 name,
                 summary: s,
                 detailed,
             } => {
-                let qs: &[f64] = if *detailed { &[0.5, 0.9, 0.99] } else { &[0.5] };
-                let quantiles = qs
-                    .iter()
-                    .map(|q| {
-                        let mut pq = proto::Quantile::default();
-                        pq.set_quantile(*q);
-                        // Like the Java client, NaN until something was observed.
-                        pq.set_value(if s.count == 0 {
-                            f64::NAN
-                        } else {
-                            s.quantile(*q)
-                        });
-                        pq
-                    })
-                    .collect();
-                let mut ps = proto::Summary::default();
-                ps.set_sample_count(s.count);
-                ps.set_sample_sum(s.sum as f64);
-                ps.set_quantile(quantiles);
                 let mut pm = proto::Metric::default();
-                pm.set_summary(ps);
+                pm.set_summary(prometheus_summary(s, *detailed));
                 out.push(family(name, proto::MetricType::SUMMARY, pm));
             }
         }
     }
     out
+}
+
+/// A summary as ZooKeeper's Prometheus provider exports it.
+fn prometheus_summary(s: &Summary, detailed: bool) -> proto::Summary {
+    let qs: &[f64] = if detailed { &[0.5, 0.9, 0.99] } else { &[0.5] };
+    let quantiles = qs
+        .iter()
+        .map(|q| {
+            let mut pq = proto::Quantile::default();
+            pq.set_quantile(*q);
+            // Like the Java client, NaN until something was observed.
+            pq.set_value(if s.count == 0 {
+                f64::NAN
+            } else {
+                s.quantile(*q)
+            });
+            pq
+        })
+        .collect();
+    let mut ps = proto::Summary::default();
+    ps.set_sample_count(s.count);
+    ps.set_sample_sum(s.sum as f64);
+    ps.set_quantile(quantiles);
+    ps
 }
 
 /// The `/metrics` body, in the Prometheus text format (0.0.4).

@@ -140,6 +140,8 @@ pub(crate) enum ToCore {
     },
     /// The listener refused a connection (`maxClientCnxns`).
     ConnectionRejected,
+    /// A client connection's transport: TLS handshakes, plaintext connections.
+    Transport(tls::TransportEvent),
     /// The txn log could not be written or synced: fatal.
     DiskFailed(String),
     /// News from the election or quorum port.
@@ -319,6 +321,7 @@ impl Server {
                 ctx.serving = false;
                 ctx.metrics.looking_count += 1;
                 ctx.metrics.looking_since_ms = Some(clock.now().mono_ms);
+                ctx.metrics.unavailable_since_ms = Some(clock.now().mono_ms);
                 Some(replicated::Replication {
                     peer: zab::Peer::new(zcfg, persisted, clock.now().mono_ms),
                     q,
@@ -494,7 +497,7 @@ fn open_storage(
     let rec = storage::recovery::recover(core, &st.snap_dir, &st.log_dir, clock.now())
         .map_err(std::io::Error::other)?;
     m.dbinittime.record(started.elapsed().as_millis() as i64);
-    m.startup_txns_loaded.record(rec.replayed as i64);
+    metrics::record_recovery(m, &rec);
     // (An ensemble member's log may end in txns that never committed: no snapshot of those.)
     if startup_snapshot && rec.snapshot.as_ref().map(|(z, _)| *z) != Some(core.last_zxid()) {
         let opts = snapshot::SnapshotWriteOptions {
@@ -777,6 +780,10 @@ impl CoreTask {
                 self.ctx.metrics.connection_rejected += 1;
                 Vec::new()
             }
+            ToCore::Transport(ev) => {
+                self.ctx.metrics.transport(ev, &mut self.core.stats);
+                Vec::new()
+            }
             ToCore::Admin { cmd, reply } => {
                 self.refresh_zab_view();
                 let _ = reply.send(admin::run(&cmd, &mut self.core, &mut self.ctx, now));
@@ -790,6 +797,7 @@ impl CoreTask {
             ToCore::Durable { last, .. } if self.repl.is_some() => {
                 if let Some(r) = self.repl.as_mut() {
                     r.peer.log_durable(now.mono_ms, zab::Zxid(last as u64));
+                    self.ctx.metrics.acks_created(last, now.wall_ms);
                 }
                 self.drain_zab()?;
                 Vec::new()

@@ -21,6 +21,7 @@ use zk_proto::quorum::{
     self, PacketType, Payload, PingTouches, RevalidateRequest, RevalidateResponse, SessionTouch,
 };
 
+use super::metrics::SyncKind;
 use super::quorum::{self as net, ElectionNet, PeerEvent, QOut, QuorumSettings};
 use super::{disk::DiskCmd, CoreTask, ToCore};
 use crate::core::txn::Txn;
@@ -167,12 +168,25 @@ impl CoreTask {
             };
             let actions = r.peer.take_actions();
             if actions.is_empty() {
+                self.syncs_ended();
                 return Ok(());
             }
             for a in actions {
                 self.zab_action(a)?;
             }
         }
+    }
+
+    /// Leader: the syncs in progress that ended since (NEWLEADER acknowledged, or the
+    /// learner gone).
+    fn syncs_ended(&mut self) {
+        if self.ctx.metrics.syncs_in_flight.is_empty() {
+            return;
+        }
+        let Some(r) = self.repl.as_ref() else { return };
+        let syncing: Vec<u64> = r.peer.syncing_learners().iter().map(|p| p.0).collect();
+        let connected: Vec<u64> = r.peer.learners().iter().map(|(p, _)| p.0).collect();
+        self.ctx.metrics.syncs_still(&syncing, &connected);
     }
 
     fn send_quorum(&mut self, to: PeerId, item: QOut) {
@@ -205,6 +219,13 @@ impl CoreTask {
                         e.zxid
                     ));
                 }
+                // Leader and followers acknowledge what they logged (observers do not).
+                let acks = self.repl.as_ref().is_some_and(|r| {
+                    matches!(r.role, Role::Leading { .. } | Role::Following { .. })
+                });
+                if let (true, Some(t)) = (acks, header_time_ms(&e.data)) {
+                    self.ctx.metrics.logged_for_ack(e.zxid.0 as i64, t);
+                }
                 if let Some(d) = self.disk.as_mut() {
                     // The proposal's bytes are the log record: no decoding, no copy.
                     d.queue(DiskCmd::AppendEncoded {
@@ -214,6 +235,7 @@ impl CoreTask {
                 } else if let Some(r) = self.repl.as_mut() {
                     // No storage (tests): durable at once.
                     r.peer.log_durable(now.mono_ms, e.zxid);
+                    self.ctx.metrics.acks_created(e.zxid.0 as i64, now.wall_ms);
                 }
             }
             Action::TruncateLog { to } => self.truncate(to.0 as i64)?,
@@ -234,6 +256,7 @@ impl CoreTask {
             }
             Action::SendSnapshot { to, zxid } => {
                 self.ctx.metrics.snap_count += 1;
+                self.ctx.metrics.sync_began(to.0, SyncKind::Snap);
                 let view = Box::new(self.core.tree.view());
                 let sessions = self.core.sessions_for_snapshot();
                 debug_assert_eq!(self.core.last_zxid(), zxid.0 as i64);
@@ -259,8 +282,25 @@ impl CoreTask {
                         }
                         t
                     }
-                    None => txnlog::decode_txn(&e.data)
-                        .map_err(|m| format!("committed txn {}: {m}", e.zxid))?,
+                    None => {
+                        let t = txnlog::decode_txn(&e.data)
+                            .map_err(|m| format!("committed txn {}: {m}", e.zxid))?;
+                        // A serving learner heard of the commit (COMMIT, or INFORM on an
+                        // observer): the leader's txn time to now. (Txns delivered while
+                        // syncing are history, not propagation.)
+                        let serving = self.repl.as_ref().is_some_and(|r| {
+                            matches!(
+                                r.role,
+                                Role::Following { serving: true, .. }
+                                    | Role::Observing { serving: true, .. }
+                            )
+                        });
+                        let ms = now.wall_ms - t.hdr.time;
+                        if serving && ms >= 0 {
+                            self.ctx.metrics.commit_propagation_latency.record(ms);
+                        }
+                        t
+                    }
                 };
                 let fx = self.core.commit(&txn, now);
                 self.run_effects(fx);
@@ -321,6 +361,7 @@ impl CoreTask {
         }
         if matches!(msg, Message::Diff { .. } | Message::Trunc { .. }) {
             self.ctx.metrics.diff_count += 1;
+            self.ctx.metrics.sync_began(to.0, SyncKind::Diff);
         }
         let msg = match msg {
             Message::Ping { payload } if !leading => {
@@ -648,11 +689,29 @@ impl CoreTask {
 impl CoreTask {
     /// Election and sync timings, as ZooKeeper takes them: `looking_count` on entering LOOKING,
     /// `election_time` from then to leading or following, `follower_sync_time` /
-    /// `observer_sync_time` from following to serving.
+    /// `observer_sync_time` from following to serving; `unavailable_time` (and
+    /// `leader_unavailable_time` when leading) from ceasing to serve to Zab's broadcast phase.
     fn role_metrics(&mut self, role: Role) {
         let now = self.now.mono_ms;
         let m = &mut self.ctx.metrics;
         let prev = self.repl.as_ref().map(|r| r.role);
+        let broadcast = matches!(
+            role,
+            Role::Leading {
+                established: true,
+                ..
+            } | Role::Following { serving: true, .. }
+                | Role::Observing { serving: true, .. }
+        );
+        if !broadcast {
+            m.unavailable_since_ms.get_or_insert(now);
+        } else if let Some(since) = m.unavailable_since_ms.take() {
+            let ms = now.saturating_sub(since) as i64;
+            m.unavailable_time.record(ms);
+            if matches!(role, Role::Leading { .. }) {
+                m.leader_unavailable_time.record(ms);
+            }
+        }
         match role {
             Role::Looking => {
                 m.leading_since_ms = None;

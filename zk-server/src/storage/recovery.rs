@@ -6,6 +6,7 @@
 //! nothing there was acknowledged) is cut off.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use thiserror::Error;
 
@@ -36,6 +37,10 @@ pub struct Recovered {
     pub snapshot: Option<(i64, PathBuf)>,
     pub replayed: u64,
     pub last_zxid: i64,
+    /// ms spent finding and loading the snapshot (`startup_snap_load_time`), and replaying
+    /// the log after it (`startup_txns_load_time`).
+    pub snap_load_ms: u64,
+    pub txns_load_ms: u64,
     /// Where a torn log tail was cut, if one was.
     pub truncated: Option<String>,
 }
@@ -52,7 +57,10 @@ pub fn recover(
         replayed: 0,
         last_zxid: 0,
         truncated: None,
+        snap_load_ms: 0,
+        txns_load_ms: 0,
     };
+    let started = Instant::now();
     let snap_zxid = match snapshot::load_newest_valid(snap_dir)
         .map_err(|e| RecoveryError::Snapshot(e.to_string()))?
     {
@@ -65,6 +73,8 @@ pub fn recover(
         None => 0,
     };
     out.last_zxid = snap_zxid;
+    out.snap_load_ms = started.elapsed().as_millis() as u64;
+    let started = Instant::now();
     let from = match &out.snapshot {
         Some((z, p)) => format!("snapshot {} (zxid {z:#x})", p.display()),
         None => "empty tree (there is no snapshot)".to_owned(),
@@ -100,6 +110,7 @@ pub fn recover(
         out.truncated = Some(format!("{torn:?}"));
     }
     out.replayed = replayed;
+    out.txns_load_ms = started.elapsed().as_millis() as u64;
     out.last_zxid = prev;
     tracing::info!(
         replayed,

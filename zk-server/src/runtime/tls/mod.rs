@@ -54,6 +54,10 @@ pub struct ClientTls {
     /// `X509AuthenticationProvider.superUser`.
     super_user: Option<String>,
     detect_timeout: Duration,
+    /// `zookeeper.netty.server.outstandingHandshake.limit` (0: no limit), and the handshakes
+    /// under way it is held against.
+    handshake_limit: usize,
+    handshakes: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for ClientTls {
@@ -137,6 +141,8 @@ impl TlsSettings {
                 detect_timeout: Duration::from_millis(u64::from(
                     t.client.handshake_detection_timeout_ms,
                 )),
+                handshake_limit: usize::try_from(t.outstanding_handshake_limit).unwrap_or(0),
+                handshakes: Default::default(),
             }))
         } else {
             None
@@ -424,6 +430,33 @@ impl rustls::client::danger::ServerCertVerifier for ChainOnly {
 // ---------------------------------------------------------------------------------------------
 // Client connections
 
+/// What a client listener tells the monitor (`outstanding_tls_handshake`,
+/// `unsuccessful_handshake`, `non_mtls_local_conn_count`, `non_mtls_remote_conn_count`,
+/// `sessionless_connections_expired`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportEvent {
+    HandshakeStarted,
+    /// The handshake finished; `ok: false` when it failed, timed out or was abandoned
+    /// (`unsuccessful_handshake`, and an authentication failure, as ZooKeeper counts it).
+    HandshakeEnded {
+        ok: bool,
+    },
+    /// A client connection that speaks plaintext, from a loopback address or not.
+    Plaintext {
+        loopback: bool,
+    },
+    /// A connection closed for sending no ConnectRequest in time
+    /// (`sessionless_connections_expired`).
+    SessionlessExpired,
+    /// A TLS client refused because `outstandingHandshake.limit` handshakes were under way
+    /// (`tls_handshake_exceeded`).
+    HandshakeExceeded,
+}
+
+fn report(to_core: &mpsc::UnboundedSender<ToCore>, ev: TransportEvent) {
+    let _ = to_core.send(ToCore::Transport(ev));
+}
+
 /// Waits (up to `limit`) for the client's first byte and tells whether it opens a TLS
 /// handshake. A client that sends nothing in time is taken for a plaintext one, as ZooKeeper's
 /// unified ports do; the plaintext reader then applies its own limits.
@@ -463,10 +496,39 @@ pub(crate) async fn serve_client(
         },
     };
     let Some(tls) = tls else {
+        report(
+            &to_core,
+            TransportEvent::Plaintext {
+                loopback: peer.ip().is_loopback(),
+            },
+        );
         conn::serve(id, stream, peer, cfg, to_core, counts, shutdown).await;
         return;
     };
+    // ZooKeeper's handshake throttling: beyond the limit, close before the handshake.
+    let throttled = tls.handshake_limit > 0;
+    if throttled {
+        use std::sync::atomic::Ordering::SeqCst;
+        if tls.handshakes.fetch_add(1, SeqCst) + 1 > tls.handshake_limit {
+            tls.handshakes.fetch_sub(1, SeqCst);
+            tracing::warn!(conn = id, %peer, limit = tls.handshake_limit, "too many TLS handshakes under way; closing");
+            report(&to_core, TransportEvent::HandshakeExceeded);
+            counts.remove(peer.ip());
+            return;
+        }
+    }
+    report(&to_core, TransportEvent::HandshakeStarted);
     let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await;
+    if throttled {
+        tls.handshakes
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    report(
+        &to_core,
+        TransportEvent::HandshakeEnded {
+            ok: matches!(accepted, Ok(Ok(_))),
+        },
+    );
     let stream = match accepted {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
