@@ -21,6 +21,7 @@ pub mod frame;
 pub mod path;
 pub mod proto;
 pub mod quorum;
+pub mod quota;
 pub mod request;
 pub mod txn;
 

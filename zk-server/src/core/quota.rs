@@ -26,99 +26,20 @@ use zk_proto::{path, ErrorCode};
 use super::tree::{DataTree, QUOTA, ZOOKEEPER};
 use super::Core;
 
-pub const LIMIT_NODE: &str = "zookeeper_limits";
-pub const STAT_NODE: &str = "zookeeper_stats";
-
-const COUNT: &str = "count";
-const BYTES: &str = "bytes";
-const COUNT_HARD: &str = "countHardLimit";
-const BYTES_HARD: &str = "byteHardLimit";
+pub use zk_proto::quota::{limit_path, stat_path, StatsTrack, LIMIT_NODE, STAT_NODE};
+use zk_proto::quota::{BYTES, COUNT};
 
 /// A warning repeated within this long is counted, not logged (ZooKeeper's `RateLogger`): a
 /// hot path over its soft limit would flood the log.
 const WARN_INTERVAL_MS: u64 = 100;
 
-/// `/zookeeper/quota<path>/zookeeper_limits`.
-pub fn limit_path(quota_path: &str) -> String {
-    format!("{QUOTA}{quota_path}/{LIMIT_NODE}")
-}
-
-/// `/zookeeper/quota<path>/zookeeper_stats`.
-pub fn stat_path(quota_path: &str) -> String {
-    format!("{QUOTA}{quota_path}/{STAT_NODE}")
-}
-
-/// ZooKeeper's `StatsTrack`: `key=value` pairs split on `,` and `;`; a missing key or an empty
-/// value reads as -1. Written `count=C,bytes=B`, then, if there are other keys, an extra `=`
-/// (which older parsers ignore) and `;key=value` for each, sorted.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct StatsTrack(BTreeMap<String, i64>);
-
-impl StatsTrack {
-    pub fn parse(data: &[u8]) -> StatsTrack {
-        let text = String::from_utf8_lossy(data);
-        let mut m = BTreeMap::new();
-        for pair in text.split([',', ';']).filter(|p| !p.is_empty()) {
-            // As Java's split("="), which drops trailing empty strings: `bytes=5=` is bytes=5.
-            let mut kv = pair.split('=');
-            let k = kv.next().unwrap_or_default();
-            let v = kv.next().unwrap_or_default();
-            let v = if v.is_empty() { Ok(-1) } else { v.parse() };
-            match v {
-                Ok(v) => {
-                    m.insert(k.to_owned(), v);
-                }
-                Err(_) => tracing::warn!(pair, "ignoring unreadable quota field"),
-            }
-        }
-        StatsTrack(m)
+/// A quota node's data; unreadable pairs are logged and skipped.
+fn parse_logged(data: &[u8]) -> StatsTrack {
+    let (s, skipped) = StatsTrack::parse_checked(data);
+    for pair in skipped {
+        tracing::warn!(pair, "ignoring unreadable quota field");
     }
-
-    pub fn get(&self, k: &str) -> i64 {
-        self.0.get(k).copied().unwrap_or(-1)
-    }
-
-    pub fn set(&mut self, k: &str, v: i64) {
-        self.0.insert(k.to_owned(), v);
-    }
-
-    pub fn count(&self) -> i64 {
-        self.get(COUNT)
-    }
-
-    pub fn bytes(&self) -> i64 {
-        self.get(BYTES)
-    }
-
-    pub fn count_hard_limit(&self) -> i64 {
-        self.get(COUNT_HARD)
-    }
-
-    pub fn byte_hard_limit(&self) -> i64 {
-        self.get(BYTES_HARD)
-    }
-
-    /// A usage record: just `count=C,bytes=B`.
-    pub fn usage(count: i64, bytes: i64) -> StatsTrack {
-        let mut s = StatsTrack::default();
-        s.set(COUNT, count);
-        s.set(BYTES, bytes);
-        s
-    }
-}
-
-impl std::fmt::Display for StatsTrack {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{COUNT}={},{BYTES}={}", self.count(), self.bytes())?;
-        let mut rest = self.0.iter().filter(|(k, _)| *k != COUNT && *k != BYTES);
-        if let Some((k, v)) = rest.next() {
-            write!(f, "=;{k}={v}")?;
-            for (k, v) in rest {
-                write!(f, ";{k}={v}")?;
-            }
-        }
-        Ok(())
-    }
+    s
 }
 
 /// The quota path a node under `/zookeeper/quota` belongs to, when `parent` is the quota
@@ -168,7 +89,7 @@ impl DataTree {
             let Some(data) = node.data.as_deref() else {
                 continue;
             };
-            let t = StatsTrack::parse(data);
+            let t = parse_logged(data);
             let add = |m: &mut BTreeMap<String, i64>, v: i64| {
                 *m.entry(ns.to_owned()).or_insert(0) += v;
             };
@@ -247,7 +168,7 @@ impl DataTree {
             tracing::debug!(path = %sp, "no quota stats node to update");
             return;
         };
-        let mut s = StatsTrack::parse(node.data.as_deref().unwrap_or_default());
+        let mut s = parse_logged(node.data.as_deref().unwrap_or_default());
         s.set(COUNT, s.count() + count_diff);
         s.set(BYTES, s.bytes() + bytes_diff);
         self.replace_data_quietly(&sp, s.to_string().into_bytes());
@@ -345,7 +266,7 @@ impl Core {
         let read = |p: &str| {
             self.tree
                 .get(p)
-                .map(|n| StatsTrack::parse(n.data.as_deref().unwrap_or_default()))
+                .map(|n| parse_logged(n.data.as_deref().unwrap_or_default()))
         };
         let Some(limits) = read(&limit_path(&prefix)) else {
             return Ok(());
@@ -432,24 +353,6 @@ impl Core {
 mod tests {
     use super::*;
     use crate::core::tree::Trigger;
-
-    #[test]
-    fn stats_track_reads_and_writes_zookeepers_format() {
-        let s = StatsTrack::parse(b"count=10,bytes=-1=;byteHardLimit=-1;countHardLimit=20");
-        assert_eq!(s.count(), 10);
-        assert_eq!(s.bytes(), -1);
-        assert_eq!(s.count_hard_limit(), 20);
-        assert_eq!(s.byte_hard_limit(), -1);
-        assert_eq!(
-            s.to_string(),
-            "count=10,bytes=-1=;byteHardLimit=-1;countHardLimit=20"
-        );
-        assert_eq!(StatsTrack::usage(3, 7).to_string(), "count=3,bytes=7");
-        // ZooKeeper 3.4's two-field form, and an empty value.
-        let old = StatsTrack::parse(b"count=5,bytes=");
-        assert_eq!((old.count(), old.bytes()), (5, -1));
-        assert_eq!(StatsTrack::parse(b"").count_hard_limit(), -1);
-    }
 
     fn create(t: &mut DataTree, p: &str, data: &[u8]) {
         let mut tr: Vec<Trigger> = Vec::new();

@@ -2,77 +2,12 @@
 //! `DelQuotaCommand`): they only read and write the znodes under `/zookeeper/quota`; the
 //! server keeps `zookeeper_stats` up to date.
 
-use std::collections::BTreeMap;
-
 use zk_client::{Client, CreateMode, Error, ErrorCode};
 
 use crate::fmt;
 
-pub const QUOTA: &str = "/zookeeper/quota";
-pub const LIMITS: &str = "zookeeper_limits";
-pub const STATS: &str = "zookeeper_stats";
-
-const COUNT: &str = "count";
-const BYTES: &str = "bytes";
-pub const COUNT_HARD: &str = "countHardLimit";
-pub const BYTES_HARD: &str = "byteHardLimit";
-
-/// `StatsTrack`: `count=C,bytes=B` first, then (after an extra `=`) the other keys sorted,
-/// `;`-separated.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct StatsTrack(BTreeMap<String, i64>);
-
-impl StatsTrack {
-    pub fn parse(data: &[u8]) -> StatsTrack {
-        let text = String::from_utf8_lossy(data);
-        let mut m = BTreeMap::new();
-        for pair in text.split([',', ';']).filter(|p| !p.is_empty()) {
-            // Java's split drops trailing empty strings: `bytes=-1=` is `bytes`, `-1`
-            let mut kv = pair.split('=');
-            let k = kv.next().unwrap_or_default();
-            let v = kv.next().unwrap_or_default();
-            let v = if v.is_empty() { Ok(-1) } else { v.parse() };
-            if let Ok(v) = v {
-                m.insert(k.to_string(), v);
-            }
-        }
-        StatsTrack(m)
-    }
-
-    pub fn get(&self, k: &str) -> i64 {
-        self.0.get(k).copied().unwrap_or(-1)
-    }
-
-    pub fn set(&mut self, k: &str, v: i64) {
-        self.0.insert(k.to_string(), v);
-    }
-
-    pub fn count(&self) -> i64 {
-        self.get(COUNT)
-    }
-
-    pub fn bytes(&self) -> i64 {
-        self.get(BYTES)
-    }
-}
-
-impl std::fmt::Display for StatsTrack {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "count={},bytes={}", self.count(), self.bytes())?;
-        let rest: Vec<_> = self
-            .0
-            .iter()
-            .filter(|(k, _)| *k != COUNT && *k != BYTES)
-            .collect();
-        if !rest.is_empty() {
-            f.write_str("=")?;
-            for (k, v) in rest {
-                write!(f, ";{k}={v}")?;
-            }
-        }
-        Ok(())
-    }
-}
+pub use zk_proto::quota::{StatsTrack, BYTES_HARD, COUNT_HARD, QUOTA};
+use zk_proto::quota::{BYTES, COUNT, LIMIT_NODE as LIMITS, STAT_NODE as STATS};
 
 /// The option letters of zkCli's quota option group, with their descriptions.
 pub const GROUP: [(char, &str); 4] = [
