@@ -914,8 +914,12 @@ suite_cluster_zkcli() {
 # answer from a FIFO, so that every server stays this script's child, by PID.
 # (The FIFO is opened by python before it asks, so the write below does not block
 # unless python is gone; `timeout` bounds it then.)
+# run_cluster_kazoo LABEL SCRIPT TIMEOUT START_FN: runs SCRIPT (under scripts/interop/) against
+# the cluster in CLUSTER_DIR; its "@start ID" requests restart a server with START_FN; its
+# checks count as "LABEL kazoo: ..." and its summary line is "kazoo-LABEL: N passed, M failed".
 # shellcheck disable=SC2016 # $1/$2 are expanded by the inner bash
-suite_cluster_kazoo() {
+run_cluster_kazoo() {
+    local label="$1" script="$2" limit="$3" start_fn="$4"
     local ctl="$CLUSTER_DIR/ctl" servers="" id line rc="" answer summary=""
     mkfifo "$ctl"
     for id in "${CLUSTER_IDS[@]}"; do servers+="${servers:+,}$id=127.0.0.1:${CLUSTER_PORTS[$id]}"; done
@@ -935,28 +939,32 @@ suite_cluster_kazoo() {
                 if [[ -n "${CLUSTER_PIDS[$id]:-}" ]]; then
                     answer="error: server $id already running"
                 else
-                    start_cluster_node "$id"
+                    "$start_fn" "$id"
                     answer="ok"
                 fi
                 info "restart server $id (pid ${CLUSTER_PIDS[$id]}): $answer"
                 timeout 10 bash -c 'printf "%s\n" "$2" >"$1"' _ "$ctl" "$answer" || true
                 ;;
-            "ok - "*) pass "cluster kazoo: ${line#ok - }" ;;
-            "FAIL - "*) fail "cluster kazoo: ${line#FAIL - }" ;;
-            "kazoo-cluster: "*" passed, "*" failed") summary="$line"; info "$line" ;;
+            "ok - "*) pass "$label kazoo: ${line#ok - }" ;;
+            "FAIL - "*) fail "$label kazoo: ${line#FAIL - }" ;;
+            "kazoo-$label: "*" passed, "*" failed") summary="$line"; info "$line" ;;
             *) printf '%s\n' "$line" ;;
         esac
-    done < <(exec env CLUSTER_CTL="$ctl" timeout "$CLUSTER_KAZOO_TIMEOUT" "$PYTHON" -u \
-        "$INTEROP_DIR/cluster_suite.py" "$CLUSTER_CONNECT" "$servers" 2>&1)
+    done < <(exec env CLUSTER_CTL="$ctl" timeout "$limit" "$PYTHON" -u \
+        "$INTEROP_DIR/$script" "$CLUSTER_CONNECT" "$servers" 2>&1)
     [[ -n "$CLUSTER_KAZOO_PID" ]] || CLUSTER_KAZOO_PID=$!
     rc=0
     wait "$CLUSTER_KAZOO_PID" || rc=$?
     CLUSTER_KAZOO_PID=""
     if [[ -z "$summary" ]]; then
-        fail "kazoo cluster script ended without a summary (exit $rc; 124 = timed out after ${CLUSTER_KAZOO_TIMEOUT}s)"
+        fail "kazoo $label script ended without a summary (exit $rc; 124 = timed out after ${limit}s)"
     elif [[ "$rc" != 0 && "$summary" == *" 0 failed" ]]; then
-        fail "kazoo cluster script exited $rc with no failed checks"
+        fail "kazoo $label script exited $rc with no failed checks"
     fi
+}
+
+suite_cluster_kazoo() {
+    run_cluster_kazoo cluster cluster_suite.py "$CLUSTER_KAZOO_TIMEOUT" start_cluster_node
 }
 
 suite_cluster() {
@@ -1032,50 +1040,9 @@ start_readonly_node() {
     CLUSTER_PIDS[$id]=$!
 }
 
-# As suite_cluster_kazoo: the script asks for "@kill ID" / "@start ID" on stdout
-# and reads the answer from a FIFO.
-# shellcheck disable=SC2016 # $1/$2 are expanded by the inner bash
+# As suite_cluster_kazoo, restarting servers in read-only mode.
 suite_readonly_kazoo() {
-    local ctl="$CLUSTER_DIR/ctl" servers="" id line rc="" answer summary=""
-    mkfifo "$ctl"
-    for id in "${CLUSTER_IDS[@]}"; do servers+="${servers:+,}$id=127.0.0.1:${CLUSTER_PORTS[$id]}"; done
-    CLUSTER_KAZOO_PID=""
-    while IFS= read -r line; do
-        [[ -n "$CLUSTER_KAZOO_PID" ]] || CLUSTER_KAZOO_PID=$!
-        case "$line" in
-            "@kill "*)
-                id="${line#@kill }"
-                if kill9_cluster_node "$id"; then answer="ok"; else answer="error: server $id not running"; fi
-                info "kill -9 server $id: $answer"
-                timeout 10 bash -c 'printf "%s\n" "$2" >"$1"' _ "$ctl" "$answer" || true
-                ;;
-            "@start "*)
-                id="${line#@start }"
-                if [[ -n "${CLUSTER_PIDS[$id]:-}" ]]; then
-                    answer="error: server $id already running"
-                else
-                    start_readonly_node "$id"
-                    answer="ok"
-                fi
-                info "restart server $id (pid ${CLUSTER_PIDS[$id]}): $answer"
-                timeout 10 bash -c 'printf "%s\n" "$2" >"$1"' _ "$ctl" "$answer" || true
-                ;;
-            "ok - "*) pass "readonly kazoo: ${line#ok - }" ;;
-            "FAIL - "*) fail "readonly kazoo: ${line#FAIL - }" ;;
-            "kazoo-readonly: "*" passed, "*" failed") summary="$line"; info "$line" ;;
-            *) printf '%s\n' "$line" ;;
-        esac
-    done < <(exec env CLUSTER_CTL="$ctl" timeout "$READONLY_KAZOO_TIMEOUT" "$PYTHON" -u \
-        "$INTEROP_DIR/readonly_suite.py" "$CLUSTER_CONNECT" "$servers" 2>&1)
-    [[ -n "$CLUSTER_KAZOO_PID" ]] || CLUSTER_KAZOO_PID=$!
-    rc=0
-    wait "$CLUSTER_KAZOO_PID" || rc=$?
-    CLUSTER_KAZOO_PID=""
-    if [[ -z "$summary" ]]; then
-        fail "kazoo read-only script ended without a summary (exit $rc; 124 = timed out after ${READONLY_KAZOO_TIMEOUT}s)"
-    elif [[ "$rc" != 0 && "$summary" == *" 0 failed" ]]; then
-        fail "kazoo read-only script exited $rc with no failed checks"
-    fi
+    run_cluster_kazoo readonly readonly_suite.py "$READONLY_KAZOO_TIMEOUT" start_readonly_node
 }
 
 suite_readonly() {
