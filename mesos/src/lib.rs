@@ -2,6 +2,7 @@
 //! that runs command tasks, and the `mesos-execute` / `mesos-resolve` tools.
 //!
 //! Module map:
+//! - [`daemon`]: logging and the runtime around a long-running binary's server.
 //! - [`flags`]: Mesos-style flags from the command line, `MESOS_*` variables and flag files.
 //! - [`resources`]: scalar and range resources, their text and JSON forms, arithmetic.
 //! - [`recordio`]: the v1 APIs' stream framing.
@@ -11,6 +12,7 @@
 //! - [`agent`]: the agent: registration, command tasks in sandboxes, status updates.
 //! - [`master`]: the master: election, registry, allocator, scheduler API, operator endpoints.
 pub mod agent;
+pub mod daemon;
 pub mod flags;
 pub mod http_client;
 pub mod master;

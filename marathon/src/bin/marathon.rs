@@ -42,32 +42,7 @@ fn main() -> ExitCode {
         .get("logging_level")
         .unwrap_or("info")
         .to_ascii_lowercase();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MARATHON_LOG")
-                .unwrap_or_else(|_| level.as_str().into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("marathon: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match rt.block_on(run(flags)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("marathon: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    mesos::daemon::serve("marathon", "MARATHON_LOG", level.as_str(), run(flags))
 }
 
 async fn run(flags: Flags) -> Result<()> {

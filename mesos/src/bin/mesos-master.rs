@@ -42,32 +42,7 @@ fn main() -> ExitCode {
         "WARNING" => "warn",
         _ => "info",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MESOS_LOG")
-                .unwrap_or_else(|_| level.into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mesos-master: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match rt.block_on(run(flags)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mesos-master: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    mesos::daemon::serve("mesos-master", "MESOS_LOG", level, run(flags))
 }
 
 fn duration(flags: &Flags, name: &str, alias: &str) -> Result<Duration> {

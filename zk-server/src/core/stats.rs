@@ -162,48 +162,31 @@ pub const DIGEST_LOG_LIMIT: usize = 1024;
 
 impl ServerStats {
     pub fn reset(&mut self) {
-        let digest_log = std::mem::take(&mut self.digest_log);
-        // A reset set keeps its keys, at zero (ZooKeeper's `SimpleCounterSet`,
-        // `AvgMinMaxCounterSet`).
-        let mut quota_exceeded_errors = std::mem::take(&mut self.quota_exceeded_errors);
-        quota_exceeded_errors.values_mut().for_each(|v| *v = 0);
-        let mut read_per_namespace = std::mem::take(&mut self.read_per_namespace);
-        read_per_namespace
-            .values_mut()
-            .for_each(|v| *v = Summary::default());
-        let mut write_per_namespace = std::mem::take(&mut self.write_per_namespace);
-        write_per_namespace
-            .values_mut()
-            .for_each(|v| *v = Summary::default());
+        // The digest log survives; a reset set keeps its keys, at zero (ZooKeeper's
+        // `SimpleCounterSet`, `AvgMinMaxCounterSet`).
+        self.quota_exceeded_errors.values_mut().for_each(|v| *v = 0);
+        for set in [&mut self.read_per_namespace, &mut self.write_per_namespace] {
+            set.values_mut().for_each(|v| *v = Summary::default());
+        }
         *self = ServerStats {
-            digest_log,
-            quota_exceeded_errors,
-            read_per_namespace,
-            write_per_namespace,
+            digest_log: std::mem::take(&mut self.digest_log),
+            quota_exceeded_errors: std::mem::take(&mut self.quota_exceeded_errors),
+            read_per_namespace: std::mem::take(&mut self.read_per_namespace),
+            write_per_namespace: std::mem::take(&mut self.write_per_namespace),
             ..ServerStats::default()
         };
     }
 
     /// A read of `p` returning `bytes` of data or child names (`read_per_namespace`).
     pub fn count_read(&mut self, p: &str, bytes: usize) {
-        if let Some(ns) = super::quota::top_namespace(p) {
-            let v = (p.len() + bytes + STAT_OVERHEAD_BYTES) as i64;
-            self.read_per_namespace
-                .entry(ns.to_owned())
-                .or_default()
-                .record(v);
-        }
+        let v = (p.len() + bytes + STAT_OVERHEAD_BYTES) as i64;
+        record_per_namespace(&mut self.read_per_namespace, p, v);
     }
 
     /// A create, setData or delete of `p` (`write_per_namespace`).
     pub fn count_write(&mut self, p: &str, data: Option<&Vec<u8>>) {
-        if let Some(ns) = super::quota::top_namespace(p) {
-            let v = (p.len() + data.map_or(0, Vec::len)) as i64;
-            self.write_per_namespace
-                .entry(ns.to_owned())
-                .or_default()
-                .record(v);
-        }
+        let v = (p.len() + data.map_or(0, Vec::len)) as i64;
+        record_per_namespace(&mut self.write_per_namespace, p, v);
     }
 
     /// Notes the tree digest after applying `zxid`, if it is one the digest log keeps.
@@ -214,6 +197,18 @@ impl ServerStats {
                 self.digest_log.pop_front();
             }
         }
+    }
+}
+
+/// Records `v` in the summary of `p`'s namespace. Every read and write passes here: the
+/// namespace's name is allocated only the first time it is seen.
+fn record_per_namespace(set: &mut std::collections::BTreeMap<String, Summary>, p: &str, v: i64) {
+    let Some(ns) = super::quota::top_namespace(p) else {
+        return;
+    };
+    match set.get_mut(ns) {
+        Some(s) => s.record(v),
+        None => set.entry(ns.to_owned()).or_default().record(v),
     }
 }
 
