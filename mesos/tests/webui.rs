@@ -10,7 +10,6 @@
 //! Leaves a screenshot in `$CARGO_TARGET_DIR/webui-screenshot.png` (default `target/`).
 
 use std::future::Future;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -57,12 +56,7 @@ impl Drop for TempDir {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding 127.0.0.1:0 to find a free port")
-}
+use testkit::free_port;
 
 // ---------------------------------------------------------------- small codecs
 

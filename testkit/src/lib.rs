@@ -7,10 +7,12 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+mod ports;
 mod webdriver;
+
+pub use ports::{free_port, Ports};
 
 pub use webdriver::{chromium_binary, WebDriver};
 
@@ -106,50 +108,6 @@ impl Drop for Proc {
             eprintln!("stopping {}", self.name);
         }
         self.kill();
-    }
-}
-
-// ---------------------------------------------------------------- ports
-
-/// Hands out ports free (a moment ago) on every one of `hosts`, counting up from
-/// `base + pid % spread`: below the kernel's ephemeral range, so that the ports the processes
-/// under test pick for their own outgoing connections never take one of them, and spread by
-/// PID so that concurrent test binaries rarely meet. Meant for a `static`.
-pub struct Ports {
-    next: AtomicU16,
-    base: u16,
-    spread: u16,
-    hosts: &'static [&'static str],
-}
-
-impl Ports {
-    pub const fn new(base: u16, spread: u16, hosts: &'static [&'static str]) -> Ports {
-        Ports {
-            next: AtomicU16::new(0),
-            base,
-            spread,
-            hosts,
-        }
-    }
-
-    /// The next port free on every host.
-    pub fn next(&self) -> u16 {
-        let _ = self.next.compare_exchange(
-            0,
-            self.base + (std::process::id() % u32::from(self.spread)) as u16,
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        );
-        loop {
-            let p = self.next.fetch_add(1, Ordering::SeqCst);
-            if self
-                .hosts
-                .iter()
-                .all(|h| std::net::TcpListener::bind((*h, p)).is_ok())
-            {
-                return p;
-            }
-        }
     }
 }
 

@@ -64,7 +64,7 @@ fn serves_from_a_zoo_cfg_reports_status_and_stops_on_sigterm_and_sigint() {
         let cfg = write_cfg(
             &dir,
             &format!(
-                "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=ruok,srvr\n",
+                "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=ruok,srvr\nadmin.enableServer=false\n",
                 dir.display()
             ),
         );

@@ -61,7 +61,7 @@ impl Ensemble {
                 &cfg,
                 format!(
                     "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
-                     4lw.commands.whitelist=*\n{}{extra}\n{servers}",
+                     4lw.commands.whitelist=*\nadmin.enableServer=false\n{}{extra}\n{servers}",
                     dir.display(),
                     if observer { "peerType=observer\n" } else { "" }
                 ),

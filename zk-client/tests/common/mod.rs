@@ -251,10 +251,12 @@ pub async fn close_session_elsewhere(server: SocketAddr, session_id: i64, passwd
     assert_eq!((reply.xid, reply.err), (1, 0), "closeSession answered");
 }
 
-/// A port that was free a moment ago.
+#[path = "../../../testkit/src/ports.rs"]
+mod ports;
+
+/// An address on 127.0.0.1 for a server under test (see `testkit/src/ports.rs`).
 pub fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    SocketAddr::from(([127, 0, 0, 1], ports::free_port()))
 }
 
 /// A client of `addr`: a socket address or a connect string (host:port[/chroot]).

@@ -9,14 +9,10 @@ use std::time::Duration;
 /// The `zk-server` binary cargo built for this package's tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_zk-server");
 
-/// A port that was free on 127.0.0.1 a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../../../testkit/src/ports.rs"]
+mod ports;
+
+pub use ports::free_port;
 
 /// Sends the four-letter word `cmd` to 127.0.0.1:`port` and reads the answer until the server
 /// closes the connection; None when nothing listens there, or on an error (a read taking longer

@@ -125,14 +125,10 @@ pub fn acl(perms: i32, scheme: &str, id: &str) -> Vec<Acl> {
     vec![Acl::new(perms, scheme, id)]
 }
 
-/// A free port on 127.0.0.1 (bound and released; `ZkDir::start` retries if someone else
-/// takes it first).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
+#[path = "../../../testkit/src/ports.rs"]
+mod ports;
+
+pub use ports::free_port;
 
 /// Sends a four-letter word and reads the answer; `None` if nobody answers.
 pub async fn four_letter(addr: SocketAddr, cmd: &str) -> Option<String> {
@@ -218,7 +214,7 @@ impl ZkDir {
     pub fn write_cfg(&self, port: u16) {
         let mut body = format!(
             "dataDir={}\ndataLogDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-             4lw.commands.whitelist=ruok,srvr\nDigestAuthenticationProvider.superDigest={}\n",
+             4lw.commands.whitelist=ruok,srvr\nadmin.enableServer=false\nDigestAuthenticationProvider.superDigest={}\n",
             self.data_dir.display(),
             self.log_dir.display(),
             digest(SUPER_AUTH)
