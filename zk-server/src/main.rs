@@ -403,34 +403,39 @@ async fn wait_for_signal() {
     }
 }
 
-/// `zkServer.sh status`: asks the server with `srvr` and prints its mode.
+/// `zkServer.sh status`: asks the server with `srvr` and prints its mode. With `secureClientPort`
+/// as the only client port, over TLS with zoo.cfg's own `ssl.*` stores.
 async fn status(path: &Path) -> Result<()> {
     let cfg = load_config(path)?;
+    let secure = cfg.client_address().is_none();
     let mut addr = client_addr(&cfg, path).await?;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     println!("Using config: {}", path.display());
     println!(
-        "Client port found: {}. Client address: {}. Client SSL: false.",
+        "Client port found: {}. Client address: {}. Client SSL: {secure}.",
         addr.port(),
         addr.ip()
     );
-    let mut s = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await
-    .context("timed out connecting")?
-    .with_context(|| format!("Error contacting service. It is probably not running. ({addr})"))?;
-    s.write_all(b"srvr").await?;
-    let mut text = String::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        s.read_to_string(&mut text),
-    )
-    .await
-    .context("timed out reading srvr")??;
+    let step = std::time::Duration::from_secs(5);
+    let tcp = tokio::time::timeout(step, tokio::net::TcpStream::connect(addr))
+        .await
+        .context("timed out connecting")?
+        .with_context(|| {
+            format!("Error contacting service. It is probably not running. ({addr})")
+        })?;
+    let text = if secure {
+        let tls = zk_server::runtime::tls::own_client_connector(&cfg)?;
+        let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+        let s = tokio::time::timeout(step, tls.connect(name, tcp))
+            .await
+            .context("timed out in the TLS handshake")?
+            .with_context(|| format!("TLS handshake with {addr} failed"))?;
+        ask_srvr(s, step).await?
+    } else {
+        ask_srvr(tcp, step).await?
+    };
     match text.lines().find(|l| l.starts_with("Mode: ")) {
         Some(mode) => {
             println!("{mode}");
@@ -438,4 +443,16 @@ async fn status(path: &Path) -> Result<()> {
         }
         None => bail!("Error contacting service. It is probably not running."),
     }
+}
+
+async fn ask_srvr<S>(mut s: S, step: std::time::Duration) -> Result<String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    s.write_all(b"srvr").await?;
+    let mut text = String::new();
+    tokio::time::timeout(step, s.read_to_string(&mut text))
+        .await
+        .context("timed out reading srvr")??;
+    Ok(text)
 }

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/certs.rs"]
+mod certs;
 #[path = "common/process.rs"]
 mod process;
 
@@ -164,6 +166,75 @@ fn status_of_a_server_that_is_not_running_fails_clearly() {
     let out = Command::new(BIN).arg("status").arg(&cfg).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("probably not running"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn status_speaks_tls_when_the_only_client_port_is_secure() {
+    let dir = temp_dir("status-tls");
+    let ca = certs::Ca::new(&dir, "ca");
+    let server = ca.server(&dir, "server.pem");
+    let port = free_port();
+    let cfg = write_cfg(
+        &dir,
+        &format!(
+            "dataDir={}\nsecureClientPort={port}\nsecureClientPortAddress=127.0.0.1\n\
+             admin.enableServer=false\nssl.keyStore.location={}\nssl.trustStore.location={}\n\
+             ssl.clientAuth=need\n",
+            dir.display(),
+            server.key_store.display(),
+            ca.trust_store.display()
+        ),
+    );
+    let status = || Command::new(BIN).arg("status").arg(&cfg).output().unwrap();
+    // Nothing listens yet: a clear failure.
+    let out = status();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("probably not running"),
+        "{out:?}"
+    );
+    let mut child = Command::new(BIN)
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        let out = status();
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("Client SSL: true."), "{stdout}");
+    assert!(stdout.contains("Mode: standalone"), "{stdout}");
+    // A plaintext `srvr` on that port gets no answer: it really was TLS.
+    let plain = four_letter(port, "srvr", FLW_TIMEOUT).unwrap_or_default();
+    assert!(!plain.contains("Mode:"), "{plain}");
+    // A trust store that does not hold the server's CA: the handshake fails, and says so.
+    let other = certs::Ca::new(&dir, "other");
+    let body = std::fs::read_to_string(&cfg).unwrap().replace(
+        &ca.trust_store.display().to_string(),
+        &other.trust_store.display().to_string(),
+    );
+    let foreign = dir.join("foreign.cfg");
+    std::fs::write(&foreign, body).unwrap();
+    let out = Command::new(BIN)
+        .arg("status")
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TLS handshake"),
+        "{out:?}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

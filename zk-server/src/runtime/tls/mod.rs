@@ -378,6 +378,14 @@ fn client_config(
     }
 }
 
+/// A TLS client of this server's own client port, built from zoo.cfg's `ssl.*` settings (the key
+/// store is the client certificate, the trust store verifies the server): `zk-server status` of a
+/// server whose one client port is `secureClientPort`, as `zkServer.sh status` does with
+/// `FourLetterWordMain ... srvr true`.
+pub fn own_client_connector(cfg: &ServerConfig) -> Result<TlsConnector, ConfigError> {
+    client_config(cfg, "ssl.", &cfg.tls.client).map(|c| TlsConnector::from(Arc::new(c)))
+}
+
 /// `hostnameVerification=false`: the chain must still lead to a trusted CA, but the name the
 /// certificate is for is not compared with the host dialled.
 #[derive(Debug)]
