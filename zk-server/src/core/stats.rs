@@ -166,7 +166,8 @@ impl ServerStats {
         // `SimpleCounterSet`, `AvgMinMaxCounterSet`).
         self.quota_exceeded_errors.values_mut().for_each(|v| *v = 0);
         for set in [&mut self.read_per_namespace, &mut self.write_per_namespace] {
-            set.values_mut().for_each(|v| *v = Summary::default());
+            set.values_mut()
+                .for_each(|v| *v = Summary::with_window(NAMESPACE_WINDOW));
         }
         *self = ServerStats {
             digest_log: std::mem::take(&mut self.digest_log),
@@ -208,7 +209,10 @@ fn record_per_namespace(set: &mut std::collections::BTreeMap<String, Summary>, p
     };
     match set.get_mut(ns) {
         Some(s) => s.record(v),
-        None => set.entry(ns.to_owned()).or_default().record(v),
+        None => set
+            .entry(ns.to_owned())
+            .or_insert_with(|| Summary::with_window(NAMESPACE_WINDOW))
+            .record(v),
     }
 }
 
@@ -247,9 +251,16 @@ pub fn short_op_name(op: zk_proto::OpCode) -> &'static str {
 /// How many recent values a [`Summary`] keeps for its percentiles.
 pub const SUMMARY_WINDOW: usize = 4096;
 
+/// How many recent values a per-namespace summary keeps for its median. There is one per
+/// top-level znode and kind (read, write), so a tree with thousands of top-level znodes must not
+/// cost [`SUMMARY_WINDOW`] values each: 256 values are 2 KiB, and a median of the last 256 is as
+/// close as the 5% error ZooKeeper's Prometheus summaries allow their quantiles.
+pub const NAMESPACE_WINDOW: usize = 256;
+
 /// A distribution of values (ZooKeeper's `AvgMinMaxCounter`, and with `percentiles` its
 /// `AvgMinMaxPercentileCounter`): count, sum, min, max over all values since the last reset,
-/// percentiles over the last [`SUMMARY_WINDOW`] of them.
+/// percentiles over the last [`SUMMARY_WINDOW`] of them (or as many as [`Summary::with_window`]
+/// says).
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub count: u64,
@@ -257,15 +268,29 @@ pub struct Summary {
     pub min: Option<i64>,
     pub max: Option<i64>,
     window: std::collections::VecDeque<i64>,
+    /// How many recent values `window` keeps; 0 means [`SUMMARY_WINDOW`].
+    window_cap: usize,
 }
 
 impl Summary {
+    /// A summary whose percentiles come from the last `cap` values.
+    pub fn with_window(cap: usize) -> Summary {
+        Summary {
+            window_cap: cap,
+            ..Summary::default()
+        }
+    }
+
     pub fn record(&mut self, v: i64) {
         self.count += 1;
         self.sum = self.sum.saturating_add(v);
         self.min = Some(self.min.map_or(v, |m| m.min(v)));
         self.max = Some(self.max.map_or(v, |m| m.max(v)));
-        if self.window.len() == SUMMARY_WINDOW {
+        let cap = match self.window_cap {
+            0 => SUMMARY_WINDOW,
+            n => n,
+        };
+        if self.window.len() >= cap {
             self.window.pop_front();
         }
         self.window.push_back(v);
@@ -324,5 +349,28 @@ mod tests {
         assert_eq!(s.min, Some(0));
         // Only the last SUMMARY_WINDOW values count for percentiles.
         assert_eq!(s.quantile(0.0), 10.0);
+    }
+
+    #[test]
+    fn per_namespace_summaries_keep_a_short_window_and_reset_to_it() {
+        let mut st = ServerStats::default();
+        for i in 0..1000 {
+            // "/a/0000".."/a/0999": 7 bytes of path, no data.
+            st.count_write(&format!("/a/{i:04}"), None);
+        }
+        st.count_write("/b", Some(&vec![0; 10]));
+        let a = &st.write_per_namespace["a"];
+        assert_eq!((a.count, a.min, a.max), (1000, Some(7), Some(7)));
+        assert_eq!(a.window.len(), NAMESPACE_WINDOW);
+        assert_eq!(st.write_per_namespace["b"].sum, 12);
+        st.reset();
+        let a = &st.write_per_namespace["a"];
+        assert_eq!((a.count, a.window.len()), (0, 0));
+        for i in 0..(NAMESPACE_WINDOW + 5) {
+            st.count_read(&"/a".repeat(1 + i % 2), 0);
+        }
+        // Still the short window after the reset.
+        assert_eq!(st.read_per_namespace["a"].window.len(), NAMESPACE_WINDOW);
+        assert_eq!(st.write_per_namespace["a"].window_cap, NAMESPACE_WINDOW);
     }
 }
