@@ -10,7 +10,8 @@
 //! READ) and aversion (-1) stay as `DataTree::new` made them. Nodes under `/zookeeper/` count
 //! nothing in the tree digest. Watchers of the node hear `NodeDataChanged`, as ZooKeeper's
 //! `setData` fires it (in practice none are set: a server changes role, and closes its client
-//! connections, before it syncs). Standalone servers never call this; their node stays empty.
+//! connections, before it syncs), and it counts as a write in namespace `zookeeper`. Standalone
+//! servers never call this; their node stays empty.
 
 use super::tree::CONFIG;
 use super::{Core, Effect, Now};
@@ -43,6 +44,9 @@ impl Core {
             )
             .is_ok()
         {
+            // DataTree.setData counts it as a write in namespace `zookeeper` (mntr's
+            // `*_zookeeper_write_per_namespace`).
+            self.stats.count_write(CONFIG, Some(&node.data));
             self.fire(triggers, node.version, &mut fx);
         }
         fx
@@ -81,6 +85,9 @@ mod tests {
         // Under /zookeeper/: no part of the digest; its bytes count in the data size.
         assert_eq!(core.tree.digest(), digest);
         assert_eq!(core.tree.approximate_data_size(), size + text.len() as u64);
+        // A write in namespace `zookeeper` of path + data bytes, as DataTree.setData counts it.
+        let w = &core.stats.write_per_namespace["zookeeper"];
+        assert_eq!((w.count, w.sum), (1, (CONFIG.len() + text.len()) as i64));
         // Again with a dynamic file's version: mzxid follows it.
         let node = ConfigNode {
             data: b"version=100000000".to_vec(),
