@@ -35,7 +35,8 @@
 #      mntr and every AdminServer command compared key by key, the differences listed
 #      (scripts/interop/monitoring_suite.py, docs/operations.md) (default mode, or alone)
 #   9. config node - /zookeeper/config of zkrs and Apache ZooKeeper 3.8 started from equivalent
-#      configs (3 voters + an observer; server lines with client addresses; standalone): the
+#      configs (3 voters + an observer; server lines with client addresses; hierarchical
+#      groups and weights; standalone): the
 #      bytes (ports aside), Stat, ACL and the answers to writing it
 #      (scripts/interop/config_suite.py) (default mode, or alone with --config-node)
 #
@@ -1345,11 +1346,12 @@ CFG
 # ----------------------------------------------------------------------------
 # Suite 9: /zookeeper/config, zkrs next to Apache ZooKeeper 3.8
 
-# cfgnode_phase SHAPE VOTERS OBSERVERS DYNAMIC: a zkrs and an Apache ensemble of that shape
-# (DYNAMIC=1: each server line carries ";127.0.0.1:clientPort"; VOTERS=1: one standalone
-# server each), compared by scripts/interop/config_suite.py, then stopped (by PID).
+# cfgnode_phase SHAPE VOTERS OBSERVERS DYNAMIC [LINES]: a zkrs and an Apache ensemble of that
+# shape (DYNAMIC=1: each server line carries ";127.0.0.1:clientPort"; VOTERS=1: one standalone
+# server each; LINES: more membership lines, e.g. group.N/weight.N), compared by
+# scripts/interop/config_suite.py, then stopped (by PID).
 cfgnode_phase() {
-    local shape="$1" voters="$2" dynamic="$4" dir="$WORK_DIR/config/$1"
+    local shape="$1" voters="$2" dynamic="$4" lines="${5:-}" dir="$WORK_DIR/config/${1//[^a-z0-9]/-}"
     local n=$(($2 + $3)) ports=() kind id base servers out rc summary line
     local -A clients=()
     mapfile -t ports < <(cluster_ports $((6 * n)))
@@ -1364,6 +1366,7 @@ cfgnode_phase() {
             (( dynamic )) && servers+=";127.0.0.1:${ports[base]}"
             servers+=$'\n'
         done
+        servers+="$lines"
         for ((id = 1; id <= n; id++)); do
             base=$(( (id - 1) * 3 ))
             [[ "$kind" == apache ]] && base=$((base + 3 * n))
@@ -1410,6 +1413,8 @@ suite_config_node() {
     build_zkrs
     cfgnode_phase "3 voters + 1 observer, static zoo.cfg" 3 1 0
     cfgnode_phase "3 voters, client address on each server line" 3 0 1
+    cfgnode_phase "hierarchical: 2 groups of 2 voters, weights, an observer" 4 1 0 \
+        $'group.1=1:2\ngroup.2=3:4\nweight.1=3\nweight.2=1\nweight.3=1\nweight.4=1\n'
     cfgnode_phase "standalone" 1 0 0
     info "suite 9 took $((SECONDS - t0))s"
 }
