@@ -35,8 +35,8 @@
 #      mntr and every AdminServer command compared key by key, the differences listed
 #      (scripts/interop/monitoring_suite.py, docs/operations.md) (default mode, or alone)
 #   9. config node - /zookeeper/config of zkrs and Apache ZooKeeper 3.8 started from equivalent
-#      configs (3 voters + an observer; server lines with client addresses; hierarchical
-#      groups and weights; standalone): the
+#      configs (3 voters + an observer; server lines with client addresses, in zoo.cfg and
+#      in a dynamic config file; hierarchical groups and weights; standalone): the
 #      bytes (ports aside), Stat, ACL and the answers to writing it
 #      (scripts/interop/config_suite.py) (default mode, or alone with --config-node)
 #
@@ -1347,14 +1347,16 @@ CFG
 # Suite 9: /zookeeper/config, zkrs next to Apache ZooKeeper 3.8
 
 # cfgnode_phase SHAPE VOTERS OBSERVERS DYNAMIC [LINES]: a zkrs and an Apache ensemble of that
-# shape (DYNAMIC=1: each server line carries ";127.0.0.1:clientPort"; VOTERS=1: one standalone
-# server each; LINES: more membership lines, e.g. group.N/weight.N), compared by
+# shape (DYNAMIC=1: each server line carries ";127.0.0.1:clientPort"; DYNAMIC=2: so do they,
+# in a dynamic config file zoo.cfg.dynamic.100000000 that zoo.cfg names; VOTERS=1: one
+# standalone server each; LINES: more membership lines, e.g. group.N/weight.N), compared by
 # scripts/interop/config_suite.py, then stopped (by PID).
 cfgnode_phase() {
     local shape="$1" voters="$2" dynamic="$4" lines="${5:-}" dir="$WORK_DIR/config/${1//[^a-z0-9]/-}"
     local n=$(($2 + $3)) ports=() kind id base servers out rc summary line
     local -A clients=()
     mapfile -t ports < <(cluster_ports $((6 * n)))
+    mkdir -p "$dir"
     for kind in zkrs apache; do
         servers=""
         for ((id = 1; id <= n; id++)); do
@@ -1367,6 +1369,10 @@ cfgnode_phase() {
             servers+=$'\n'
         done
         servers+="$lines"
+        if (( dynamic == 2 )); then
+            printf '%s' "$servers" >"$dir/$kind.cfg.dynamic.100000000"
+            servers="dynamicConfigFile=$dir/$kind.cfg.dynamic.100000000"$'\n'
+        fi
         for ((id = 1; id <= n; id++)); do
             base=$(( (id - 1) * 3 ))
             [[ "$kind" == apache ]] && base=$((base + 3 * n))
@@ -1374,7 +1380,7 @@ cfgnode_phase() {
             printf '%s\n' "$id" >"$dir/$kind$id/myid"
             {
                 printf 'tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir=%s\n' "$dir/$kind$id"
-                printf 'clientPort=%s\nclientPortAddress=127.0.0.1\n' "${ports[base]}"
+                (( dynamic == 2 )) || printf 'clientPort=%s\nclientPortAddress=127.0.0.1\n' "${ports[base]}"
                 printf '4lw.commands.whitelist=*\nadmin.enableServer=false\n'
                 (( id > voters )) && printf 'peerType=observer\n'
                 printf '%s' "$servers"
@@ -1413,6 +1419,7 @@ suite_config_node() {
     build_zkrs
     cfgnode_phase "3 voters + 1 observer, static zoo.cfg" 3 1 0
     cfgnode_phase "3 voters, client address on each server line" 3 0 1
+    cfgnode_phase "3 voters in a dynamic config file zoo.cfg.dynamic.100000000" 3 0 2
     cfgnode_phase "hierarchical: 2 groups of 2 voters, weights, an observer" 4 1 0 \
         $'group.1=1:2\ngroup.2=3:4\nweight.1=3\nweight.2=1\nweight.3=1\nweight.4=1\n'
     cfgnode_phase "standalone" 1 0 0

@@ -788,6 +788,8 @@ async fn every_member_serves_the_ensembles_config_and_its_version_outlives_a_lea
     check_config_node(&e, leader, &expected, 0).await;
 }
 
+/// Apache ZooKeeper 3.8.0 with the same layout serves `server.1=127.0.0.1:55265:59977:
+/// participant;127.0.0.1:36181\n...\nversion=100000000` with mzxid 0x100000000, version -1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dynamic_config_files_version_and_client_addresses_reach_zookeeper_config() {
     let mut e = Ensemble::with_dynamic_file("config-dynamic", &[1, 2, 3], "100000000");
