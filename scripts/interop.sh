@@ -12,6 +12,7 @@
 #                                         to run it against Apache)
 #   scripts/interop.sh --tls              only suite 7 (TLS; with --apache: against Apache)
 #   scripts/interop.sh --monitoring       only suite 8 (mntr and AdminServer next to Apache)
+#   scripts/interop.sh --config-node      only suite 9 (/zookeeper/config next to Apache)
 #
 # Suites:
 #   1. zkcli - Apache's Java command-line client (zkCli.sh from Debian's package)
@@ -33,6 +34,11 @@
 #   8. monitoring - zkrs and Apache ZooKeeper 3.8 side by side, given the same state by kazoo:
 #      mntr and every AdminServer command compared key by key, the differences listed
 #      (scripts/interop/monitoring_suite.py, docs/operations.md) (default mode, or alone)
+#   9. config node - /zookeeper/config of zkrs and Apache ZooKeeper 3.8 started from equivalent
+#      configs (3 voters + an observer; server lines with client addresses, in zoo.cfg and
+#      in a dynamic config file; hierarchical groups and weights; standalone): the
+#      bytes (ports aside), Stat, ACL and the answers to writing it
+#      (scripts/interop/config_suite.py) (default mode, or alone with --config-node)
 #
 # The expectations were validated against Apache ZooKeeper 3.8.0 (Debian
 # bookworm) with --apache: they are Apache's real behaviour.
@@ -1337,6 +1343,89 @@ CFG
     info "suite 8 took $((SECONDS - t0))s"
 }
 
+# ----------------------------------------------------------------------------
+# Suite 9: /zookeeper/config, zkrs next to Apache ZooKeeper 3.8
+
+# cfgnode_phase SHAPE VOTERS OBSERVERS DYNAMIC [LINES]: a zkrs and an Apache ensemble of that
+# shape (DYNAMIC=1: each server line carries ";127.0.0.1:clientPort"; DYNAMIC=2: so do they,
+# in a dynamic config file zoo.cfg.dynamic.100000000 that zoo.cfg names; VOTERS=1: one
+# standalone server each; LINES: more membership lines, e.g. group.N/weight.N), compared by
+# scripts/interop/config_suite.py, then stopped (by PID).
+cfgnode_phase() {
+    local shape="$1" voters="$2" dynamic="$4" lines="${5:-}" dir="$WORK_DIR/config/${1//[^a-z0-9]/-}"
+    local n=$(($2 + $3)) ports=() kind id base servers out rc summary line
+    local -A clients=()
+    mapfile -t ports < <(cluster_ports $((6 * n)))
+    mkdir -p "$dir"
+    for kind in zkrs apache; do
+        servers=""
+        for ((id = 1; id <= n; id++)); do
+            base=$(( (id - 1) * 3 ))
+            [[ "$kind" == apache ]] && base=$((base + 3 * n))
+            (( n == 1 )) && continue
+            servers+="server.$id=127.0.0.1:${ports[base + 1]}:${ports[base + 2]}"
+            (( id > voters )) && servers+=":observer"
+            (( dynamic )) && servers+=";127.0.0.1:${ports[base]}"
+            servers+=$'\n'
+        done
+        servers+="$lines"
+        if (( dynamic == 2 )); then
+            printf '%s' "$servers" >"$dir/$kind.cfg.dynamic.100000000"
+            servers="dynamicConfigFile=$dir/$kind.cfg.dynamic.100000000"$'\n'
+        fi
+        for ((id = 1; id <= n; id++)); do
+            base=$(( (id - 1) * 3 ))
+            [[ "$kind" == apache ]] && base=$((base + 3 * n))
+            mkdir -p "$dir/$kind$id"
+            printf '%s\n' "$id" >"$dir/$kind$id/myid"
+            {
+                printf 'tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir=%s\n' "$dir/$kind$id"
+                (( dynamic == 2 )) || printf 'clientPort=%s\nclientPortAddress=127.0.0.1\n' "${ports[base]}"
+                printf '4lw.commands.whitelist=*\nadmin.enableServer=false\n'
+                (( id > voters )) && printf 'peerType=observer\n'
+                printf '%s' "$servers"
+            } >"$dir/$kind$id.cfg"
+            clients[$kind]+="${clients[$kind]:+,}127.0.0.1:${ports[base]}"
+            mon_start "$kind" "$dir/$kind$id.cfg" "$dir/$kind$id/server.log"
+        done
+    done
+    info "$shape: zkrs ${clients[zkrs]}, Apache ${clients[apache]}"
+    set +e
+    out="$(timeout "$KAZOO_TIMEOUT" "$PYTHON" "$INTEROP_DIR/config_suite.py" "$shape" \
+        "${clients[zkrs]}" "${clients[apache]}" 2>&1)"
+    rc=$?
+    set -e
+    stop_monitoring
+    summary=""
+    while IFS= read -r line; do
+        case "$line" in
+            "ok - "*) pass "config: ${line#ok - }" ;;
+            "FAIL - "*) fail "config: ${line#FAIL - }" ;;
+            "config: "*" passed, "*" failed") summary="$line" ;;
+            *) info "$line" ;;
+        esac
+    done <<<"$out"
+    if [[ -z "$summary" ]]; then
+        fail "config suite ($shape) ended without a summary (exit $rc)" \
+            "$(tail -n 20 "$dir"/*/server.log 2>/dev/null)"
+    elif (( rc != 0 )) && [[ "$summary" == *" 0 failed" ]]; then
+        fail "config suite ($shape) exited $rc with no failed checks"
+    fi
+}
+
+suite_config_node() {
+    header "Suite 9: /zookeeper/config, zkrs next to Apache ZooKeeper 3.8"
+    local t0=$SECONDS
+    build_zkrs
+    cfgnode_phase "3 voters + 1 observer, static zoo.cfg" 3 1 0
+    cfgnode_phase "3 voters, client address on each server line" 3 0 1
+    cfgnode_phase "3 voters in a dynamic config file zoo.cfg.dynamic.100000000" 3 0 2
+    cfgnode_phase "hierarchical: 2 groups of 2 voters, weights, an observer" 4 1 0 \
+        $'group.1=1:2\ngroup.2=3:4\nweight.1=3\nweight.2=1\nweight.3=1\nweight.4=1\n'
+    cfgnode_phase "standalone" 1 0 0
+    info "suite 9 took $((SECONDS - t0))s"
+}
+
 usage() {
     sed -n '2,50p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 2
@@ -1351,6 +1440,7 @@ main() {
             --readonly) ONLY_READONLY=1 ;;
             --tls) TLS_ONLY=1 ;;
             --monitoring) MODE=monitoring ;;
+            --config-node) MODE=config-node ;;
             --server)
                 [[ $# -ge 2 ]] || usage
                 MODE=server
@@ -1395,7 +1485,7 @@ main() {
         zkrs) start_zkrs || up=0 ;;
         apache) start_apache || up=0 ;;
         server) info "using the running server at $SERVER" ;;
-        client-tests | cluster | monitoring) up=0 ;;
+        client-tests | cluster | monitoring | config-node) up=0 ;;
     esac
 
     if (( up )) && [[ "$MODE" == server ]] && ! tcp_open "${SERVER%:*}" "${SERVER##*:}"; then
@@ -1427,6 +1517,9 @@ main() {
     fi
     if [[ "$MODE" == zkrs || "$MODE" == monitoring ]]; then
         suite_monitoring
+    fi
+    if [[ "$MODE" == zkrs || "$MODE" == config-node ]]; then
+        suite_config_node
     fi
     if (( FAILED > 0 )) && [[ -f "$WORK_DIR/server.log" ]]; then
         header "server log (last 40 lines)"

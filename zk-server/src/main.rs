@@ -206,6 +206,12 @@ fn runtime_config(cfg: &ServerConfig, addr: std::net::SocketAddr) -> RuntimeConf
         metrics_addr: None,
         initial_config: None,
         system_properties: cfg.system_properties.clone(),
+        config_node: cfg.quorum_config_text().map(|text| {
+            zk_server::core::config_node::ConfigNode {
+                data: text.into_bytes(),
+                version: cfg.quorum_config_version() as i64,
+            }
+        }),
     }
 }
 

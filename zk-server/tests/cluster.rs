@@ -616,3 +616,204 @@ async fn quorum_handshake(ca: &std::path::Path, key_store: &std::path::Path, por
         Ok(Err(_)) => false,
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// /zookeeper/config: every member serves the ensemble's configuration, as ZooKeeper 3.8 does.
+
+impl Ensemble {
+    /// Servers whose membership sits in a dynamic config file named `zoo.cfg.dynamic.<version>`,
+    /// each `server.N` line carrying the member's client address (`;127.0.0.1:port`).
+    fn with_dynamic_file(name: &str, voters: &[u64], version: &str) -> Ensemble {
+        let root = std::env::temp_dir().join(format!("zkrs-cluster-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let ports: Vec<(u64, u16)> = voters.iter().map(|&id| (id, free_port())).collect();
+        let mut servers = String::new();
+        for (id, client_port) in &ports {
+            let (q, el) = (free_port(), free_port());
+            servers.push_str(&format!(
+                "server.{id}=127.0.0.1:{q}:{el}:participant;127.0.0.1:{client_port}\n"
+            ));
+        }
+        let dynamic = root.join(format!("zoo.cfg.dynamic.{version}"));
+        std::fs::write(&dynamic, &servers).unwrap();
+        let mut nodes = Vec::new();
+        for (id, client_port) in ports {
+            let dir = root.join(format!("zk{id}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("myid"), format!("{id}\n")).unwrap();
+            let cfg = root.join(format!("zk{id}.cfg"));
+            std::fs::write(
+                &cfg,
+                format!(
+                    "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\ncommitLogCount=5\n\
+                     4lw.commands.whitelist=*\nadmin.enableServer=false\ndynamicConfigFile={}\n",
+                    dir.display(),
+                    dynamic.display()
+                ),
+            )
+            .unwrap();
+            nodes.push(Node {
+                id,
+                dir,
+                cfg,
+                client_port,
+                child: None,
+            });
+        }
+        Ensemble { root, nodes }
+    }
+
+    /// The epoch of the zxid `srvr` reports for a server.
+    fn epoch(&self, id: u64) -> u64 {
+        let text = four_letter(self.node(id).client_port, "srvr", FLW_TIMEOUT).expect("srvr");
+        let zxid = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Zxid: 0x"))
+            .expect("a Zxid line");
+        u64::from_str_radix(zxid.trim(), 16).unwrap() >> 32
+    }
+}
+
+/// What ZooKeeper 3.8 serves as `/zookeeper/config` for these `server.N` lines (as written in a
+/// config file): one line per member in id order with the role spelled out, the client address
+/// only where the line has one, then `version=<hex>` and no newline. (Apache ZooKeeper 3.8.0,
+/// static 3+1 pseudo-cluster: `server.1=127.0.0.1:37485:46041:participant\n...
+/// server.4=127.0.0.1:58933:36375:observer\nversion=0`.)
+fn expected_config_text(config_file_text: &str, version: &str) -> String {
+    let mut lines: Vec<(u64, String)> = config_file_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("server."))
+        .map(|l| {
+            let (id, value) = l.split_once('=').unwrap();
+            let (server, client) = match value.split_once(';') {
+                Some((s, c)) => (s, Some(c)),
+                None => (value, None),
+            };
+            let mut v = server.to_owned();
+            if server.split(':').count() == 3 {
+                v.push_str(":participant");
+            }
+            if let Some(c) = client {
+                v.push(';');
+                v.push_str(c);
+            }
+            (id.parse().unwrap(), format!("server.{id}={v}\n"))
+        })
+        .collect();
+    lines.sort();
+    let mut text: String = lines.into_iter().map(|(_, l)| l).collect();
+    text.push_str(&format!("version={version}"));
+    text
+}
+
+/// Reads `/zookeeper/config` from one server (with getData and with getConfig) and checks its
+/// bytes and its Stat as ZooKeeper leaves them: version -1, mzxid the config's version, czxid 0,
+/// aversion -1, world:anyone READ only.
+async fn check_config_node(e: &Ensemble, id: u64, expected: &str, mzxid: i64) {
+    let c = client(&e.connect_string(&[id])).await;
+    let (data, st) = c.get_data("/zookeeper/config").await.unwrap();
+    assert_eq!(
+        String::from_utf8(data).unwrap(),
+        expected,
+        "/zookeeper/config on server {id}"
+    );
+    assert_eq!(
+        (
+            st.czxid,
+            st.mzxid,
+            st.pzxid,
+            st.ctime,
+            st.version,
+            st.cversion,
+            st.aversion
+        ),
+        (0, mzxid, 0, 0, -1, 0, -1),
+        "server {id}: {st:?}"
+    );
+    assert_eq!(st.data_length as usize, expected.len());
+    assert_eq!((st.num_children, st.ephemeral_owner), (0, 0));
+    assert!(st.mtime > 0, "mtime is when the server wrote the node");
+    let (cfg, cst) = c.get_config().await.unwrap();
+    assert_eq!((&cfg[..], cst.mzxid), (expected.as_bytes(), mzxid));
+    let (acl, _) = c.get_acl("/zookeeper/config").await.unwrap();
+    assert_eq!(acl, zk::Acls::anyone_read().to_vec(), "server {id}");
+    // Clients cannot write it: its ACL grants READ only (ZooKeeper answers NoAuth).
+    assert_eq!(
+        c.set_data("/zookeeper/config", b"x", None)
+            .await
+            .unwrap_err(),
+        zk::Error::NoAuth
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_member_serves_the_ensembles_config_and_its_version_outlives_a_leader_change() {
+    let mut e = Ensemble::new("config-node", &[1, 2, 3], &[4], "");
+    e.start_all();
+    let leader = e.wait_stable(&[1, 2, 3, 4], Duration::from_secs(20));
+    assert_eq!(e.mode(4).as_deref(), Some("observer"));
+    let cfg_text = std::fs::read_to_string(&e.node(1).cfg).unwrap();
+    let expected = expected_config_text(&cfg_text, "0");
+    assert_eq!(expected.lines().count(), 5);
+    assert!(expected.contains(":observer\n"), "{expected}");
+    // Leader, a follower and the observer.
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    for id in [leader, follower, 4] {
+        check_config_node(&e, id, &expected, 0).await;
+    }
+    let c = client(&e.connect_string(&[leader])).await;
+    c.create("/first-epoch", b"", &open()).await.unwrap();
+    let first_epoch = e.epoch(leader);
+    assert!(first_epoch >= 1);
+
+    // A new leader in a new epoch: with reconfigEnabled=false the version stays 0 (ZooKeeper
+    // 3.8 bumps it to the leader's first zxid only with reconfig enabled), on every member.
+    e.kill(leader);
+    let live: Vec<u64> = [1, 2, 3, 4]
+        .into_iter()
+        .filter(|id| *id != leader)
+        .collect();
+    let new_leader = e.wait_stable(&live, Duration::from_secs(20));
+    // A write in the new epoch shows it in srvr's Zxid.
+    let c = client(&e.connect_string(&[new_leader])).await;
+    c.create("/new-epoch", b"", &open()).await.unwrap();
+    assert!(e.epoch(new_leader) > first_epoch);
+    for &id in &live {
+        check_config_node(&e, id, &expected, 0).await;
+    }
+    // The old leader rejoins as a follower and syncs: the same text.
+    e.start(leader);
+    e.wait_stable(&[1, 2, 3, 4], Duration::from_secs(20));
+    check_config_node(&e, leader, &expected, 0).await;
+}
+
+/// Apache ZooKeeper 3.8.0 with the same layout serves `server.1=127.0.0.1:55265:59977:
+/// participant;127.0.0.1:36181\n...\nversion=100000000` with mzxid 0x100000000, version -1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_config_files_version_and_client_addresses_reach_zookeeper_config() {
+    let mut e = Ensemble::with_dynamic_file("config-dynamic", &[1, 2, 3], "100000000");
+    e.start_all();
+    let leader = e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
+    let dynamic = std::fs::read_to_string(e.root.join("zoo.cfg.dynamic.100000000")).unwrap();
+    let expected = expected_config_text(&dynamic, "100000000");
+    assert!(expected.contains(":participant;127.0.0.1:"), "{expected}");
+    for id in [1, 2, 3] {
+        check_config_node(&e, id, &expected, 0x1_0000_0000).await;
+    }
+    // A wiped follower gets the leader's image (SNAP: more txns than the 5 kept for DIFF),
+    // which holds the leader's copy of the node, and serves its own.
+    let c = client(&e.connect_string(&[leader])).await;
+    for i in 0..10 {
+        c.create(&format!("/c{i}"), b"", &open()).await.unwrap();
+    }
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    e.kill(follower);
+    let dir = e.node(follower).dir.clone();
+    let _ = std::fs::remove_dir_all(dir.join("version-2"));
+    let _ = std::fs::remove_file(dir.join("acceptedEpoch"));
+    let _ = std::fs::remove_file(dir.join("currentEpoch"));
+    e.start(follower);
+    e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
+    check_config_node(&e, follower, &expected, 0x1_0000_0000).await;
+}

@@ -547,3 +547,49 @@ fn apache_digest_of_non_ascii_paths_under_the_c_locale() {
     });
     assert_eq!(sum as i64, STORED);
 }
+
+/// A snapshot Apache ZooKeeper 3.8.0 wrote as a member of a 3-server ensemble (see the fixtures'
+/// README): `/zookeeper/config` is in it like any node, with the ensemble's configuration.
+const ENSEMBLE_FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/apache-3.8/snap-ensemble/snapshot.10000000e"
+);
+/// What that ensemble served as `/zookeeper/config` (read with kazoo and zkCli `get -s`).
+const ENSEMBLE_CONFIG: &str = "server.1=127.0.0.1:37485:46041:participant\n\
+                               server.2=127.0.0.1:44589:60919:participant\n\
+                               server.3=127.0.0.1:37395:41309:participant\nversion=0";
+
+#[test]
+fn an_ensemble_members_snapshot_holds_zookeeper_config_and_we_keep_it() {
+    let bytes = std::fs::read(ENSEMBLE_FIXTURE).unwrap();
+    let snap = read_snapshot(&bytes).unwrap();
+    let node = snap.tree.get("/zookeeper/config").unwrap();
+    assert_eq!(node.data.as_deref(), Some(ENSEMBLE_CONFIG.as_bytes()));
+    let s = &node.stat;
+    assert_eq!(stat_of(s), stat(0, 0, 0, -1, 0, -1, 0));
+    assert_eq!(s.ctime, 0);
+    assert!(
+        s.mtime > 0,
+        "the server's wall clock when it wrote the node"
+    );
+    assert_eq!(snap.tree.acl_of(node), Acl::read_unsafe());
+    // The node is outside the tree digest: Apache's digest section still equals ours.
+    let zxid = zxid_from_name("snapshot.10000000e").unwrap();
+    assert_eq!(check_digest(&snap, zxid), DigestCheck::Match);
+
+    // zkrs writes the node back as it read it (data and stat).
+    let mut out = Vec::new();
+    write_snapshot(
+        &mut out,
+        &snap.tree.view(),
+        &snap.sessions,
+        zxid,
+        &SnapshotWriteOptions::default(),
+    )
+    .unwrap();
+    let back = read_snapshot(&out).unwrap();
+    let again = back.tree.get("/zookeeper/config").unwrap();
+    assert_eq!(again.data, node.data);
+    assert_eq!(again.stat, node.stat);
+    assert_eq!(check_digest(&back, zxid), DigestCheck::Match);
+}

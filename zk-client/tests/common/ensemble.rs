@@ -331,6 +331,22 @@ pub struct Ensemble {
     links: BTreeMap<(u64, u64), Link>,
 }
 
+/// What a member started from a zoo.cfg listing these servers writes into `/zookeeper/config`.
+fn config_node(
+    ports: &BTreeMap<u64, (SocketAddr, u16, u16)>,
+) -> zk_server::core::config_node::ConfigNode {
+    let mut zoo_cfg = String::from("dataDir=/d\nclientPort=2181\ninitLimit=10\nsyncLimit=5\n");
+    for (id, (_, quorum, election)) in ports {
+        zoo_cfg.push_str(&format!("server.{id}=127.0.0.1:{quorum}:{election}\n"));
+    }
+    let (cfg, _) = zk_server::config::parse(&zoo_cfg, std::path::Path::new("zoo.cfg"))
+        .expect("the ensemble's zoo.cfg");
+    zk_server::core::config_node::ConfigNode {
+        data: cfg.quorum_config_text().expect("an ensemble").into_bytes(),
+        version: cfg.quorum_config_version() as i64,
+    }
+}
+
 impl Ensemble {
     /// Starts `opts.servers` voters (ids 1..=n) and waits until they have a leader and all
     /// serve; returns the ensemble and the leader's id.
@@ -404,6 +420,7 @@ impl Ensemble {
                 history_limit: 10_000,
                 tls: None,
             });
+            cfg.config_node = Some(config_node(&ports));
             members.insert(
                 id,
                 Member {

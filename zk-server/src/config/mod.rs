@@ -29,6 +29,7 @@ mod jvm_flags;
 mod properties;
 mod quorum;
 mod tls;
+mod verifier;
 
 pub use quorum::{PeerRole, ServerSpec};
 pub use tls::{ClientAuth, StoreType, TlsConfig, X509Settings};

@@ -199,7 +199,7 @@ impl Core {
 
     /// Sends watch events for the changes one txn made, in ZooKeeper's order. A connection
     /// that watches a deleted node as both data and child watcher hears about it once.
-    fn fire(&mut self, triggers: Vec<Trigger>, zxid: i64, fx: &mut Vec<Effect>) {
+    pub(super) fn fire(&mut self, triggers: Vec<Trigger>, zxid: i64, fx: &mut Vec<Effect>) {
         // Most writes have no watcher at all; skip the ACL lookups below for them.
         if self.data_watches.is_empty() && self.child_watches.is_empty() {
             return;

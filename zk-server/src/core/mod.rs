@@ -16,6 +16,7 @@
 pub mod acl;
 pub mod apply;
 pub mod cluster;
+pub mod config_node;
 pub mod prep;
 pub mod quota;
 pub mod readonly;

@@ -75,6 +75,8 @@ pub struct RuntimeConfig {
     pub initial_config: Option<String>,
     /// System properties the configuration set (the admin `system_properties` command).
     pub system_properties: std::collections::BTreeMap<String, String>,
+    /// What an ensemble member writes into `/zookeeper/config` (`None`: it stays empty).
+    pub config_node: Option<crate::core::config_node::ConfigNode>,
 }
 
 /// `admin.serverAddress`:`admin.serverPort` and `admin.commandURL`.
@@ -101,6 +103,7 @@ impl RuntimeConfig {
             metrics_addr: None,
             initial_config: None,
             system_properties: Default::default(),
+            config_node: None,
         }
     }
 
@@ -337,6 +340,7 @@ impl Server {
                     ),
                     to_core: to_core.clone(),
                     shutdown: shutdown_rx.clone(),
+                    config_node: cfg.config_node.clone(),
                 })
             }
         };
@@ -353,6 +357,7 @@ impl Server {
             failed: failed_tx,
             repl,
         };
+        task.init_config_node();
         task.drain_zab().map_err(std::io::Error::other)?;
         // The HTTP servers first: a /metrics port that cannot be bound fails the start before
         // the core task runs (messages wait in the channel until it does).

@@ -24,6 +24,7 @@ use zk_proto::quorum::{
 use super::metrics::SyncKind;
 use super::quorum::{self as net, ElectionNet, PeerEvent, QOut, QuorumSettings};
 use super::{disk::DiskCmd, CoreTask, ToCore};
+use crate::core::config_node::ConfigNode;
 use crate::core::txn::Txn;
 use crate::core::{Core, ServerRole};
 use crate::storage::{self, snapshot, txnlog};
@@ -42,6 +43,8 @@ pub(crate) struct Replication {
     pub ro: super::readonly::ReadOnlyTimer,
     pub to_core: mpsc::UnboundedSender<ToCore>,
     pub shutdown: watch::Receiver<bool>,
+    /// What goes into `/zookeeper/config` (see [`CoreTask::init_config_node`]).
+    pub config_node: Option<ConfigNode>,
 }
 
 pub(crate) fn read_epoch(dir: &Path, name: &str) -> std::io::Result<Option<u32>> {
@@ -158,6 +161,18 @@ fn header_time_ms(record: &[u8]) -> Option<i64> {
 impl CoreTask {
     fn mono(&self) -> u64 {
         self.now.mono_ms
+    }
+
+    /// Writes the ensemble's configuration into `/zookeeper/config`, as ZooKeeper does when a
+    /// server starts and whenever a learner syncs with a leader (a SNAP image or a reload from
+    /// disk after TRUNC brings an older copy, which this overwrites too).
+    pub(crate) fn init_config_node(&mut self) {
+        let Some(node) = self.repl.as_ref().and_then(|r| r.config_node.clone()) else {
+            return;
+        };
+        self.now = self.clock.now();
+        let fx = self.core.set_config_node(&node, self.now);
+        self.run_effects(fx);
     }
 
     /// Runs Zab's actions, and whatever they lead to, until there are none.
@@ -413,6 +428,10 @@ impl CoreTask {
             r.proposed.clear();
         }
         let fx = self.core.set_role(core_role, serving, now);
+        let syncing_learner = matches!(
+            role,
+            Role::Following { serving: false, .. } | Role::Observing { serving: false, .. }
+        );
         if let Role::Leading {
             epoch: Some(e),
             established: true,
@@ -422,6 +441,9 @@ impl CoreTask {
                 .set_next_zxid(quorum::make_zxid(i64::from(e.0), 0));
         }
         self.run_effects(fx);
+        if syncing_learner {
+            self.init_config_node();
+        }
     }
 
     /// TRUNC: cut the log after `to`; reload the state if it had applied past it.
@@ -465,6 +487,7 @@ impl CoreTask {
         self.core = core;
         let fx = self.core.set_role(role, serving, now);
         self.run_effects(fx);
+        self.init_config_node();
         self.now = self.clock.now();
         Ok(())
     }
@@ -489,6 +512,7 @@ impl CoreTask {
         let fx = core.set_role(role, false, now);
         self.core = core;
         self.run_effects(fx);
+        self.init_config_node();
         if let Some(st) = self.storage.clone() {
             if let Some(d) = self.disk.as_mut() {
                 // Everything logged is superseded.

@@ -9,6 +9,7 @@
 //! Outputs go to stdout, error messages to stderr, as zkCli prints them.
 
 mod complete;
+mod config;
 mod fmt;
 mod quota;
 mod reconfig;
@@ -843,8 +844,20 @@ impl Shell {
             }
             "config" => {
                 let p = "/zookeeper/config";
-                let (data, st) = c.get_data(p).await.map_err(|e| Fail(fmt::error(&e, p)))?;
-                self.say(String::from_utf8_lossy(&data).into_owned());
+                let fail = |e: Error| Fail(fmt::error(&e, p));
+                let (data, st) = if o.flags.contains(&'w') {
+                    let (d, s, w) = c.get_data_w(p).await.map_err(fail)?;
+                    self.watch(p, Kind::Data, w);
+                    (d, s)
+                } else {
+                    c.get_data(p).await.map_err(fail)?
+                };
+                let text = String::from_utf8_lossy(&data).into_owned();
+                if o.flags.contains(&'c') {
+                    self.say(config::client_config_str(&text));
+                } else {
+                    self.say(text);
+                }
                 if o.flags.contains(&'s') {
                     self.out.push((false, fmt::stat(&st)));
                 }
