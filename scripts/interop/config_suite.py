@@ -21,27 +21,23 @@ Prints "ok - ..." / "FAIL - ..." per check, "apache: ..." with what Apache serve
 "config: N passed, M failed"; exits 1 if any check failed.
 """
 
+import os
 import re
 import socket
 import sys
 import time
 
-from kazoo.client import KazooClient
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
 
-PASSED = 0
-FAILED = 0
+import kazoo_suite as ks  # noqa: E402  (the counters and check())
+from kazoo.client import KazooClient  # noqa: E402
+
 CONFIG = "/zookeeper/config"
 
 
-def check(name, cond, detail=""):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-        print("ok - %s" % name, flush=True)
-    else:
-        FAILED += 1
-        print("FAIL - %s%s" % (name, " (%s)" % detail if detail else ""), flush=True)
-    return cond
+# The pass/fail counters and check() are kazoo_suite's (ks.PASSED, ks.FAILED).
+check = ks.check
 
 
 def check_eq(name, got, want):
@@ -156,8 +152,8 @@ def main():
         check_eq("%s: ACL" % name, zacl, aacl)
         for k in aw:
             check_eq("%s: %s on it answers" % (name, k), zw[k], aw[k])
-    print("config: %d passed, %d failed" % (PASSED, FAILED), flush=True)
-    return 1 if FAILED else 0
+    print("config: %d passed, %d failed" % (ks.PASSED, ks.FAILED), flush=True)
+    return 1 if ks.FAILED else 0
 
 
 if __name__ == "__main__":
@@ -165,5 +161,5 @@ if __name__ == "__main__":
         sys.exit(main())
     except Exception as e:  # report, and count as a failure, rather than a bare traceback
         print("FAIL - config suite aborted: %r" % e, flush=True)
-        print("config: %d passed, %d failed" % (PASSED, FAILED + 1), flush=True)
+        print("config: %d passed, %d failed" % (ks.PASSED, ks.FAILED + 1), flush=True)
         sys.exit(1)

@@ -26,26 +26,20 @@ seen, then "monitoring: N passed, M failed"; exits 1 if any check failed.
 """
 
 import json
+import os
 import re
 import socket
 import sys
 import urllib.request
 
-from kazoo.client import KazooClient
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
 
-PASSED = 0
-FAILED = 0
+import kazoo_suite as ks  # noqa: E402  (the counters and check())
+from kazoo.client import KazooClient  # noqa: E402
 
-
-def check(name, cond, detail=""):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-        print("ok - %s" % name, flush=True)
-    else:
-        FAILED += 1
-        print("FAIL - %s%s" % (name, " (%s)" % detail if detail else ""), flush=True)
-    return cond
+# The pass/fail counters and check() are kazoo_suite's (ks.PASSED, ks.FAILED).
+check = ks.check
 
 
 def check_eq(name, got, want):
@@ -381,8 +375,8 @@ def main():
     for s in sessions.values():
         s.stop()
         s.close()
-    print("monitoring: %d passed, %d failed" % (PASSED, FAILED), flush=True)
-    return 1 if FAILED else 0
+    print("monitoring: %d passed, %d failed" % (ks.PASSED, ks.FAILED), flush=True)
+    return 1 if ks.FAILED else 0
 
 
 def leader_of(clients, what):
@@ -451,8 +445,8 @@ def ensemble_main():
     for s in sessions:
         s.stop()
         s.close()
-    print("monitoring: %d passed, %d failed" % (PASSED, FAILED), flush=True)
-    return 1 if FAILED else 0
+    print("monitoring: %d passed, %d failed" % (ks.PASSED, ks.FAILED), flush=True)
+    return 1 if ks.FAILED else 0
 
 
 if __name__ == "__main__":
@@ -464,5 +458,5 @@ if __name__ == "__main__":
         import traceback
 
         traceback.print_exc()
-        print("monitoring: %d passed, %d failed" % (PASSED, FAILED + 1), flush=True)
+        print("monitoring: %d passed, %d failed" % (ks.PASSED, ks.FAILED + 1), flush=True)
         sys.exit(1)
