@@ -15,28 +15,7 @@ fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-/// Runs zkcli with `stdin`, stderr merged into stdout (as `2>&1` does).
-fn zkcli(addr: SocketAddr, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("exec \"$0\" \"$@\" 2>&1")
-        .arg(env!("CARGO_BIN_EXE_zkcli"))
-        .arg("-server")
-        .arg(addr.to_string())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("zkcli starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().expect("zkcli runs")
-}
+use common::run_zkcli as zkcli;
 
 async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     common::bounded(tokio::task::spawn_blocking(f))

@@ -29,9 +29,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 
 use common::ensemble::*;
 
@@ -39,23 +37,7 @@ use common::ensemble::*;
 async fn zkcli(addr: SocketAddr, script: &str) -> String {
     let script = format!("{script}quit\n");
     let out = common::bounded(tokio::task::spawn_blocking(move || {
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg("exec \"$0\" \"$@\" 2>&1")
-            .arg(env!("CARGO_BIN_EXE_zkcli"))
-            .arg("-server")
-            .arg(addr.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("zkcli starts");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        child.wait_with_output().expect("zkcli runs")
+        common::run_zkcli(addr, &[], &script)
     }))
     .await
     .expect("zkcli thread");

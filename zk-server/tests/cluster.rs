@@ -2,7 +2,7 @@
 //! `myid` files, as operators run them, driven by a real client (the `zookeeper-client` crate).
 //! Faults are `kill -9` (SIGKILL) and wiping a data directory. Every wait is bounded.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,25 @@ struct Node {
     cfg: PathBuf,
     client_port: u16,
     child: Option<Child>,
+}
+
+impl Node {
+    /// Server `id` under `root`: its data directory `zk<id>` with a myid file, and `zk<id>.cfg`
+    /// holding what `cfg` writes for that data directory.
+    fn new(root: &Path, id: u64, client_port: u16, cfg: impl FnOnce(&Path) -> String) -> Node {
+        let dir = root.join(format!("zk{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("myid"), format!("{id}\n")).unwrap();
+        let cfg_path = root.join(format!("zk{id}.cfg"));
+        std::fs::write(&cfg_path, cfg(&dir)).unwrap();
+        Node {
+            id,
+            dir,
+            cfg: cfg_path,
+            client_port,
+            child: None,
+        }
+    }
 }
 
 struct Ensemble {
@@ -52,28 +71,15 @@ impl Ensemble {
         }
         let mut nodes = Vec::new();
         for (id, observer) in ids {
-            let dir = root.join(format!("zk{id}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("myid"), format!("{id}\n")).unwrap();
             let client_port = free_port();
-            let cfg = root.join(format!("zk{id}.cfg"));
-            std::fs::write(
-                &cfg,
+            nodes.push(Node::new(&root, id, client_port, |dir| {
                 format!(
                     "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
                      4lw.commands.whitelist=*\nadmin.enableServer=false\n{}{extra}\n{servers}",
                     dir.display(),
                     if observer { "peerType=observer\n" } else { "" }
-                ),
-            )
-            .unwrap();
-            nodes.push(Node {
-                id,
-                dir,
-                cfg,
-                client_port,
-                child: None,
-            });
+                )
+            }));
         }
         Ensemble { root, nodes }
     }
@@ -639,27 +645,14 @@ impl Ensemble {
         std::fs::write(&dynamic, &servers).unwrap();
         let mut nodes = Vec::new();
         for (id, client_port) in ports {
-            let dir = root.join(format!("zk{id}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("myid"), format!("{id}\n")).unwrap();
-            let cfg = root.join(format!("zk{id}.cfg"));
-            std::fs::write(
-                &cfg,
+            nodes.push(Node::new(&root, id, client_port, |dir| {
                 format!(
                     "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\ncommitLogCount=5\n\
                      4lw.commands.whitelist=*\nadmin.enableServer=false\ndynamicConfigFile={}\n",
                     dir.display(),
                     dynamic.display()
-                ),
-            )
-            .unwrap();
-            nodes.push(Node {
-                id,
-                dir,
-                cfg,
-                client_port,
-                child: None,
-            });
+                )
+            }));
         }
         Ensemble { root, nodes }
     }

@@ -474,3 +474,27 @@ async fn relay_with_cut(
         _ = to_client => {}
     }
 }
+
+/// Runs zkcli with `stdin`, stderr merged into stdout (as `2>&1` does).
+pub fn run_zkcli(addr: SocketAddr, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("exec \"$0\" \"$@\" 2>&1")
+        .arg(env!("CARGO_BIN_EXE_zkcli"))
+        .arg("-server")
+        .arg(addr.to_string())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("zkcli starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().expect("zkcli runs")
+}
