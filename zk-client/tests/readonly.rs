@@ -47,6 +47,15 @@ async fn admin_command(addr: std::net::SocketAddr, cmd: &str) -> String {
     resp.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
 
+/// Stops every member but `keep`: it loses its quorum.
+async fn stop_all_but(ens: &mut Ensemble, keep: u64) {
+    for id in ens.ids() {
+        if id != keep {
+            ens.stop(id).await;
+        }
+    }
+}
+
 async fn read_only_client(connect_string: &str) -> zk_client::Result<Client> {
     Client::builder()
         .read_only(true)
@@ -78,11 +87,7 @@ async fn a_follower_without_quorum_serves_read_only_sessions_until_its_quorum_re
         assert_eq!(four_letter(addr, "isro").await.as_deref(), Some("rw"));
         let rw_admin = admin_command(ens.admin_addr(follower), "is_read_only").await;
         assert!(rw_admin.contains(r#""read_only": false"#), "{rw_admin}");
-        for id in ens.ids() {
-            if id != follower {
-                ens.stop(id).await;
-            }
-        }
+        stop_all_but(&mut ens, follower).await;
 
         wait_isro(addr, "ro").await;
         let srvr = four_letter(addr, "srvr").await.unwrap();
@@ -198,11 +203,7 @@ async fn a_read_only_session_moves_to_a_read_write_server_once_one_answers() {
         .await;
         let follower = ens.ids().into_iter().find(|id| *id != leader).unwrap();
         let ro_addr = ens.client_addr(follower);
-        for id in ens.ids() {
-            if id != follower {
-                ens.stop(id).await;
-            }
-        }
+        stop_all_but(&mut ens, follower).await;
         wait_isro(ro_addr, "ro").await;
 
         // A read/write server the client cannot reach yet.
@@ -258,11 +259,7 @@ async fn without_read_only_mode_a_server_without_quorum_serves_nobody() {
         let (mut ens, leader) = Ensemble::start(Options::default()).await;
         let follower = ens.ids().into_iter().find(|id| *id != leader).unwrap();
         let addr = ens.client_addr(follower);
-        for id in ens.ids() {
-            if id != follower {
-                ens.stop(id).await;
-            }
-        }
+        stop_all_but(&mut ens, follower).await;
         wait_isro(addr, "null").await;
         // Well past the read-only grace period: still nobody served.
         tokio::time::sleep(Duration::from_millis(2500)).await;

@@ -8,7 +8,7 @@ mod certs;
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -367,7 +367,7 @@ async fn plain_four_letter(addr: SocketAddr, cmd: &str) -> String {
 
 /// A four-letter word over TLS, as `openssl s_client` would send it.
 async fn tls_four_letter(pki: &Pki, addr: SocketAddr, cmd: &str) -> String {
-    let config = client_rustls(
+    let config = certs::client_rustls(
         &pki.ca.trust_store,
         &pki.ca.client(&pki.dir, "flw.pem", "flw").key_store,
     );
@@ -380,26 +380,6 @@ async fn tls_four_letter(pki: &Pki, addr: SocketAddr, cmd: &str) -> String {
     // The server closes after its answer; a peer closing without close_notify is fine here.
     let _ = s.read_to_end(&mut out).await;
     String::from_utf8(out).unwrap()
-}
-
-fn client_rustls(ca: &Path, key_store: &Path) -> rustls::ClientConfig {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let certs: Vec<_> = CertificateDer::pem_file_iter(key_store)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(key_store).unwrap();
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(certs, key)
-        .unwrap()
 }
 
 /// zkcli with zkCli.sh's `-client-configuration FILE`, or the same keys as `-D` words in

@@ -81,12 +81,7 @@ fn serves_from_a_zoo_cfg_reports_status_and_stops_on_sigterm_and_sigint() {
         let status = Command::new(BIN).arg("status").arg(&cfg).output().unwrap();
         assert!(status.status.success());
         assert!(String::from_utf8_lossy(&status.stdout).contains("Mode: standalone"));
-        let ok = Command::new("kill")
-            .arg(signal)
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        process::send_signal(child.id(), signal);
         let st = wait_exit(&mut child);
         assert!(st.success(), "exit after {signal}: {st:?}");
         assert!(

@@ -2,8 +2,8 @@
 //! `myid` files, as operators run them, driven by a real client (the `zookeeper-client` crate).
 //! Faults are `kill -9` (SIGKILL) and wiping a data directory. Every wait is bounded.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use zookeeper_client as zk;
@@ -13,36 +13,14 @@ mod certs;
 #[path = "common/process.rs"]
 mod process;
 
-use process::{four_letter, free_port, BIN};
+use process::{four_letter, free_port, ServerProc, BIN};
 
 /// How long a four-letter word's answer may take.
 const FLW_TIMEOUT: Duration = Duration::from_secs(3);
 
 struct Node {
-    id: u64,
-    dir: PathBuf,
-    cfg: PathBuf,
+    server: ServerProc,
     client_port: u16,
-    child: Option<Child>,
-}
-
-impl Node {
-    /// Server `id` under `root`: its data directory `zk<id>` with a myid file, and `zk<id>.cfg`
-    /// holding what `cfg` writes for that data directory.
-    fn new(root: &Path, id: u64, client_port: u16, cfg: impl FnOnce(&Path) -> String) -> Node {
-        let dir = root.join(format!("zk{id}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("myid"), format!("{id}\n")).unwrap();
-        let cfg_path = root.join(format!("zk{id}.cfg"));
-        std::fs::write(&cfg_path, cfg(&dir)).unwrap();
-        Node {
-            id,
-            dir,
-            cfg: cfg_path,
-            client_port,
-            child: None,
-        }
-    }
 }
 
 struct Ensemble {
@@ -72,37 +50,36 @@ impl Ensemble {
         let mut nodes = Vec::new();
         for (id, observer) in ids {
             let client_port = free_port();
-            nodes.push(Node::new(&root, id, client_port, |dir| {
+            nodes.push(Node {
+                server: ServerProc::new(&root, id, |dir| {
                 format!(
                     "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
                      4lw.commands.whitelist=*\nadmin.enableServer=false\n{}{extra}\n{servers}",
                     dir.display(),
                     if observer { "peerType=observer\n" } else { "" }
                 )
-            }));
+            }),
+                client_port,
+            });
         }
         Ensemble { root, nodes }
     }
 
     fn node(&self, id: u64) -> &Node {
-        self.nodes.iter().find(|n| n.id == id).unwrap()
+        self.nodes.iter().find(|n| n.server.id == id).unwrap()
     }
 
     fn start(&mut self, id: u64) {
-        let n = self.nodes.iter_mut().find(|n| n.id == id).unwrap();
-        let log = std::fs::File::create(self.root.join(format!("zk{id}.log"))).unwrap();
-        let child = Command::new(BIN)
-            .arg(&n.cfg)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        n.child = Some(child);
+        self.nodes
+            .iter_mut()
+            .find(|n| n.server.id == id)
+            .unwrap()
+            .server
+            .start(&[]);
     }
 
     fn start_all(&mut self) {
-        let ids: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
+        let ids: Vec<u64> = self.nodes.iter().map(|n| n.server.id).collect();
         for id in ids {
             self.start(id);
         }
@@ -110,11 +87,8 @@ impl Ensemble {
 
     /// SIGKILL: no shutdown path runs.
     fn kill(&mut self, id: u64) {
-        let n = self.nodes.iter_mut().find(|n| n.id == id).unwrap();
-        if let Some(mut c) = n.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        let n = self.nodes.iter_mut().find(|n| n.server.id == id).unwrap();
+        n.server.kill();
     }
 
     /// `Mode:` from `srvr`, or None while the server is not serving.
@@ -160,10 +134,7 @@ impl Ensemble {
 impl Drop for Ensemble {
     fn drop(&mut self) {
         for n in &mut self.nodes {
-            if let Some(mut c) = n.child.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+            n.server.kill();
         }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.root);
@@ -206,7 +177,7 @@ async fn three_servers_elect_one_leader_and_every_server_sees_every_write() {
     // `zk-server status CONFIG` says the same, as zkServer.sh status does.
     let out = Command::new(BIN)
         .arg("status")
-        .arg(&e.node(leader).cfg)
+        .arg(&e.node(leader).server.cfg)
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("Mode: leader"));
@@ -336,10 +307,10 @@ async fn a_wiped_follower_catches_up_by_snapshot() {
             .unwrap();
     }
     e.kill(victim);
-    let v2 = e.node(victim).dir.join("version-2");
+    let v2 = e.node(victim).server.dir.join("version-2");
     let _ = std::fs::remove_dir_all(&v2);
-    let _ = std::fs::remove_file(e.node(victim).dir.join("acceptedEpoch"));
-    let _ = std::fs::remove_file(e.node(victim).dir.join("currentEpoch"));
+    let _ = std::fs::remove_file(e.node(victim).server.dir.join("acceptedEpoch"));
+    let _ = std::fs::remove_file(e.node(victim).server.dir.join("currentEpoch"));
     c.create("/while-away", b"", &open()).await.unwrap();
     e.start(victim);
     e.wait_stable(&[1, 2, 3], Duration::from_secs(20));
@@ -522,7 +493,7 @@ async fn quorum_tls_elects_and_replicates_and_refuses_a_foreign_certificate() {
     }
 
     // The leader's quorum port speaks TLS and wants a certificate from the ensemble's CA.
-    let cfg = std::fs::read_to_string(&e.node(leader).cfg).unwrap();
+    let cfg = std::fs::read_to_string(&e.node(leader).server.cfg).unwrap();
     let line = cfg
         .lines()
         .find(|l| l.starts_with(&format!("server.{leader}=")))
@@ -561,7 +532,7 @@ async fn port_unification_lets_tls_and_plaintext_servers_form_one_ensemble() {
     );
     let mut e = Ensemble::new("unify", &[1, 2, 3], &[], &extra);
     for id in [2, 3] {
-        let cfg = e.node(id).cfg.clone();
+        let cfg = e.node(id).server.cfg.clone();
         let mut text = std::fs::read_to_string(&cfg).unwrap();
         text.push_str("sslQuorum=true\n");
         std::fs::write(&cfg, text).unwrap();
@@ -584,27 +555,10 @@ async fn port_unification_lets_tls_and_plaintext_servers_form_one_ensemble() {
 /// Opens TLS to 127.0.0.1:`port` with `key_store`'s certificate; true when the server accepted
 /// it (it then waits for FOLLOWERINFO: a read times out rather than failing).
 async fn quorum_handshake(ca: &std::path::Path, key_store: &std::path::Path, port: u16) -> bool {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use rustls::pki_types::ServerName;
     use std::sync::Arc;
     use tokio::io::AsyncReadExt;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let certs: Vec<_> = CertificateDer::pem_file_iter(key_store)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(key_store).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(certs, key)
-    .unwrap();
+    let config = certs::client_rustls(ca, key_store);
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
@@ -645,14 +599,17 @@ impl Ensemble {
         std::fs::write(&dynamic, &servers).unwrap();
         let mut nodes = Vec::new();
         for (id, client_port) in ports {
-            nodes.push(Node::new(&root, id, client_port, |dir| {
-                format!(
-                    "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\ncommitLogCount=5\n\
+            nodes.push(Node {
+                server: ServerProc::new(&root, id, |dir| {
+                    format!(
+                        "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\ncommitLogCount=5\n\
                      4lw.commands.whitelist=*\nadmin.enableServer=false\ndynamicConfigFile={}\n",
-                    dir.display(),
-                    dynamic.display()
-                )
-            }));
+                        dir.display(),
+                        dynamic.display()
+                    )
+                }),
+                client_port,
+            });
         }
         Ensemble { root, nodes }
     }
@@ -746,7 +703,7 @@ async fn every_member_serves_the_ensembles_config_and_its_version_outlives_a_lea
     e.start_all();
     let leader = e.wait_stable(&[1, 2, 3, 4], Duration::from_secs(20));
     assert_eq!(e.mode(4).as_deref(), Some("observer"));
-    let cfg_text = std::fs::read_to_string(&e.node(1).cfg).unwrap();
+    let cfg_text = std::fs::read_to_string(&e.node(1).server.cfg).unwrap();
     let expected = expected_config_text(&cfg_text, "0");
     assert_eq!(expected.lines().count(), 5);
     assert!(expected.contains(":observer\n"), "{expected}");
@@ -802,7 +759,7 @@ async fn a_dynamic_config_files_version_and_client_addresses_reach_zookeeper_con
     }
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
     e.kill(follower);
-    let dir = e.node(follower).dir.clone();
+    let dir = e.node(follower).server.dir.clone();
     let _ = std::fs::remove_dir_all(dir.join("version-2"));
     let _ = std::fs::remove_file(dir.join("acceptedEpoch"));
     let _ = std::fs::remove_file(dir.join("currentEpoch"));

@@ -10,7 +10,6 @@ mod monitoring;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Raw;
@@ -20,16 +19,15 @@ use zk_proto::proto::SyncRequest;
 use zk_proto::request::Request;
 
 #[path = "common/process.rs"]
-#[allow(dead_code)]
 mod process;
 
+use process::ServerProc;
+
 struct Node {
-    id: u64,
-    cfg: PathBuf,
+    server: ServerProc,
     client: SocketAddr,
     admin: SocketAddr,
     metrics: SocketAddr,
-    child: Option<Child>,
 }
 
 struct Cluster {
@@ -40,10 +38,7 @@ struct Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for n in &mut self.nodes {
-            if let Some(mut c) = n.child.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+            n.server.kill();
         }
         let _ = std::fs::remove_dir_all(&self.root);
     }
@@ -74,17 +69,12 @@ impl Cluster {
         }
         let mut nodes = Vec::new();
         for (id, observer) in ids {
-            let dir = root.join(format!("zk{id}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("myid"), format!("{id}\n")).unwrap();
             let (client, admin, metrics) = (
                 process::free_port(),
                 process::free_port(),
                 process::free_port(),
             );
-            let cfg = root.join(format!("zk{id}.cfg"));
-            std::fs::write(
-                &cfg,
+            let server = ServerProc::new(&root, id, |dir| {
                 format!(
                     "tickTime=100\ninitLimit=20\nsyncLimit=50\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={client}\n\
                      clientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n\
@@ -93,62 +83,40 @@ impl Cluster {
                      metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort={metrics}\n{}{servers}",
                     dir.display(),
                     if observer { "peerType=observer\n" } else { "" }
-                ),
-            )
-            .unwrap();
+                )
+            });
             nodes.push(Node {
-                id,
-                cfg,
+                server,
                 client: local(client),
                 admin: local(admin),
                 metrics: local(metrics),
-                child: None,
             });
         }
         Cluster { root, nodes }
     }
 
     fn node(&self, id: u64) -> &Node {
-        self.nodes.iter().find(|n| n.id == id).unwrap()
+        self.nodes.iter().find(|n| n.server.id == id).unwrap()
+    }
+
+    fn server_mut(&mut self, id: u64) -> &mut ServerProc {
+        let n = self.nodes.iter_mut().find(|n| n.server.id == id).unwrap();
+        &mut n.server
     }
 
     fn start(&mut self, id: u64) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.root.join(format!("zk{id}.log")))
-            .unwrap();
-        let n = self.nodes.iter_mut().find(|n| n.id == id).unwrap();
-        let child = Command::new(process::BIN)
-            .arg(&n.cfg)
-            // A short in-memory history, so that a learner far enough behind needs a SNAP.
-            .env("SERVER_JVMFLAGS", "-Dzookeeper.commitLogCount=3")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        n.child = Some(child);
+        // A short in-memory history, so that a learner far enough behind needs a SNAP.
+        self.server_mut(id)
+            .start(&[("SERVER_JVMFLAGS", "-Dzookeeper.commitLogCount=3")]);
     }
 
     fn kill(&mut self, id: u64) {
-        let n = self.nodes.iter_mut().find(|n| n.id == id).unwrap();
-        if let Some(mut c) = n.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.server_mut(id).kill();
     }
 
     /// SIGSTOP or SIGCONT to a server this test started.
     fn signal(&self, id: u64, sig: &str) {
-        let pid = self.node(id).child.as_ref().unwrap().id();
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(pid.to_string())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig} {pid}");
+        process::send_signal(self.node(id).server.pid(), &format!("-{sig}"));
     }
 
     /// `mntr` of every live server once all serve with one leader; the leader's id.
@@ -157,7 +125,7 @@ impl Cluster {
         loop {
             let mut leader = None;
             let mut serving = 0;
-            for n in self.nodes.iter().filter(|n| n.child.is_some()) {
+            for n in self.nodes.iter().filter(|n| n.server.is_running()) {
                 let Ok(Ok(mut s)) = tokio::time::timeout(
                     Duration::from_secs(2),
                     tokio::net::TcpStream::connect(n.client),
@@ -177,13 +145,13 @@ impl Cluster {
                     continue;
                 }
                 if text.contains("zk_peer_state\tleading - broadcast") {
-                    leader = Some(n.id);
+                    leader = Some(n.server.id);
                     serving += 1;
                 } else if text.contains(" - broadcast") {
                     serving += 1;
                 }
             }
-            let live = self.nodes.iter().filter(|n| n.child.is_some()).count();
+            let live = self.nodes.iter().filter(|n| n.server.is_running()).count();
             if let Some(l) = leader {
                 if serving == live {
                     return l;

@@ -49,6 +49,16 @@ fn create_req(path: &str) -> Request {
     }
 }
 
+/// The txns among `fx`, in order.
+fn persisted(fx: Vec<Effect>) -> Vec<zk_server::core::txn::Txn> {
+    fx.into_iter()
+        .filter_map(|e| match e {
+            Effect::Persist(t) => Some(*t),
+            _ => None,
+        })
+        .collect()
+}
+
 fn create_frame(xid: i32, path: &str) -> Vec<u8> {
     let req = Request::Create {
         op: OpCode::Create,
@@ -74,13 +84,7 @@ fn latencies_and_outstanding_requests_follow_virtual_time() {
 
     // A write is outstanding from its arrival until its txn is committed 40 ms later.
     let fx = h.core.handle_frame(conn, &create_frame(1000, "/a"), h.now);
-    let persist: Vec<_> = fx
-        .into_iter()
-        .filter_map(|e| match e {
-            Effect::Persist(t) => Some(t),
-            _ => None,
-        })
-        .collect();
+    let persist = persisted(fx);
     assert_eq!(persist.len(), 1);
     assert_eq!(int(&h, &c, "outstanding_requests"), 1);
     h.advance(40);
@@ -243,13 +247,7 @@ fn propagation_latency_runs_from_the_txn_time_to_its_application() {
     let before = cnt_sum(&h, &c, "propagation_latency");
     // The txn is stamped now; the disk makes it durable 40 ms later and it is applied.
     let fx = h.core.handle_frame(conn, &create_frame(1000, "/p"), h.now);
-    let persist: Vec<_> = fx
-        .into_iter()
-        .filter_map(|e| match e {
-            Effect::Persist(t) => Some(t),
-            _ => None,
-        })
-        .collect();
+    let persist = persisted(fx);
     h.advance(40);
     let fx = h.core.commit(&persist[0], h.now);
     h.run(fx);
@@ -389,13 +387,7 @@ fn a_txn_whose_digest_disagrees_is_counted() {
     let c = ctx();
     let conn = h.sessions[0];
     let fx = h.core.handle_frame(conn, &create_frame(1000, "/d"), h.now);
-    let mut txn = fx
-        .into_iter()
-        .find_map(|e| match e {
-            Effect::Persist(t) => Some(t),
-            _ => None,
-        })
-        .expect("a txn");
+    let mut txn = persisted(fx).into_iter().next().expect("a txn");
     assert_eq!(int(&h, &c, "digest_mismatches_count"), 0);
     txn.digest = Some(TxnDigest {
         version: 2,

@@ -184,26 +184,16 @@ async fn quota_gauges_and_exceeded_counter_per_namespace() {
     .await
 }
 
-fn client_rustls(ca: &Path, key_store: &Path) -> rustls::ClientConfig {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let certs: Vec<_> = CertificateDer::pem_file_iter(key_store)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(key_store).unwrap();
-    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(certs, key)
-    .unwrap()
+/// Waits up to `secs` for the server to close `s` (end of stream, or a reset) before sending
+/// anything.
+async fn assert_closed_by_server(s: &mut tokio::net::TcpStream, secs: u64, what: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(secs), s.read(&mut buf))
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not closed within {secs} s"))
+        .unwrap_or(0);
+    assert_eq!(n, 0, "{what}: the server sent data instead of closing");
 }
 
 /// Polls `mntr` until `pred` holds (bounded).
@@ -275,10 +265,9 @@ async fn tls_handshakes_under_way_and_plaintext_connections_are_counted() {
 
         // A full TLS connection (a four-letter word over TLS) is not a plaintext one.
         let id = ca.client(&dir, "c.pem", "c");
-        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client_rustls(
-            &ca.trust_store,
-            &id.key_store,
-        )));
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+            certs::client_rustls(&ca.trust_store, &id.key_store),
+        ));
         let tcp = tokio::net::TcpStream::connect(secure).await.unwrap();
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
         let mut s = connector.connect(name, tcp).await.unwrap();
@@ -324,7 +313,6 @@ async fn tls_handshakes_under_way_and_plaintext_connections_are_counted() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn connections_that_never_start_a_session_are_expired_and_counted() {
-    use tokio::io::AsyncReadExt;
     bounded(async {
         let server = Server::start(common::config())
             .await
@@ -336,12 +324,7 @@ async fn connections_that_never_start_a_session_are_expired_and_counted() {
         );
         // Connected, silent: closed after ZooKeeper's sessionlessCnxnTimeout (10 s).
         let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let mut buf = [0u8; 1];
-        let n = tokio::time::timeout(std::time::Duration::from_secs(15), idle.read(&mut buf))
-            .await
-            .expect("closed within 15 s")
-            .unwrap_or(0);
-        assert_eq!(n, 0, "the server closed the connection");
+        assert_closed_by_server(&mut idle, 15, "the silent connection").await;
         let m = mntr_until(addr, "the expiry to be counted", |m| {
             num(m, "sessionless_connections_expired") == 1.0
         })
@@ -354,7 +337,6 @@ async fn connections_that_never_start_a_session_are_expired_and_counted() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn tls_handshakes_beyond_the_limit_are_refused_and_counted() {
-    use tokio::io::AsyncReadExt;
     bounded(async {
         let dir = scratch("tls-limit");
         let ca = certs::Ca::new(&dir, "ca");
@@ -382,12 +364,7 @@ async fn tls_handshakes_beyond_the_limit_are_refused_and_counted() {
         .await;
         // ...so a second TLS client is closed before its handshake, and counted.
         let mut second = tokio::net::TcpStream::connect(secure).await.unwrap();
-        let mut buf = [0u8; 1];
-        let n = tokio::time::timeout(std::time::Duration::from_secs(5), second.read(&mut buf))
-            .await
-            .expect("closed at once")
-            .unwrap_or(0);
-        assert_eq!(n, 0, "the second client is closed");
+        assert_closed_by_server(&mut second, 5, "the second client").await;
         let m = mntr_until(plain, "the refusal to be counted", |m| {
             num(m, "tls_handshake_exceeded") == 1.0
         })
@@ -400,10 +377,9 @@ async fn tls_handshakes_beyond_the_limit_are_refused_and_counted() {
         })
         .await;
         let id = ca.client(&dir, "c.pem", "c");
-        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client_rustls(
-            &ca.trust_store,
-            &id.key_store,
-        )));
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+            certs::client_rustls(&ca.trust_store, &id.key_store),
+        ));
         let tcp = tokio::net::TcpStream::connect(secure).await.unwrap();
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
         connector.connect(name, tcp).await.expect("a TLS handshake");

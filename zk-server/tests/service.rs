@@ -60,12 +60,7 @@ fn wait_ruok(child: &mut Child, port: u16) {
 }
 
 fn stop(child: &mut Child, signal: &str, within: Duration) -> std::process::ExitStatus {
-    let ok = Command::new("kill")
-        .arg(signal)
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    process::send_signal(child.id(), signal);
     let deadline = Instant::now() + within;
     loop {
         if let Some(st) = child.try_wait().unwrap() {

@@ -83,3 +83,27 @@ impl Ca {
         Identity { key_store }
     }
 }
+
+/// A rustls client that trusts the CA certificates in `trust_store` and presents the certificate
+/// and key of `key_store` (PEM files, as [`Ca`] writes them).
+pub fn client_rustls(trust_store: &Path, key_store: &Path) -> rustls::ClientConfig {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(trust_store).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let certs: Vec<_> = CertificateDer::pem_file_iter(key_store)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(key_store).unwrap();
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(certs, key)
+    .unwrap()
+}
