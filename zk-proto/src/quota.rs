@@ -95,6 +95,25 @@ impl StatsTrack {
     pub fn byte_hard_limit(&self) -> i64 {
         self.get(BYTES_HARD)
     }
+
+    /// The count limit that applies, and whether it is the hard one (which wins when set);
+    /// -1 for none.
+    pub fn count_limit(&self) -> (bool, i64) {
+        pick_limit(self.count_hard_limit(), self.count())
+    }
+
+    /// The byte limit that applies, and whether it is the hard one; -1 for none.
+    pub fn byte_limit(&self) -> (bool, i64) {
+        pick_limit(self.byte_hard_limit(), self.bytes())
+    }
+}
+
+fn pick_limit(hard: i64, soft: i64) -> (bool, i64) {
+    if hard > -1 {
+        (true, hard)
+    } else {
+        (false, soft)
+    }
 }
 
 impl std::fmt::Display for StatsTrack {

@@ -262,7 +262,7 @@ impl RollingFile {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = open_append(path)?;
         let size = file.metadata()?.len();
         Ok(RollingFile(Arc::new(Mutex::new(Rolling {
             path: path.to_path_buf(),
@@ -297,12 +297,7 @@ impl Rolling {
             std::fs::rename(&self.path, RollingFile::backup(&self.path, 1))
                 .or_else(ignore_missing)?;
         }
-        self.file = Some(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?,
-        );
+        self.file = Some(open_append(&self.path)?);
         self.size = 0;
         Ok(())
     }
@@ -315,25 +310,19 @@ impl Rolling {
             Some(f) => f,
             None => {
                 // A roll failed half-way: try to reopen.
-                self.file = Some(
-                    OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&self.path)?,
-                );
-                self.size = self
-                    .file
-                    .as_ref()
-                    .map_or(Ok(0), |f| f.metadata().map(|m| m.len()))?;
-                self.file
-                    .as_mut()
-                    .ok_or_else(|| io::Error::other("no log file"))?
+                let f = open_append(&self.path)?;
+                self.size = f.metadata()?.len();
+                self.file.insert(f)
             }
         };
         file.write_all(buf)?;
         self.size += buf.len() as u64;
         Ok(())
     }
+}
+
+fn open_append(p: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(p)
 }
 
 fn ignore_missing(e: io::Error) -> io::Result<()> {

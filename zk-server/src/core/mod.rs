@@ -543,9 +543,7 @@ impl Core {
         // disk before they are answered, so anything else the session sends after a write it
         // has pending waits too, in order. Writes themselves are prepped at once (pipelining);
         // auth is handled at once, as ZooKeeper does, so later writes see the new identity.
-        let op = (payload.len() >= 8)
-            .then(|| i32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]));
-        let op = op.and_then(OpCode::from_i32);
+        let op = peek_header(payload).and_then(|(_, op)| op);
         if !op.is_some_and(|o| is_write(o) || o == OpCode::Auth) {
             let wait_zxid = self.write_marker(session);
             let queued = self.held.get(&session).is_some_and(|q| !q.is_empty());
@@ -992,4 +990,12 @@ impl Core {
             .filter(|p| matches!(p.origin, Origin::Request { conn: c, .. } if c == conn))
             .count()
     }
+}
+
+/// A request's xid and opcode (`None` for an unknown one), read from its header without
+/// decoding the rest; `None` when the payload is shorter than a header.
+fn peek_header(payload: &[u8]) -> Option<(i32, Option<OpCode>)> {
+    let xid = i32::from_be_bytes(payload.get(..4)?.try_into().ok()?);
+    let op = i32::from_be_bytes(payload.get(4..8)?.try_into().ok()?);
+    Some((xid, OpCode::from_i32(op)))
 }

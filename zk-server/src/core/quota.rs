@@ -71,37 +71,33 @@ impl DataTree {
     /// [`QuotaFigures`] now.
     pub fn quota_figures(&self) -> QuotaFigures {
         let mut out = QuotaFigures::default();
-        let mut stack = vec![QUOTA.to_owned()];
-        while let Some(p) = stack.pop() {
-            let Some(node) = self.get(&p) else { continue };
-            let children = self.children_of(&p);
-            if !children.is_empty() {
-                stack.extend(children.into_iter().map(|c| format!("{p}/{c}")));
-                continue;
+        let (limit_suffix, stat_suffix) = (format!("/{LIMIT_NODE}"), format!("/{STAT_NODE}"));
+        self.visit_subtree(QUOTA, |p, node| {
+            if !node.children.is_empty() {
+                return;
             }
-            let limits = p.ends_with(&format!("/{LIMIT_NODE}"));
-            if !limits && !p.ends_with(&format!("/{STAT_NODE}")) {
-                continue;
+            let limits = p.ends_with(&limit_suffix);
+            if !limits && !p.ends_with(&stat_suffix) {
+                return;
             }
             let Some(ns) = top_namespace(&p[QUOTA.len()..]) else {
-                continue;
+                return;
             };
             let Some(data) = node.data.as_deref() else {
-                continue;
+                return;
             };
             let t = parse_logged(data);
             let add = |m: &mut BTreeMap<String, i64>, v: i64| {
                 *m.entry(ns.to_owned()).or_insert(0) += v;
             };
             if limits {
-                let pick = |hard: i64, soft: i64| if hard > -1 { hard } else { soft };
-                add(&mut out.count_limit, pick(t.count_hard_limit(), t.count()));
-                add(&mut out.bytes_limit, pick(t.byte_hard_limit(), t.bytes()));
+                add(&mut out.count_limit, t.count_limit().1);
+                add(&mut out.bytes_limit, t.byte_limit().1);
             } else {
                 add(&mut out.count_usage, t.count());
                 add(&mut out.bytes_usage, t.bytes());
             }
-        }
+        });
         out
     }
 
@@ -189,8 +185,8 @@ impl DataTree {
     pub(super) fn setup_quota(&mut self) {
         let mut found = Vec::new();
         let suffix = format!("/{LIMIT_NODE}");
-        self.visit_preorder(|p, n| {
-            if n.children.is_empty() && p.starts_with(QUOTA) && p.ends_with(&suffix) {
+        self.visit_subtree(QUOTA, |p, n| {
+            if n.children.is_empty() && p.ends_with(&suffix) {
                 if let Some(end) = p.find(&suffix) {
                     found.push(p[QUOTA.len()..end].to_owned());
                 }
@@ -240,14 +236,6 @@ impl QuotaLog {
     }
 }
 
-/// Which limit a write would pass.
-struct Excess {
-    what: &'static str,
-    current: i64,
-    hard: bool,
-    limit: i64,
-}
-
 impl Core {
     /// `checkQuota` for a create (`last_len` 0, `count_diff` 1) or a setData (`count_diff` 0)
     /// of `p`. Soft limits are logged; hard limits are logged and, with `enforceQuota`,
@@ -271,59 +259,39 @@ impl Core {
         let Some(limits) = read(&limit_path(&prefix)) else {
             return Ok(());
         };
-        let check_count =
-            count_diff != 0 && (limits.count() > -1 || limits.count_hard_limit() > -1);
-        let check_bytes = bytes_diff != 0 && (limits.bytes() > -1 || limits.byte_hard_limit() > -1);
+        let check_count = count_diff != 0 && limits.count_limit().1 > -1;
+        let check_bytes = bytes_diff != 0 && limits.byte_limit().1 > -1;
         if !check_count && !check_bytes {
             return Ok(());
         }
         let Some(usage) = read(&stat_path(&prefix)) else {
             return Ok(());
         };
-        let mut excesses = Vec::new();
-        if check_count {
-            let hard = limits.count_hard_limit() > -1;
-            let limit = if hard {
-                limits.count_hard_limit()
-            } else {
-                limits.count()
-            };
-            let current = usage.count() + count_diff;
-            if current > limit {
-                excesses.push(Excess {
-                    what: "count",
-                    current,
-                    hard,
-                    limit,
-                });
-            }
-        }
-        if check_bytes {
-            let hard = limits.byte_hard_limit() > -1;
-            let limit = if hard {
-                limits.byte_hard_limit()
-            } else {
-                limits.bytes()
-            };
-            let current = usage.bytes() + bytes_diff;
-            if current > limit {
-                excesses.push(Excess {
-                    what: "bytes",
-                    current,
-                    hard,
-                    limit,
-                });
-            }
-        }
         let mut refuse = false;
-        for e in excesses {
-            let kind = if e.hard { "hard" } else { "soft" };
-            let limit_name = if e.what == "count" { "Count" } else { "Byte" };
+        for (checked, what, limit_name, (hard, limit), current) in [
+            (
+                check_count,
+                "count",
+                "Count",
+                limits.count_limit(),
+                usage.count() + count_diff,
+            ),
+            (
+                check_bytes,
+                "bytes",
+                "Byte",
+                limits.byte_limit(),
+                usage.bytes() + bytes_diff,
+            ),
+        ] {
+            if !checked || current <= limit {
+                continue;
+            }
+            let kind = if hard { "hard" } else { "soft" };
             let mut msg = format!(
-                "Quota exceeded: {prefix} [current {}={}, {kind}{limit_name}Limit={}]",
-                e.what, e.current, e.limit
+                "Quota exceeded: {prefix} [current {what}={current}, {kind}{limit_name}Limit={limit}]"
             );
-            if e.hard {
+            if hard {
                 if self.config.enforce_quota {
                     refuse = true;
                     msg.push_str(": refused");

@@ -147,12 +147,10 @@ impl Core {
             return false;
         };
         ro.sessions.touch(session, now.mono_ms);
-        if payload.len() < 8 {
+        let Some((xid, op)) = super::peek_header(payload) else {
             return false;
-        }
-        let xid = i32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
-        let op = i32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
-        match OpCode::from_i32(op) {
+        };
+        match op {
             Some(op) if is_refused(op) => {
                 self.reply(conn, xid, ErrorCode::NotReadOnly, None, fx);
                 true

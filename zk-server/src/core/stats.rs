@@ -308,23 +308,33 @@ impl Summary {
     /// The `q` quantile (0..=1) of the recent values, interpolated as Dropwizard's
     /// `UniformSnapshot` (which ZooKeeper's percentile counter uses); 0 before any value.
     pub fn quantile(&self, q: f64) -> f64 {
-        let mut v: Vec<i64> = self.window.iter().copied().collect();
-        if v.is_empty() {
-            return 0.0;
-        }
-        v.sort_unstable();
-        let n = v.len();
-        let pos = q * (n as f64 + 1.0);
-        if pos < 1.0 {
-            return v[0] as f64;
-        }
-        if pos >= n as f64 {
-            return v[n - 1] as f64;
-        }
-        let i = pos.floor() as usize;
-        let (lo, hi) = (v[i - 1] as f64, v[i] as f64);
-        lo + (pos - pos.floor()) * (hi - lo)
+        self.quantiles(&[q])[0]
     }
+
+    /// [`quantile`](Self::quantile) of each of `qs`, sorting the recent values once.
+    pub fn quantiles(&self, qs: &[f64]) -> Vec<f64> {
+        let mut v: Vec<i64> = self.window.iter().copied().collect();
+        v.sort_unstable();
+        qs.iter().map(|&q| sorted_quantile(&v, q)).collect()
+    }
+}
+
+/// The `q` quantile of the sorted values `v` (see [`Summary::quantile`]); 0 for none.
+fn sorted_quantile(v: &[i64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let n = v.len();
+    let pos = q * (n as f64 + 1.0);
+    if pos < 1.0 {
+        return v[0] as f64;
+    }
+    if pos >= n as f64 {
+        return v[n - 1] as f64;
+    }
+    let i = pos.floor() as usize;
+    let (lo, hi) = (v[i - 1] as f64, v[i] as f64);
+    lo + (pos - pos.floor()) * (hi - lo)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ use zk_proto::ErrorCode;
 use super::acl::{AclCache, OPEN_ACL_REF};
 
 pub const ZOOKEEPER: &str = "/zookeeper";
-pub const QUOTA: &str = "/zookeeper/quota";
+pub use zk_proto::quota::QUOTA;
 pub const CONFIG: &str = "/zookeeper/config";
 
 /// A map key: the path's bytes with '/' as NUL (the root is a single NUL).
@@ -372,6 +372,16 @@ impl DataTree {
     /// Calls `f` with each node in pre-order (a parent before its children, siblings sorted).
     pub fn visit_preorder(&self, f: impl FnMut(&str, &Node)) {
         visit(&self.nodes, f)
+    }
+
+    /// Calls `f` with every node strictly below `p`, in pre-order.
+    pub(super) fn visit_subtree(&self, p: &str, mut f: impl FnMut(&str, &Node)) {
+        let mut buf = Vec::new();
+        with_key(p, |k| {
+            for (k, n) in subtree(&self.nodes, k) {
+                f(key_path(k, &mut buf), n);
+            }
+        })
     }
 
     /// Builds a tree from a snapshot: ACL refs and nodes in pre-order (the root may be named ""

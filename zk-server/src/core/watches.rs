@@ -99,6 +99,7 @@ impl WatchManager {
     /// `suppress`, and consumes standard watches. Recursive watches on ancestors fire too, except
     /// for `NodeChildrenChanged`, which they never receive. `may_read` filters every watcher, so
     /// nobody learns of a change to a node they cannot read (CVE-2024-23944, 3.8.4/3.9.2+).
+    #[cfg(test)]
     pub fn trigger(
         &mut self,
         path: &str,

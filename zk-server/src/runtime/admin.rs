@@ -88,13 +88,22 @@ fn command(
     match cmd {
         "configuration" => {
             put("client_port", ctx.client_port.into());
-            put("data_dir", four_letter::abs(&ctx.data_dir).into());
-            put("data_log_dir", four_letter::abs(&ctx.data_log_dir).into());
-            put("tick_time", ctx.tick_time_ms.into());
-            put("max_client_cnxns", ctx.max_client_cnxns.into());
-            put("min_session_timeout", ctx.min_session_timeout_ms.into());
-            put("max_session_timeout", ctx.max_session_timeout_ms.into());
-            put("server_id", ctx.server_id.into());
+            put("data_dir", four_letter::abs(&ctx.cfg.data_dir).into());
+            put(
+                "data_log_dir",
+                four_letter::abs(&ctx.cfg.data_log_dir).into(),
+            );
+            put("tick_time", ctx.cfg.core.tick_time_ms.into());
+            put("max_client_cnxns", ctx.cfg.max_client_cnxns.into());
+            put(
+                "min_session_timeout",
+                ctx.cfg.core.min_session_timeout_ms.into(),
+            );
+            put(
+                "max_session_timeout",
+                ctx.cfg.core.max_session_timeout_ms.into(),
+            );
+            put("server_id", ctx.server_id().into());
             put("client_port_listen_backlog", (-1).into());
         }
         "connection_stat_reset" => {
@@ -107,10 +116,13 @@ fn command(
             put("secure_connections", json!([]));
         }
         "dirs" => {
-            put("datadir_size", four_letter::dir_size(&ctx.data_dir).into());
+            put(
+                "datadir_size",
+                four_letter::dir_size(&ctx.cfg.data_dir).into(),
+            );
             put(
                 "logdir_size",
-                four_letter::dir_size(&ctx.data_log_dir).into(),
+                four_letter::dir_size(&ctx.cfg.data_log_dir).into(),
             );
         }
         "dump" => {
@@ -391,8 +403,8 @@ fn server_stats(core: &Core, ctx: &FourLetterContext, now: Now, out: &mut Map<St
         "packets_received": s.packets_received,
         "client_response_stats": client,
         "provider_null": false,
-        "data_dir_size": four_letter::dir_size(&ctx.data_dir),
-        "log_dir_size": four_letter::dir_size(&ctx.data_log_dir),
+        "data_dir_size": four_letter::dir_size(&ctx.cfg.data_dir),
+        "log_dir_size": four_letter::dir_size(&ctx.cfg.data_log_dir),
         "server_state": ctx.mode,
         "last_processed_zxid": core.last_zxid(),
         "outstanding_requests": core.outstanding_requests(),

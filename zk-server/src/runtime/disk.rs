@@ -12,7 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::ToCore;
 use crate::core::txn::Txn;
-use crate::storage::txnlog::TxnLog;
+use crate::storage::txnlog::{LogError, TxnLog};
 
 /// Txns per group commit at most; bounds the latency of the first txn in a large burst.
 const MAX_BATCH: usize = 4096;
@@ -141,14 +141,10 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
                     }
                 }
                 DiskCmd::Truncate { to, done } => {
-                    let started = Instant::now();
-                    if let Err(e) = log.commit() {
-                        return fail("sync", &e);
-                    }
-                    let fsync_ms = log
-                        .options()
-                        .force_sync
-                        .then(|| started.elapsed().as_millis() as u64);
+                    let fsync_ms = match timed_commit(&mut log) {
+                        Ok(ms) => ms,
+                        Err(e) => return fail("sync", &e),
+                    };
                     if let Some(last) = unsynced.take() {
                         let txns = std::mem::take(&mut batch);
                         let _ = to_core.send(ToCore::Durable {
@@ -188,14 +184,10 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
             }
         }
         if let Some(last) = unsynced.take() {
-            let started = Instant::now();
-            if let Err(e) = log.commit() {
-                return fail("sync", &e);
-            }
-            let fsync_ms = log
-                .options()
-                .force_sync
-                .then(|| started.elapsed().as_millis() as u64);
+            let fsync_ms = match timed_commit(&mut log) {
+                Ok(ms) => ms,
+                Err(e) => return fail("sync", &e),
+            };
             let txns = std::mem::take(&mut batch);
             if to_core
                 .send(ToCore::Durable {
@@ -216,4 +208,15 @@ fn run(mut log: TxnLog, rx: mpsc::Receiver<DiskCmd>, to_core: UnboundedSender<To
     if let Err(e) = log.close() {
         tracing::error!("closing the txn log: {e}");
     }
+}
+
+/// Commits (and, with `forceSync`, fsyncs) the log; how long the fsync took, when there was
+/// one (`fsynctime`).
+fn timed_commit(log: &mut TxnLog) -> Result<Option<u64>, LogError> {
+    let started = Instant::now();
+    log.commit()?;
+    Ok(log
+        .options()
+        .force_sync
+        .then(|| started.elapsed().as_millis() as u64))
 }

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::core::{Core, Now};
 
@@ -27,14 +27,8 @@ pub fn command_name(first4: &[u8]) -> Option<&'static str> {
 /// What the four-letter words need besides the core.
 #[derive(Debug, Clone)]
 pub struct FourLetterContext {
+    /// The port the client listener bound (the configured one may be 0).
     pub(crate) client_port: u16,
-    pub(crate) data_dir: PathBuf,
-    pub(crate) data_log_dir: PathBuf,
-    pub(crate) tick_time_ms: u32,
-    pub(crate) max_client_cnxns: u32,
-    pub(crate) min_session_timeout_ms: u32,
-    pub(crate) max_session_timeout_ms: u32,
-    pub(crate) server_id: u64,
     pub(crate) started_wall_ms: i64,
     /// `standalone`, `leader`, `follower` or `observer` (`Mode:` and `zk_server_state`).
     pub mode: &'static str,
@@ -44,28 +38,31 @@ pub struct FourLetterContext {
     pub metrics: super::metrics::Metrics,
     /// Zab's state, refreshed before each query (replicated servers only).
     pub zab: Option<super::metrics::ZabView>,
-    /// The configuration, for the admin commands.
+    /// The configuration (`conf`, `envi` and the admin commands read it).
     pub(crate) cfg: std::sync::Arc<RuntimeConfig>,
 }
 
 impl FourLetterContext {
     pub fn new(cfg: &RuntimeConfig, local: SocketAddr) -> Self {
+        Self::with_config(std::sync::Arc::new(cfg.clone()), local)
+    }
+
+    /// A context sharing the server's configuration.
+    pub fn with_config(cfg: std::sync::Arc<RuntimeConfig>, local: SocketAddr) -> Self {
         FourLetterContext {
             client_port: local.port(),
-            data_dir: cfg.data_dir.clone(),
-            data_log_dir: cfg.data_log_dir.clone(),
-            tick_time_ms: cfg.core.tick_time_ms,
-            max_client_cnxns: cfg.max_client_cnxns,
-            min_session_timeout_ms: cfg.core.min_session_timeout_ms,
-            max_session_timeout_ms: cfg.core.max_session_timeout_ms,
-            server_id: cfg.quorum.as_ref().map_or(0, |q| q.my_id),
             started_wall_ms: super::Clock::new().now().wall_ms,
             mode: "standalone",
             serving: true,
             metrics: Default::default(),
             zab: None,
-            cfg: std::sync::Arc::new(cfg.clone()),
+            cfg,
         }
+    }
+
+    /// `myid`, 0 for a standalone server.
+    pub(crate) fn server_id(&self) -> u64 {
+        self.cfg.quorum.as_ref().map_or(0, |q| q.my_id)
     }
 
     pub fn started_wall_ms(&self) -> i64 {
@@ -355,20 +352,28 @@ fn build_answer(cmd: &str, core: &mut Core, ctx: &mut FourLetterContext, now: No
         "conf" => {
             let _ = writeln!(out, "clientPort={}", ctx.client_port);
             let _ = writeln!(out, "secureClientPort=-1");
-            let _ = writeln!(out, "dataDir={}", abs(&ctx.data_dir));
-            let _ = writeln!(out, "dataDirSize={}", dir_size(&ctx.data_dir));
-            let _ = writeln!(out, "dataLogDir={}", abs(&ctx.data_log_dir));
-            let _ = writeln!(out, "dataLogSize={}", dir_size(&ctx.data_log_dir));
-            let _ = writeln!(out, "tickTime={}", ctx.tick_time_ms);
-            let _ = writeln!(out, "maxClientCnxns={}", ctx.max_client_cnxns);
-            let _ = writeln!(out, "minSessionTimeout={}", ctx.min_session_timeout_ms);
-            let _ = writeln!(out, "maxSessionTimeout={}", ctx.max_session_timeout_ms);
+            let _ = writeln!(out, "dataDir={}", abs(&ctx.cfg.data_dir));
+            let _ = writeln!(out, "dataDirSize={}", dir_size(&ctx.cfg.data_dir));
+            let _ = writeln!(out, "dataLogDir={}", abs(&ctx.cfg.data_log_dir));
+            let _ = writeln!(out, "dataLogSize={}", dir_size(&ctx.cfg.data_log_dir));
+            let _ = writeln!(out, "tickTime={}", ctx.cfg.core.tick_time_ms);
+            let _ = writeln!(out, "maxClientCnxns={}", ctx.cfg.max_client_cnxns);
+            let _ = writeln!(
+                out,
+                "minSessionTimeout={}",
+                ctx.cfg.core.min_session_timeout_ms
+            );
+            let _ = writeln!(
+                out,
+                "maxSessionTimeout={}",
+                ctx.cfg.core.max_session_timeout_ms
+            );
             let _ = writeln!(out, "clientPortListenBacklog=-1");
-            let _ = writeln!(out, "serverId={}", ctx.server_id);
+            let _ = writeln!(out, "serverId={}", ctx.server_id());
         }
         "dirs" => {
-            let _ = writeln!(out, "datadir_size: {}", dir_size(&ctx.data_dir));
-            let _ = writeln!(out, "logdir_size: {}", dir_size(&ctx.data_log_dir));
+            let _ = writeln!(out, "datadir_size: {}", dir_size(&ctx.cfg.data_dir));
+            let _ = writeln!(out, "logdir_size: {}", dir_size(&ctx.cfg.data_log_dir));
         }
         "envi" => {
             out.push_str("Environment:\n");

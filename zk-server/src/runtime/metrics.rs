@@ -578,11 +578,9 @@ fn summary_rows(rows: &mut Vec<(String, Value)>, name: &str, s: &Summary, detail
         (format!("sum_{name}"), Value::Int(s.sum)),
     ]);
     if detailed {
-        for (p, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)] {
-            rows.push((
-                format!("{p}_{name}"),
-                Value::Int(s.quantile(q).round() as i64),
-            ));
+        let values = s.quantiles(&[0.5, 0.95, 0.99, 0.999]);
+        for (p, v) in ["p50", "p95", "p99", "p999"].into_iter().zip(values) {
+            rows.push((format!("{p}_{name}"), Value::Int(v.round() as i64)));
         }
     }
 }
@@ -599,97 +597,20 @@ pub fn mntr_text(metrics: &[Metric]) -> String {
 /// The metric families ZooKeeper's Prometheus provider would export for these metrics
 /// (names are the metric names; help is the name, as ZooKeeper registers them).
 pub fn prometheus_families(metrics: &[Metric]) -> Vec<proto::MetricFamily> {
-    let family = |name: &str, ty: proto::MetricType, metric: proto::Metric| {
-        let mut f = proto::MetricFamily::default();
-        f.set_name(name.to_owned());
-        f.set_help(name.to_owned());
-        f.set_field_type(ty);
-        f.set_metric(vec![metric]);
-        f
-    };
-    // A set: one sample per key, labelled `key` (a set with no keys yet has no samples, and
-    // the text format then has nothing to show for it).
-    let labelled = |name: &str, ty: proto::MetricType, samples: Vec<(String, f64)>| {
-        let metrics = samples
-            .into_iter()
-            .map(|(k, v)| {
-                let mut label = proto::LabelPair::default();
-                label.set_name("key".to_owned());
-                label.set_value(k);
-                let mut pm = proto::Metric::default();
-                pm.set_label(vec![label]);
-                if ty == proto::MetricType::COUNTER {
-                    let mut c = proto::Counter::default();
-                    c.set_value(v);
-                    pm.set_counter(c);
-                } else {
-                    let mut g = proto::Gauge::default();
-                    g.set_value(v);
-                    pm.set_gauge(g);
-                }
-                pm
-            })
-            .collect::<Vec<_>>();
-        (!metrics.is_empty()).then(|| {
-            let mut f = proto::MetricFamily::default();
-            f.set_name(name.to_owned());
-            f.set_help(name.to_owned());
-            f.set_field_type(ty);
-            f.set_metric(metrics);
-            f
-        })
-    };
+    use proto::MetricType::{COUNTER, GAUGE, SUMMARY};
     let mut out = Vec::new();
     for m in metrics {
-        match m {
-            Metric::Info(..) => {}
+        let (name, ty, samples): (&str, _, Vec<proto::Metric>) = match m {
+            Metric::Info(..) => continue,
             Metric::Gauge(name, v) => {
                 let Some(v) = v.as_f64() else { continue };
-                let mut g = proto::Gauge::default();
-                g.set_value(v);
-                let mut pm = proto::Metric::default();
-                pm.set_gauge(g);
-                out.push(family(name, proto::MetricType::GAUGE, pm));
+                (name, GAUGE, vec![gauge(proto::Metric::default(), v)])
             }
-            Metric::GaugeSet(name, vs) => out.extend(labelled(
+            Metric::Counter(name, v) => (
                 name,
-                proto::MetricType::GAUGE,
-                vs.iter().map(|(k, v)| (k.clone(), *v as f64)).collect(),
-            )),
-            Metric::CounterSet(name, vs) => out.extend(labelled(
-                name,
-                proto::MetricType::COUNTER,
-                vs.iter().map(|(k, v)| (k.clone(), *v as f64)).collect(),
-            )),
-            Metric::Counter(name, v) => {
-                let mut c = proto::Counter::default();
-                c.set_value(*v as f64);
-                let mut pm = proto::Metric::default();
-                pm.set_counter(c);
-                out.push(family(name, proto::MetricType::COUNTER, pm));
-            }
-            Metric::SummarySet(name, set) => {
-                let metrics: Vec<_> = set
-                    .iter()
-                    .map(|(k, s)| {
-                        let mut label = proto::LabelPair::default();
-                        label.set_name("key".to_owned());
-                        label.set_value(k.clone());
-                        let mut pm = proto::Metric::default();
-                        pm.set_label(vec![label]);
-                        pm.set_summary(prometheus_summary(s, false));
-                        pm
-                    })
-                    .collect();
-                if !metrics.is_empty() {
-                    let mut f = proto::MetricFamily::default();
-                    f.set_name((*name).to_owned());
-                    f.set_help((*name).to_owned());
-                    f.set_field_type(proto::MetricType::SUMMARY);
-                    f.set_metric(metrics);
-                    out.push(f);
-                }
-            }
+                COUNTER,
+                vec![counter(proto::Metric::default(), *v as f64)],
+            ),
             Metric::Summary {
                 name,
                 summary: s,
@@ -697,11 +618,70 @@ pub fn prometheus_families(metrics: &[Metric]) -> Vec<proto::MetricFamily> {
             } => {
                 let mut pm = proto::Metric::default();
                 pm.set_summary(prometheus_summary(s, *detailed));
-                out.push(family(name, proto::MetricType::SUMMARY, pm));
+                (name, SUMMARY, vec![pm])
             }
+            // A set: one sample per key, labelled `key`.
+            Metric::GaugeSet(name, vs) => (
+                name,
+                GAUGE,
+                vs.iter().map(|(k, v)| gauge(keyed(k), *v as f64)).collect(),
+            ),
+            Metric::CounterSet(name, vs) => (
+                name,
+                COUNTER,
+                vs.iter()
+                    .map(|(k, v)| counter(keyed(k), *v as f64))
+                    .collect(),
+            ),
+            Metric::SummarySet(name, set) => (
+                name,
+                SUMMARY,
+                set.iter()
+                    .map(|(k, s)| {
+                        let mut pm = keyed(k);
+                        pm.set_summary(prometheus_summary(s, false));
+                        pm
+                    })
+                    .collect(),
+            ),
+        };
+        // A set with no keys yet has no samples, and the text format then has nothing to
+        // show for it.
+        if samples.is_empty() {
+            continue;
         }
+        let mut f = proto::MetricFamily::default();
+        f.set_name(name.to_owned());
+        f.set_help(name.to_owned());
+        f.set_field_type(ty);
+        f.set_metric(samples);
+        out.push(f);
     }
     out
+}
+
+/// A sample of a set, labelled `key`.
+fn keyed(key: &str) -> proto::Metric {
+    let mut label = proto::LabelPair::default();
+    label.set_name("key".to_owned());
+    label.set_value(key.to_owned());
+    let mut pm = proto::Metric::default();
+    pm.set_label(vec![label]);
+    pm
+}
+
+fn gauge(mut pm: proto::Metric, v: f64) -> proto::Metric {
+    let mut g = proto::Gauge::default();
+    g.set_value(v);
+    pm.set_gauge(g);
+    pm
+}
+
+fn counter(mut pm: proto::Metric, v: f64) -> proto::Metric {
+    let mut c = proto::Counter::default();
+    c.set_value(v);
+    pm.set_counter(c);
+    pm
 }
 
 /// A summary as ZooKeeper's Prometheus provider exports it.
@@ -709,15 +689,12 @@ fn prometheus_summary(s: &Summary, detailed: bool) -> proto::Summary {
     let qs: &[f64] = if detailed { &[0.5, 0.9, 0.99] } else { &[0.5] };
     let quantiles = qs
         .iter()
-        .map(|q| {
+        .zip(s.quantiles(qs))
+        .map(|(&q, v)| {
             let mut pq = proto::Quantile::default();
-            pq.set_quantile(*q);
+            pq.set_quantile(q);
             // Like the Java client, NaN until something was observed.
-            pq.set_value(if s.count == 0 {
-                f64::NAN
-            } else {
-                s.quantile(*q)
-            });
+            pq.set_value(if s.count == 0 { f64::NAN } else { v });
             pq
         })
         .collect();

@@ -283,7 +283,8 @@ impl Server {
             .transpose()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (failed_tx, failed) = watch::channel(None);
-        let mut ctx = FourLetterContext::new(&cfg, local_addr);
+        let cfg = Arc::new(cfg);
+        let mut ctx = FourLetterContext::with_config(cfg.clone(), local_addr);
         ctx.metrics = startup_metrics;
         let snap = SnapState::new(cfg.storage.as_ref().map_or(0, |s| s.snap_count));
         let repl = match &cfg.quorum {
@@ -388,7 +389,6 @@ impl Server {
             metrics_addr = Some(addr);
             http_tasks.push(t);
         }
-        let cfg = Arc::new(cfg);
         let mut tasks = vec![tokio::spawn(task.run(core_rx, shutdown_rx.clone()))];
         tasks.extend(http_tasks);
         if let Some(st) = cfg.storage.clone().filter(|s| s.purge_interval_hours > 0) {

@@ -56,6 +56,25 @@ pub struct QuorumSettings {
 }
 
 impl QuorumSettings {
+    /// The accepting side of an election (`what`) or quorum connection: TLS when configured;
+    /// `None`, logged, when the handshake fails.
+    async fn accept_peer(&self, stream: TcpStream, what: &str) -> Option<PeerStream> {
+        let hosts = self.servers.values().map(|a| a.host.as_str());
+        match tls::accept_peer(self.tls.as_deref(), stream, hosts).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "{what} connection: TLS handshake failed; closing");
+                None
+            }
+        }
+    }
+
+    /// The dialling side of a connection to server `sid` (TLS when configured).
+    async fn connect_peer(&self, stream: TcpStream, sid: u64) -> std::io::Result<PeerStream> {
+        let host = self.servers.get(&sid).map_or("", |a| a.host.as_str());
+        tls::connect_peer(self.tls.as_deref(), stream, host).await
+    }
+
     pub fn zab_config(&self, tick_ms: u32) -> zab::Config {
         let observers = self
             .servers
@@ -377,18 +396,8 @@ async fn election_accept(
         let itx = itx.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let mut stream = match tls::accept_peer(
-                q.tls.as_deref(),
-                stream,
-                q.servers.values().map(|a| a.host.as_str()),
-            )
-            .await
-            {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "election connection: TLS handshake failed; closing");
-                    return;
-                }
+            let Some(mut stream) = q.accept_peer(stream, "election").await else {
+                return;
             };
             let mut buf = Vec::new();
             let header = loop {
@@ -568,12 +577,7 @@ async fn election_dial(
         }
     };
     let _ = stream.set_nodelay(true);
-    let host = q
-        .servers
-        .get(&sid)
-        .map(|a| a.host.clone())
-        .unwrap_or_default();
-    let mut stream = match tls::connect_peer(q.tls.as_deref(), stream, &host).await {
+    let mut stream = match q.connect_peer(stream, sid).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(sid, error = %e, "election connection: TLS handshake failed");
@@ -637,18 +641,8 @@ pub(crate) async fn start_quorum_listener(
             let to_core = to_core.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                let stream = match tls::accept_peer(
-                    q.tls.as_deref(),
-                    stream,
-                    q.servers.values().map(|a| a.host.as_str()),
-                )
-                .await
-                {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "quorum connection: TLS handshake failed; closing");
-                        return;
-                    }
+                let Some(stream) = q.accept_peer(stream, "quorum").await else {
+                    return;
                 };
                 let (mut rd, wr) = tokio::io::split(stream);
                 let mut buf = Vec::new();
@@ -726,12 +720,7 @@ pub(crate) fn dial_leader(
             return;
         };
         let _ = stream.set_nodelay(true);
-        let host = q
-            .servers
-            .get(&leader.0)
-            .map(|a| a.host.clone())
-            .unwrap_or_default();
-        let stream = match tls::connect_peer(q.tls.as_deref(), stream, &host).await {
+        let stream = match q.connect_peer(stream, leader.0).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(%addr, error = %e, "TLS handshake with the leader failed");

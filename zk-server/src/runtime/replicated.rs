@@ -167,11 +167,11 @@ impl CoreTask {
     /// server starts and whenever a learner syncs with a leader (a SNAP image or a reload from
     /// disk after TRUNC brings an older copy, which this overwrites too).
     pub(crate) fn init_config_node(&mut self) {
-        let Some(node) = self.repl.as_ref().and_then(|r| r.config_node.clone()) else {
+        let Some(node) = self.repl.as_ref().and_then(|r| r.config_node.as_ref()) else {
             return;
         };
         self.now = self.clock.now();
-        let fx = self.core.set_config_node(&node, self.now);
+        let fx = self.core.set_config_node(node, self.now);
         self.run_effects(fx);
     }
 
@@ -304,11 +304,7 @@ impl CoreTask {
                         // observer): the leader's txn time to now. (Txns delivered while
                         // syncing are history, not propagation.)
                         let serving = self.repl.as_ref().is_some_and(|r| {
-                            matches!(
-                                r.role,
-                                Role::Following { serving: true, .. }
-                                    | Role::Observing { serving: true, .. }
-                            )
+                            r.role.serving() && !matches!(r.role, Role::Leading { .. })
                         });
                         let ms = now.wall_ms - t.hdr.time;
                         if serving && ms >= 0 {
@@ -428,10 +424,8 @@ impl CoreTask {
             r.proposed.clear();
         }
         let fx = self.core.set_role(core_role, serving, now);
-        let syncing_learner = matches!(
-            role,
-            Role::Following { serving: false, .. } | Role::Observing { serving: false, .. }
-        );
+        let syncing_learner =
+            !serving && matches!(role, Role::Following { .. } | Role::Observing { .. });
         if let Role::Leading {
             epoch: Some(e),
             established: true,
@@ -719,14 +713,7 @@ impl CoreTask {
         let now = self.now.mono_ms;
         let m = &mut self.ctx.metrics;
         let prev = self.repl.as_ref().map(|r| r.role);
-        let broadcast = matches!(
-            role,
-            Role::Leading {
-                established: true,
-                ..
-            } | Role::Following { serving: true, .. }
-                | Role::Observing { serving: true, .. }
-        );
+        let broadcast = role.serving();
         if !broadcast {
             m.unavailable_since_ms.get_or_insert(now);
         } else if let Some(since) = m.unavailable_since_ms.take() {
@@ -750,10 +737,7 @@ impl CoreTask {
                     m.election_time.record(now.saturating_sub(since) as i64);
                     m.sync_started_ms = Some(now);
                 }
-                let serving = matches!(
-                    role,
-                    Role::Following { serving: true, .. } | Role::Observing { serving: true, .. }
-                );
+                let serving = role.serving() && !matches!(role, Role::Leading { .. });
                 if serving {
                     if let Some(start) = m.sync_started_ms.take() {
                         let ms = now.saturating_sub(start) as i64;
