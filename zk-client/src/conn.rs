@@ -488,10 +488,11 @@ impl Shell {
                 return;
             }
             let deadline = self.deadline();
-            self.rw
-                .set_seeking(self.session.state() == SessionState::ConnectedReadOnly);
+            let seeking = self.session.state() == SessionState::ConnectedReadOnly;
+            self.rw.set_seeking(seeking);
             tokio::select! {
-                h = self.rw.found(&self.hosts, self.current_host.as_deref(), &self.connector) => {
+                // Only a read-only session looks for a read/write server.
+                h = self.rw.found(&self.hosts, self.current_host.as_deref(), &self.connector), if seeking => {
                     // Leave the read-only server for it.
                     self.prefer = Some(h);
                     close = true;

@@ -19,14 +19,15 @@ const MAX_INTERVAL_MS: u64 = 60_000;
 /// How long one probe (connect, ask, read the answer) may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-type Probe = Pin<Box<dyn Future<Output = bool> + Send>>;
+/// A probe under way: the host, if it answered `rw`.
+type Probe = Pin<Box<dyn Future<Output = Option<HostPort>> + Send>>;
 
 pub(crate) struct RwSeeker {
     interval_ms: u64,
     next_host: usize,
     /// When the next probe starts (while read-only and no probe runs).
     at: Option<Instant>,
-    running: Option<(HostPort, Probe)>,
+    running: Option<Probe>,
 }
 
 impl RwSeeker {
@@ -69,22 +70,18 @@ impl RwSeeker {
                 };
                 self.interval_ms = (self.interval_ms * 2).min(MAX_INTERVAL_MS);
                 tracing::debug!(host = %host.to_addr_string(), "checking whether the server is read/write");
-                let probe = Box::pin(is_rw(connector.clone(), host.clone()));
-                self.running = Some((host, probe));
+                self.running = Some(Box::pin(is_rw(connector.clone(), host)));
             }
-            let Some((_, probe)) = self.running.as_mut() else {
-                continue;
-            };
-            let rw = probe.await;
-            let Some((host, _)) = self.running.take() else {
-                continue;
-            };
-            if rw {
-                self.interval_ms = MIN_INTERVAL_MS;
-                tracing::info!(host = %host.to_addr_string(), "read/write server found");
-                return host;
+            if let Some(probe) = self.running.as_mut() {
+                let found = probe.await;
+                self.running = None;
+                if let Some(host) = found {
+                    self.interval_ms = MIN_INTERVAL_MS;
+                    tracing::info!(host = %host.to_addr_string(), "read/write server found");
+                    return host;
+                }
+                self.at = Some(Instant::now() + Duration::from_millis(self.interval_ms));
             }
-            self.at = Some(Instant::now() + Duration::from_millis(self.interval_ms));
         }
     }
 
@@ -101,8 +98,8 @@ impl RwSeeker {
     }
 }
 
-/// Asks `host` `isro`; true when it answers `rw` within [`PROBE_TIMEOUT`].
-async fn is_rw(connector: Connector, host: HostPort) -> bool {
+/// Asks `host` `isro`; the host when it answers `rw` within [`PROBE_TIMEOUT`].
+async fn is_rw(connector: Connector, host: HostPort) -> Option<HostPort> {
     let ask = async {
         let mut s = connector(&host).await.ok()?;
         s.write_all(b"isro").await.ok()?;
@@ -111,8 +108,8 @@ async fn is_rw(connector: Connector, host: HostPort) -> bool {
         Some(answer)
     };
     match tokio::time::timeout(PROBE_TIMEOUT, ask).await {
-        Ok(Some(answer)) => String::from_utf8_lossy(&answer).trim() == "rw",
-        _ => false,
+        Ok(Some(answer)) if String::from_utf8_lossy(&answer).trim() == "rw" => Some(host),
+        _ => None,
     }
 }
 

@@ -448,6 +448,21 @@ impl Shell {
         self.watches.push((path.to_string(), kind, w));
     }
 
+    /// getData of `path`, leaving a data watch on it when `watch` (`-w`).
+    async fn get_data(
+        &mut self,
+        c: &Client,
+        path: &str,
+        watch: bool,
+    ) -> zk_client::Result<(Vec<u8>, zk_client::Stat)> {
+        if !watch {
+            return c.get_data(path).await;
+        }
+        let (d, s, w) = c.get_data_w(path).await?;
+        self.watch(path, Kind::Data, w);
+        Ok((d, s))
+    }
+
     /// `setquota`, `listquota`, `delquota` (see [`quota`]).
     async fn quota_command(&mut self, cmd: &str, words: &[String]) -> CmdResult {
         let (flags, valued) = match cmd {
@@ -620,13 +635,10 @@ impl Shell {
                 }
             }
             "get" => {
-                let (data, st) = if o.flags.contains(&'w') {
-                    let (d, s, w) = c.get_data_w(&path).await.map_err(ke)?;
-                    self.watch(&path, Kind::Data, w);
-                    (d, s)
-                } else {
-                    c.get_data(&path).await.map_err(ke)?
-                };
+                let (data, st) = self
+                    .get_data(&c, &path, o.flags.contains(&'w'))
+                    .await
+                    .map_err(ke)?;
                 self.say(data_text(&data));
                 if o.flags.contains(&'s') {
                     self.out.push((false, fmt::stat(&st)));
@@ -845,13 +857,10 @@ impl Shell {
             "config" => {
                 let p = "/zookeeper/config";
                 let fail = |e: Error| Fail(fmt::error(&e, p));
-                let (data, st) = if o.flags.contains(&'w') {
-                    let (d, s, w) = c.get_data_w(p).await.map_err(fail)?;
-                    self.watch(p, Kind::Data, w);
-                    (d, s)
-                } else {
-                    c.get_data(p).await.map_err(fail)?
-                };
+                let (data, st) = self
+                    .get_data(&c, p, o.flags.contains(&'w'))
+                    .await
+                    .map_err(fail)?;
                 let text = String::from_utf8_lossy(&data).into_owned();
                 if o.flags.contains(&'c') {
                     self.say(config::client_config_str(&text));

@@ -6,8 +6,8 @@ use zk_client::{Client, CreateMode, Error, ErrorCode};
 
 use crate::fmt;
 
+use zk_proto::quota::{limit_path, stat_path, BYTES, COUNT, LIMIT_NODE};
 pub use zk_proto::quota::{StatsTrack, BYTES_HARD, COUNT_HARD, QUOTA};
-use zk_proto::quota::{BYTES, COUNT, LIMIT_NODE as LIMITS, STAT_NODE as STATS};
 
 /// The option letters of zkCli's quota option group, with their descriptions.
 pub const GROUP: [(char, &str); 4] = [
@@ -119,7 +119,7 @@ pub async fn create_quota(
             let Some(mut kids) = children_or_none(c, &p).await? else {
                 continue;
             };
-            if p != real && kids.iter().any(|k| k == LIMITS) {
+            if p != real && kids.iter().any(|k| k == LIMIT_NODE) {
                 return Err(format!(
                     "{path} has a child {} which has a quota",
                     trim_quota_path(&p)
@@ -143,7 +143,7 @@ pub async fn create_quota(
         if kids.is_empty() {
             break;
         }
-        if qp != real && kids.iter().any(|k| k == LIMITS) {
+        if qp != real && kids.iter().any(|k| k == LIMIT_NODE) {
             return Err(format!(
                 "{path} has a parent {} which has a quota",
                 trim_quota_path(&qp)
@@ -162,8 +162,7 @@ pub async fn create_quota(
             create_ignoring_exists(c, &qp, b"").await?;
         }
     }
-    let stat_path = format!("{qp}/{STATS}");
-    let limit_path = format!("{qp}/{LIMITS}");
+    let (stat_path, limit_path) = (stat_path(path), limit_path(path));
     let open = fmt::open_acl();
     let get = |p: String| async move {
         c.get_data(&p)
@@ -184,12 +183,9 @@ pub async fn create_quota(
         )
         .await
         .map_err(ke(&limit_path))?;
-        let mut stats = StatsTrack::default();
-        stats.set(COUNT, 0);
-        stats.set(BYTES, 0);
         c.create(
             &stat_path,
-            stats.to_string().as_bytes(),
+            StatsTrack::usage(0, 0).to_string().as_bytes(),
             &open,
             CreateMode::Persistent,
         )
@@ -217,13 +213,13 @@ pub async fn create_quota(
 /// `SetQuotaCommand.checkQuota`: warnings when the new quota is below the current stats.
 fn check_quota(q: &StatsTrack, s: &StatsTrack, out: &mut Vec<Line>) {
     let below = |lim: i64, cur: i64| lim > -1 && lim < cur;
-    if below(q.count(), s.count()) || below(q.get(COUNT_HARD), s.count()) {
+    if below(q.count(), s.count()) || below(q.count_hard_limit(), s.count()) {
         out.push(Line::Out(format!(
             "[Warning]: the count quota you create is less than the existing count:{}",
             s.count()
         )));
     }
-    if below(q.bytes(), s.bytes()) || below(q.get(BYTES_HARD), s.bytes()) {
+    if below(q.bytes(), s.bytes()) || below(q.byte_hard_limit(), s.bytes()) {
         out.push(Line::Out(format!(
             "[Warning]: the bytes quota you create is less than the existing bytes:{}",
             s.bytes()
@@ -233,10 +229,10 @@ fn check_quota(q: &StatsTrack, s: &StatsTrack, out: &mut Vec<Line>) {
 
 /// `ListQuotaCommand.exec`.
 pub async fn list_quota(c: &Client, path: &str, out: &mut Vec<Line>) -> QResult<()> {
-    let limit_path = format!("{QUOTA}{path}/{LIMITS}");
+    let limit_path = limit_path(path);
     out.push(Line::Err(format!("absolute path is {limit_path}")));
     fmt::validate_path(&limit_path, false)?;
-    let stat_path = format!("{QUOTA}{path}/{STATS}");
+    let stat_path = stat_path(path);
     for (p, what) in [(&limit_path, "quota"), (&stat_path, "stat")] {
         match c.get_data(p).await {
             Ok((d, _)) => out.push(Line::Out(format!(
@@ -261,7 +257,7 @@ pub async fn del_quota(
     out: &mut Vec<Line>,
 ) -> QResult<()> {
     let parent = format!("{QUOTA}{path}");
-    let limit_path = format!("{parent}/{LIMITS}");
+    let limit_path = limit_path(path);
     fmt::validate_path(&limit_path, false)?;
     if c.exists(&limit_path)
         .await

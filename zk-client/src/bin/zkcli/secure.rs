@@ -11,7 +11,7 @@ fn jvm_properties(flags: &str) -> BTreeMap<String, String> {
     flags
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("-D"))
-        .filter_map(|d| d.split_once('=').or(Some((d, ""))))
+        .map(|d| d.split_once('=').unwrap_or((d, "")))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
