@@ -564,23 +564,32 @@ suite_zkcli() {
 
 suite_kazoo() {
     header "Suite 2: kazoo ($("$PYTHON" -c 'import importlib.metadata as m; print("kazoo", m.version("kazoo"))')) against $SERVER"
-    local out rc summary n m
+    local out rc
     set +e
     out="$(EXISTS_NEEDS_READ="$EXISTS_NEEDS_READ" timeout "$KAZOO_TIMEOUT" "$PYTHON" "$INTEROP_DIR/kazoo_suite.py" "$SERVER" 2>&1)"
     rc=$?
     set -e
-    printf '%s\n' "$out" | grep -v '^kazoo: [0-9]* passed, [0-9]* failed$' || true
-    summary="$(grep -E '^kazoo: [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n 1 || true)"
+    suite_summary kazoo "kazoo suite" "$out" "$rc" "; 124 = timed out after ${KAZOO_TIMEOUT}s"
+}
+
+# suite_summary NAME WHAT OUTPUT RC [NOTE]: prints a python suite's output without its summary
+# line ("NAME: N passed, M failed"), adds the counts, and fails WHAT when the summary is
+# missing or the suite exited non-zero with nothing failed (NOTE goes into the exit message).
+suite_summary() {
+    local name="$1" what="$2" out="$3" rc="$4" note="${5:-}" summary n m
+    local pattern="^$name: ([0-9]+) passed, ([0-9]+) failed\$"
+    printf '%s\n' "$out" | grep -Ev "$pattern" || true
+    summary="$(grep -E "$pattern" <<<"$out" | tail -n 1 || true)"
     if [[ -z "$summary" ]]; then
-        fail "kazoo suite ended without a summary (exit $rc; 124 = timed out after ${KAZOO_TIMEOUT}s)"
+        fail "$what ended without a summary (exit $rc$note)"
         return 0
     fi
-    n="$(sed -E 's/^kazoo: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$summary")"
-    m="$(sed -E 's/^kazoo: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$summary")"
-    info "kazoo: $n passed, $m failed"
+    n="$(sed -E "s/$pattern/\\1/" <<<"$summary")"
+    m="$(sed -E "s/$pattern/\\2/" <<<"$summary")"
+    info "$name: $n passed, $m failed"
     PASSED=$((PASSED + n))
     FAILED=$((FAILED + m))
-    if (( m == 0 && rc != 0 )); then fail "kazoo suite exited $rc with no failed checks"; fi
+    if (( m == 0 && rc != 0 )); then fail "$what exited $rc with no failed checks"; fi
 }
 
 # ----------------------------------------------------------------------------
@@ -1096,7 +1105,7 @@ suite_tls() {
     local what="zkrs"
     [[ "$MODE" == apache ]] && what="Apache ZooKeeper"
     header "Suite 7: TLS to a $what secureClientPort: kazoo, Apache zkCli, zkcli"
-    local certs="$WORK_DIR/certs" sport out rc summary n m
+    local certs="$WORK_DIR/certs" sport out rc
     if ! ensure_openssl || ! "$REPO_ROOT/scripts/gen-certs.sh" "$certs" >/dev/null; then
         fail "tls: scripts/gen-certs.sh makes the certificates"
         return 0
@@ -1124,17 +1133,7 @@ X509AuthenticationProvider.superUser=CN=admin,OU=ops,O=zkrs"
     out="$(timeout "$KAZOO_TIMEOUT" "$PYTHON" "$INTEROP_DIR/tls_suite.py" "$secure" "$SERVER" "$certs" 2>&1)"
     rc=$?
     set -e
-    printf '%s\n' "$out" | grep -v '^tls: [0-9]* passed, [0-9]* failed$' || true
-    summary="$(grep -E '^tls: [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n 1 || true)"
-    if [[ -z "$summary" ]]; then
-        fail "tls kazoo suite ended without a summary (exit $rc)"
-    else
-        n="$(sed -E 's/^tls: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$summary")"
-        m="$(sed -E 's/^tls: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$summary")"
-        PASSED=$((PASSED + n))
-        FAILED=$((FAILED + m))
-        if (( m == 0 && rc != 0 )); then fail "tls kazoo suite exited $rc with no failed checks"; fi
-    fi
+    suite_summary tls "tls kazoo suite" "$out" "$rc"
 
     local cp="/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/netty-resolver.jar:/usr/share/java/netty-codec.jar"
     local flags="-cp $cp -Dzookeeper.client.secure=true -Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty"
@@ -1228,22 +1227,6 @@ mon_start() {
     MON_PIDS+=($!)
 }
 
-# mon_summary OUTPUT RC: print a monitoring_suite.py run and add its counts.
-mon_summary() {
-    local out="$1" rc="$2" summary n m
-    printf '%s\n' "$out" | grep -v '^monitoring: [0-9]* passed, [0-9]* failed$' || true
-    summary="$(grep -E '^monitoring: [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n 1 || true)"
-    if [[ -z "$summary" ]]; then
-        fail "monitoring suite ended without a summary (exit $rc)"
-        return 0
-    fi
-    n="$(sed -E 's/^monitoring: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$summary")"
-    m="$(sed -E 's/^monitoring: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$summary")"
-    PASSED=$((PASSED + n))
-    FAILED=$((FAILED + m))
-    if (( m == 0 && rc != 0 )); then fail "monitoring suite exited $rc with no failed checks"; fi
-}
-
 # Two 3-voter ensembles, zkrs and Apache, side by side: the quorum keys and commands.
 mon_ensembles() {
     local dir="$1" ports=() kind id base servers out rc
@@ -1291,7 +1274,7 @@ CFG
         "${clients[zkrs]}" "${admins[zkrs]}" "${clients[apache]}" "${admins[apache]}" 2>&1)"
     rc=$?
     set -e
-    mon_summary "$out" "$rc"
+    suite_summary monitoring "monitoring suite" "$out" "$rc"
 }
 
 suite_monitoring() {
@@ -1335,7 +1318,7 @@ CFG
             "127.0.0.1:${ports[2]}" "127.0.0.1:${ports[3]}" "$dir/apache.cfg" 2>&1)"
         rc=$?
         set -e
-        mon_summary "$out" "$rc"
+        suite_summary monitoring "monitoring suite" "$out" "$rc"
     fi
     stop_monitoring
     mon_ensembles "$dir"

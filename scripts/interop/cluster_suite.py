@@ -28,7 +28,6 @@ Prints one line per check ("ok - ..." / "FAIL - ..."), then a summary line
 import logging
 import os
 import select
-import socket
 import sys
 import time
 import traceback
@@ -56,20 +55,7 @@ def info(msg):
 
 def four_letter(sid, word):
     """The server's answer to a four-letter word ('' if none)."""
-    host, port = SERVERS[sid]
-    try:
-        with socket.create_connection((host, port), timeout=3) as s:
-            s.settimeout(3)
-            s.sendall(word.encode())
-            chunks = []
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                chunks.append(b)
-            return b"".join(chunks).decode("utf-8", "replace")
-    except OSError:
-        return ""
+    return ks.four_letter(address(sid), word)
 
 
 def mode(sid):

@@ -23,7 +23,6 @@ Prints "ok - ..." / "FAIL - ..." per check, "apache: ..." with what Apache serve
 
 import os
 import re
-import socket
 import sys
 import time
 
@@ -44,25 +43,10 @@ def check_eq(name, got, want):
     return check(name, got == want, "zkrs %r, Apache %r" % (got, want))
 
 
-def four_letter(hostport, word):
-    host, port = hostport.rsplit(":", 1)
-    try:
-        with socket.create_connection((host, int(port)), timeout=3) as s:
-            s.sendall(word.encode())
-            out = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    return out.decode(errors="replace")
-                out += chunk
-    except OSError:
-        return ""
-
-
 def modes(clients):
     out = []
     for c in clients:
-        m = re.search(r"^Mode: (\S+)", four_letter(c, "srvr"), re.M)
+        m = re.search(r"^Mode: (\S+)", ks.four_letter(c, "srvr"), re.M)
         out.append(m.group(1) if m else None)
     return out
 

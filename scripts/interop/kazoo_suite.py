@@ -12,6 +12,7 @@ Prints one line per check ("ok - ..." / "FAIL - ..."), then a summary line
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -78,6 +79,23 @@ def new_client(hosts):
     client = KazooClient(hosts=hosts, timeout=10.0, connection_retry={"max_tries": 3})
     client.start(timeout=15)
     return client
+
+
+def four_letter(hostport, word):
+    """The answer of the server at HOST:PORT to a four-letter word ('' if none)."""
+    host, port = hostport.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=3) as s:
+            s.sendall(word.encode())
+            chunks = []
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+            return b"".join(chunks).decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def stop_client(client):

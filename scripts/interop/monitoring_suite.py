@@ -228,6 +228,19 @@ def shape_diffs(a, b, path=""):
     return out
 
 
+def check_shape(label, cmd, zj, aj):
+    """One check: zkrs's JSON answer to `cmd` has Apache's shape, except documented differences
+    (printed as "difference: ...")."""
+    bad = []
+    for path, what in shape_diffs(shape(zj), shape(aj)):
+        why = documented(cmd, path)
+        if why:
+            print("difference: %s %s (%s): %s" % (label, path, what, why))
+        else:
+            bad.append("%s: %s" % (path, what))
+    check("%s: same JSON shape as Apache's" % label, not bad, "; ".join(bad))
+
+
 def documented(cmd, path):
     for (c, p), why in SHAPE_DIFFERENCES.items():
         if c != cmd:
@@ -294,15 +307,7 @@ def main():
                  (aj.get("command"), aj.get("error")))
         if cmd == "monitor":
             continue  # compared above
-        diffs = shape_diffs(shape(zj), shape(aj))
-        bad = []
-        for path, what in diffs:
-            why = documented(cmd, path)
-            if why:
-                print("difference: %s %s (%s): %s" % (cmd, path, what, why))
-            else:
-                bad.append("%s: %s" % (path, what))
-        check("%s: same JSON shape as Apache's" % cmd, not bad, "; ".join(bad))
+        check_shape(cmd, cmd, zj, aj)
     for cmd in ("stat_reset", "connection_stat_reset"):
         (zs, zj), (as_, aj) = admin(z_admin, cmd), admin(a_admin, cmd)
         check_eq("%s: answer" % cmd, zj, aj)
@@ -373,8 +378,7 @@ def main():
           zj["version"])
 
     for s in sessions.values():
-        s.stop()
-        s.close()
+        ks.stop_client(s)
     print("monitoring: %d passed, %d failed" % (ks.PASSED, ks.FAILED), flush=True)
     return 1 if ks.FAILED else 0
 
@@ -426,14 +430,7 @@ def ensemble_main():
                      (as_, aj.get("error")))
             if cmd == "monitor":
                 continue
-            bad = []
-            for path, what in shape_diffs(shape(zj), shape(aj)):
-                why = documented(cmd, path)
-                if why:
-                    print("difference: %s %s %s (%s): %s" % (role, cmd, path, what, why))
-                else:
-                    bad.append("%s: %s" % (path, what))
-            check("%s %s: same JSON shape as Apache's" % (role, cmd), not bad, "; ".join(bad))
+            check_shape("%s %s" % (role, cmd), cmd, zj, aj)
             if cmd in ("zabstate", "leader"):
                 for k in ("is_leader", "voting", "zabstate"):
                     if k in aj:
@@ -443,8 +440,7 @@ def ensemble_main():
                          sorted(v["learner_type"] for v in zj["current_config"].values()),
                          sorted(v["learner_type"] for v in aj["current_config"].values()))
     for s in sessions:
-        s.stop()
-        s.close()
+        ks.stop_client(s)
     print("monitoring: %d passed, %d failed" % (ks.PASSED, ks.FAILED), flush=True)
     return 1 if ks.FAILED else 0
 
