@@ -408,7 +408,7 @@ fn server_stats(core: &Core, ctx: &FourLetterContext, now: Now, out: &mut Map<St
         "server_state": ctx.mode,
         "last_processed_zxid": core.last_zxid(),
         "outstanding_requests": core.outstanding_requests(),
-        "avg_latency": (s.latency.avg_ms() * 10_000.0).round() / 10_000.0,
+        "avg_latency": four_letter::round4(s.latency.avg_ms()),
         "max_latency": s.latency.max_ms,
         "min_latency": s.latency.min_ms.unwrap_or(0),
         "num_alive_client_connections": core.conns.len(),
@@ -417,10 +417,7 @@ fn server_stats(core: &Core, ctx: &FourLetterContext, now: Now, out: &mut Map<St
         "non_mtlsremote_conn_count": ctx.metrics.non_mtls_remote_conns,
         "non_mtlslocal_conn_count": ctx.metrics.non_mtls_local_conns,
     });
-    out.insert(
-        "version".into(),
-        format!("{}, built on 1970-01-01 00:00 UTC", four_letter::ZK_VERSION).into(),
-    );
+    out.insert("version".into(), four_letter::ZK_VERSION_BUILT.into());
     out.insert("read_only".into(), core.is_read_only().into());
     out.insert("server_stats".into(), stats);
     out.insert("client_response".into(), client);

@@ -14,6 +14,14 @@ use super::RuntimeConfig;
 /// The ZooKeeper version we speak, as clients parse it from `srvr` and `envi`.
 pub const ZK_VERSION: &str = concat!("3.9.3-zkrs-", env!("CARGO_PKG_VERSION"));
 
+/// The version with ZooKeeper's build-date suffix (`srvr`, `stat`, `envi`, `mntr`, the admin
+/// commands).
+pub const ZK_VERSION_BUILT: &str = concat!(
+    "3.9.3-zkrs-",
+    env!("CARGO_PKG_VERSION"),
+    ", built on 1970-01-01 00:00 UTC"
+);
+
 const COMMANDS: &[&str] = &[
     "ruok", "srvr", "stat", "conf", "cons", "mntr", "envi", "wchs", "wchc", "wchp", "dump", "dirs",
     "isro", "crst", "srst", "gtmk", "stmk",
@@ -124,10 +132,7 @@ pub(crate) fn environment() -> Vec<(&'static str, String)> {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     vec![
-        (
-            "zookeeper.version",
-            format!("{ZK_VERSION}, built on 1970-01-01 00:00 UTC"),
-        ),
+        ("zookeeper.version", ZK_VERSION_BUILT.to_owned()),
         ("host.name", host),
         ("os.name", os_name().to_owned()),
         ("os.arch", os_arch().to_owned()),
@@ -193,9 +198,14 @@ pub fn answer_packets(text: &str) -> u64 {
     (text.chars().count() as u64).div_ceil(8192)
 }
 
+/// `v` rounded to 4 decimal places, as ZooKeeper rounds average latencies.
+pub(crate) fn round4(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
+}
+
 /// Java's `Double.toString` of a value rounded to 4 places, as ZooKeeper prints avg latency.
 pub(crate) fn java_double(v: f64) -> String {
-    let r = (v * 10_000.0).round() / 10_000.0;
+    let r = round4(v);
     if r.fract() == 0.0 {
         format!("{r:.1}")
     } else {
@@ -323,17 +333,11 @@ fn build_answer(cmd: &str, core: &mut Core, ctx: &mut FourLetterContext, now: No
         "isro" if !ctx.serving => out.push_str("null"),
         "isro" => out.push_str("rw"),
         "srvr" => {
-            let _ = writeln!(
-                out,
-                "Zookeeper version: {ZK_VERSION}, built on 1970-01-01 00:00 UTC"
-            );
+            let _ = writeln!(out, "Zookeeper version: {ZK_VERSION_BUILT}");
             server_stats(core, ctx, &mut out);
         }
         "stat" => {
-            let _ = writeln!(
-                out,
-                "Zookeeper version: {ZK_VERSION}, built on 1970-01-01 00:00 UTC"
-            );
+            let _ = writeln!(out, "Zookeeper version: {ZK_VERSION_BUILT}");
             out.push_str("Clients:\n");
             for c in core.conns.values() {
                 conn_line(core, c, true, now, &mut out);

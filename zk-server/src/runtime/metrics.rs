@@ -335,10 +335,7 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
     let m = &ctx.metrics;
     let int = |v: usize| Value::Int(v as i64);
     let mut out = vec![
-        Info(
-            "version",
-            format!("{}, built on 1970-01-01 00:00 UTC", four_letter::ZK_VERSION),
-        ),
+        Info("version", four_letter::ZK_VERSION_BUILT.to_owned()),
         Info("server_state", ctx.mode.to_owned()),
     ];
     if let Some(z) = &ctx.zab {
@@ -349,7 +346,7 @@ pub fn collect(core: &Core, ctx: &FourLetterContext, now: Now) -> Vec<Metric> {
         Gauge("num_alive_connections", int(core.conns.len())),
         Gauge(
             "avg_latency",
-            Value::Float((s.latency.avg_ms() * 10_000.0).round() / 10_000.0),
+            Value::Float(four_letter::round4(s.latency.avg_ms())),
         ),
         Gauge("outstanding_requests", int(core.outstanding_requests())),
         // ZooKeeper's node map holds the root twice ("" and "/"), and its count shows it.
@@ -570,7 +567,7 @@ fn summary_rows(rows: &mut Vec<(String, Value)>, name: &str, s: &Summary, detail
     rows.extend([
         (
             format!("avg_{name}"),
-            Value::Float((s.avg() * 10_000.0).round() / 10_000.0),
+            Value::Float(four_letter::round4(s.avg())),
         ),
         (format!("min_{name}"), Value::Int(s.min.unwrap_or(0))),
         (format!("max_{name}"), Value::Int(s.max.unwrap_or(0))),
